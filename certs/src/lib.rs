@@ -1,0 +1,14 @@
+//! PKI and CMS for Russet: pure functions over bytes, no I/O.
+//!
+//! * [`identity`]: who sent a device request (`Mdm-Signature`, proxy-forwarded client
+//!   certificate) and whether that certificate is an accepted device identity.
+//! * `testing` (feature `test-util`): a fake device CA and devices for tests and load harnesses.
+
+pub mod identity;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+pub use identity::{
+    DeviceCertificate, DeviceTrust, IdentityError, MAX_CLIENT_CERT_HEADER, MAX_SIGNATURE_DER,
+    parse_client_cert_header, verify_mdm_signature,
+};

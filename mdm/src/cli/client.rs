@@ -1,0 +1,72 @@
+use crate::config::ClientArgs;
+use crate::server::{ADMIN_TOKEN_FILE, ADMIN_URL_FILE};
+use anyhow::{Context, anyhow, bail};
+use reqwest::Method;
+use serde_json::Value;
+
+const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:8080";
+
+/// A thin admin API client: finds server and token, sends JSON, turns API errors into one-line
+/// messages.
+pub struct AdminClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl AdminClient {
+    pub fn from_args(args: &ClientArgs) -> anyhow::Result<Self> {
+        let base = match &args.server {
+            Some(s) => s.clone(),
+            None => std::fs::read_to_string(args.data_dir.join(ADMIN_URL_FILE))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string()),
+        };
+        let token = match &args.token {
+            Some(t) => t.clone(),
+            None => std::fs::read_to_string(args.data_dir.join(ADMIN_TOKEN_FILE))
+                .map(|s| s.trim().to_string())
+                .with_context(|| {
+                    format!(
+                        "no admin token: pass --token, set RUSSET_TOKEN, or run where {}/{} exists",
+                        args.data_dir.display(),
+                        ADMIN_TOKEN_FILE
+                    )
+                })?,
+        };
+        Ok(AdminClient {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()?,
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the admin API at {}", self.base))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).map_err(|_| anyhow!("HTTP {status}: {text}"))?
+        };
+        if !status.is_success() {
+            let msg = value
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("request failed");
+            bail!("{msg} (HTTP {})", status.as_u16());
+        }
+        Ok(value)
+    }
+}

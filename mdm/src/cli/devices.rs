@@ -1,0 +1,160 @@
+//! `russet devices list|show|delete`.
+
+use super::{AdminClient, table};
+use crate::config::ClientArgs;
+use clap::Subcommand;
+use reqwest::Method;
+use serde_json::Value;
+
+#[derive(Subcommand, Debug)]
+pub enum DevicesCmd {
+    /// List devices.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        serial: Option<String>,
+        /// Only enrolled (true) or only unenrolled (false) devices.
+        #[arg(long)]
+        enrolled: Option<bool>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one device.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        udid: String,
+    },
+    /// Forget a device (escrowed PINs and keys stay).
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        udid: String,
+    },
+}
+
+pub async fn run(cmd: DevicesCmd) -> anyhow::Result<()> {
+    match cmd {
+        DevicesCmd::List {
+            client,
+            serial,
+            enrolled,
+            limit,
+            cursor,
+        } => {
+            let api = AdminClient::from_args(&client)?;
+            let mut query = vec![format!("limit={limit}")];
+            if let Some(s) = serial {
+                query.push(format!("serial={}", urlencode(&s)));
+            }
+            if let Some(e) = enrolled {
+                query.push(format!("enrolled={e}"));
+            }
+            if let Some(c) = cursor {
+                query.push(format!("cursor={}", urlencode(&c)));
+            }
+            let v = api
+                .call(Method::GET, &format!("/api/v1/devices?{}", query.join("&")), None)
+                .await?;
+            if client.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = v["devices"]
+                .as_array()
+                .map(|a| a.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .map(|d| {
+                    vec![
+                        table::cell(d, "/udid"),
+                        table::cell(d, "/serial_number"),
+                        table::cell(d, "/model"),
+                        table::cell(d, "/os_version"),
+                        table::cell(d, "/enrolled"),
+                        table::cell(d, "/last_seen_at"),
+                    ]
+                })
+                .collect();
+            table::print(&["UDID", "SERIAL", "MODEL", "OS", "ENROLLED", "LAST SEEN"], &rows);
+            if let Some(next) = v["next_cursor"].as_str() {
+                println!("(more: --cursor {next})");
+            }
+            Ok(())
+        }
+        DevicesCmd::Show { client, udid } => {
+            let api = AdminClient::from_args(&client)?;
+            let v = api
+                .call(Method::GET, &format!("/api/v1/devices/{}", urlencode(&udid)), None)
+                .await?;
+            if client.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_device(&v);
+            }
+            Ok(())
+        }
+        DevicesCmd::Delete { client, udid } => {
+            let api = AdminClient::from_args(&client)?;
+            let v = api
+                .call(Method::DELETE, &format!("/api/v1/devices/{}", urlencode(&udid)), None)
+                .await?;
+            if client.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("Deleted {udid} (escrowed secrets are kept).");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_device(v: &Value) {
+    let fields = [
+        ("UDID", "/udid"),
+        ("Serial", "/serial_number"),
+        ("Name", "/device_name"),
+        ("Model", "/model"),
+        ("OS", "/os_version"),
+        ("Build", "/build_version"),
+        ("Enrollment", "/enrollment_type"),
+        ("Enrolled", "/enrolled"),
+        ("Awaiting configuration", "/awaiting_configuration"),
+        ("Push topic", "/push/topic"),
+        ("Push token", "/push/token"),
+        ("Token updates", "/push/token_update_count"),
+        ("Identity SHA-256", "/identity/certificate_sha256"),
+        ("Identity expires", "/identity/not_after"),
+        ("Authenticated", "/authenticated_at"),
+        ("Last seen", "/last_seen_at"),
+        ("Checked out", "/checked_out_at"),
+    ];
+    for (label, ptr) in fields {
+        println!("{label:<24}{}", table::cell(v, ptr));
+    }
+    if let Some(users) = v["user_channels"].as_array().filter(|u| !u.is_empty()) {
+        println!("User channels:");
+        for u in users {
+            println!(
+                "  {}  {}  enrolled={}",
+                table::cell(u, "/enrollment_id"),
+                table::cell(u, "/user_short_name"),
+                table::cell(u, "/enrolled")
+            );
+        }
+    }
+}
+
+pub(crate) fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

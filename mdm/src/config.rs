@@ -1,0 +1,159 @@
+//! Command-line flags. Every `serve` flag is also an environment variable `RUSSET_<NAME>` and a
+//! key in the optional TOML file given by `--config` (precedence: flag, environment, file).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "russet", version, about = "Apple MDM + DEP server for Macs")]
+pub struct Cli {
+    /// TOML file with `serve` settings (keys as the flag names, e.g. `data-dir = "/var/lib/russet"`).
+    #[arg(long, global = true, env = "RUSSET_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server: device endpoints, admin API and background workers.
+    Serve(Box<ServeArgs>),
+    /// Enrolled devices.
+    #[command(subcommand)]
+    Devices(crate::cli::devices::DevicesCmd),
+    /// MDM commands.
+    #[command(subcommand)]
+    Command(crate::cli::command::CommandCmd),
+}
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// SQLite file, key-encryption key, generated material, admin token file.
+    #[arg(long, env = "RUSSET_DATA_DIR", default_value = "./russet-data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://<data-dir>/russet.db` by default, or `postgres://…`.
+    #[arg(long, env = "RUSSET_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Device-facing listener (what Macs reach).
+    #[arg(long, env = "RUSSET_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: String,
+    /// Admin API listener.
+    #[arg(long, env = "RUSSET_ADMIN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub admin_listen: String,
+    /// Base URL written into enrollment profiles (default `https://<hostname>:8443`).
+    #[arg(long, env = "RUSSET_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Server certificate chain (PEM) for `--listen`.
+    #[arg(long, env = "RUSSET_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for `--tls-cert`.
+    #[arg(long, env = "RUSSET_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Server certificate and key as PKCS#12.
+    #[arg(long, env = "RUSSET_TLS_PFX")]
+    pub tls_pfx: Option<PathBuf>,
+    #[arg(long, env = "RUSSET_TLS_PFX_PASSWORD", hide_env_values = true)]
+    pub tls_pfx_password: Option<String>,
+    /// Plain HTTP on `--listen`, for running behind a TLS-terminating proxy.
+    #[arg(long, env = "RUSSET_INSECURE_HTTP")]
+    pub insecure_http: bool,
+    /// Trusted header carrying the device TLS client certificate (RFC 9440 or URL-escaped PEM).
+    /// Your proxy must overwrite any copy of it a client sends.
+    #[arg(long, env = "RUSSET_CLIENT_CERT_HEADER")]
+    pub client_cert_header: Option<String>,
+    /// PEM CA file(s) whose client certificates are accepted as device identities.
+    #[arg(long, env = "RUSSET_DEVICE_CA", value_delimiter = ',')]
+    pub device_ca: Vec<PathBuf>,
+    /// APNs base URL.
+    #[arg(long, env = "RUSSET_APNS_URL", default_value = "https://api.push.apple.com")]
+    pub apns_url: String,
+    /// Extra trust (PEM) for `--apns-url`.
+    #[arg(long, env = "RUSSET_APNS_CA")]
+    pub apns_ca: Option<PathBuf>,
+    /// Apple DEP base URL.
+    #[arg(long, env = "RUSSET_DEP_URL", default_value = "https://mdmenrollment.apple.com")]
+    pub dep_url: String,
+    /// Serve `GET /mdm/enroll` to anyone (otherwise only with an enrollment-link token).
+    #[arg(long, env = "RUSSET_OPEN_ENROLLMENT")]
+    pub open_enrollment: bool,
+    /// Optional static SCEP challenge.
+    #[arg(long, env = "RUSSET_SCEP_CHALLENGE", hide_env_values = true)]
+    pub scep_challenge: Option<String>,
+    /// Answer macOS `UserAuthenticate` with a zero-length DigestChallenge (allow directory users'
+    /// user channel) instead of refusing it with 410.
+    #[arg(long, env = "RUSSET_USER_AUTHENTICATE_ZERO_CHALLENGE")]
+    pub user_authenticate_zero_challenge: bool,
+    /// Key-encryption key as 64 hex characters (otherwise `<data-dir>/kek`, created on first start).
+    #[arg(long, env = "RUSSET_KEK", hide_env_values = true)]
+    pub kek: Option<String>,
+    #[arg(long, env = "RUSSET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Where admin CLI commands find the server and token: `--server`/`--token`, then
+/// `RUSSET_SERVER`/`RUSSET_TOKEN`, then the local data directory.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// Admin API base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "RUSSET_SERVER")]
+    pub server: Option<String>,
+    /// Admin API token.
+    #[arg(long, env = "RUSSET_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Data directory of a local server (holds `admin-token` and `admin-url`).
+    #[arg(long, env = "RUSSET_DATA_DIR", default_value = "./russet-data")]
+    pub data_dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Export the keys of a TOML config file as `RUSSET_*` environment variables that are not set
+/// yet, so clap sees them with the right precedence. Call before any thread is started.
+pub fn load_config_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| anyhow::anyhow!("config {} is not valid TOML: {e}", path.display()))?;
+    for (key, value) in table {
+        let name = format!("RUSSET_{}", key.replace('-', "_").to_ascii_uppercase());
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                .collect::<Vec<_>>()
+                .join(","),
+            other => anyhow::bail!("config key {key}: unsupported value {other}"),
+        };
+        if std::env::var_os(&name).is_none() {
+            // SAFETY: called from main before the runtime or any other thread exists.
+            unsafe { std::env::set_var(&name, text) };
+        }
+    }
+    Ok(())
+}
+
+/// Find `--config FILE` / `--config=FILE` in raw arguments (before clap parses them).
+pub fn config_path_from_args(args: &[String]) -> Option<PathBuf> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--config" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(v) = a.strip_prefix("--config=") {
+            return Some(PathBuf::from(v));
+        }
+    }
+    std::env::var_os("RUSSET_CONFIG").map(PathBuf::from)
+}

@@ -1,0 +1,94 @@
+//! Device identity on every device request, checked before the body is parsed.
+//!
+//! Two sources, as Apple and NanoMDM define them: the `Mdm-Signature` header (detached CMS over
+//! the exact body, when the MDM payload has `SignMessage`), or the TLS client certificate as
+//! forwarded by a trusted TLS-terminating proxy (`--client-cert-header`). Either way the
+//! certificate must chain to a trusted device CA.
+
+use super::{AppState, DeviceError};
+use crate::service::DeviceIdentity;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderName};
+use russet_certs::{DeviceCertificate, DeviceTrust};
+
+pub struct IdentityVerifier {
+    trust: Option<DeviceTrust>,
+    client_cert_header: Option<HeaderName>,
+}
+
+impl IdentityVerifier {
+    pub fn new(trust: Option<DeviceTrust>, client_cert_header: Option<HeaderName>) -> Self {
+        IdentityVerifier {
+            trust,
+            client_cert_header,
+        }
+    }
+
+    pub fn client_cert_header(&self) -> Option<&HeaderName> {
+        self.client_cert_header.as_ref()
+    }
+
+    /// Find, verify and return the identity of the device that sent `body`.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<DeviceIdentity, DeviceError> {
+        let cert = self.certificate(headers, body)?;
+        let trust = self
+            .trust
+            .as_ref()
+            .ok_or(DeviceError::NoIdentity("no device CA is configured"))?;
+        trust.verify(&cert)?;
+        Ok(DeviceIdentity {
+            cert_sha256: cert.sha256_hex,
+            not_after: Some(cert.not_after_unix.saturating_mul(1000)),
+        })
+    }
+
+    fn certificate(&self, headers: &HeaderMap, body: &[u8]) -> Result<DeviceCertificate, DeviceError> {
+        if let Some(sig) = headers.get("mdm-signature") {
+            let sig = sig
+                .to_str()
+                .map_err(|_| DeviceError::NoIdentity("Mdm-Signature is not ASCII"))?;
+            return Ok(russet_certs::verify_mdm_signature(sig, body)?);
+        }
+        if let Some(name) = &self.client_cert_header
+            && let Some(value) = headers.get(name)
+        {
+            let value = value
+                .to_str()
+                .map_err(|_| DeviceError::NoIdentity("client certificate header is not ASCII"))?;
+            return Ok(russet_certs::parse_client_cert_header(value)?);
+        }
+        Err(DeviceError::NoIdentity(
+            "the request carries neither Mdm-Signature nor a forwarded client certificate",
+        ))
+    }
+}
+
+/// A device request body whose sender's identity has been verified. Extracting it reads the
+/// body (bounded by the router's body limit) and checks the identity; the handler then parses.
+pub struct VerifiedBody {
+    pub identity: DeviceIdentity,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl FromRequest<AppState> for VerifiedBody {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let identity = state
+            .identity
+            .verify(&headers, &body)
+            .map_err(IntoResponse::into_response)?;
+        Ok(VerifiedBody {
+            identity,
+            headers,
+            body,
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! Russet: an Apple MDM + DEP server. The binary `russet` is `main.rs`; this library holds
+//! everything so the end-to-end tests can start the real server in-process.
+
+pub mod admin_token;
+pub mod cli;
+pub mod config;
+pub mod fsutil;
+pub mod http;
+pub mod protocol;
+pub mod secrets;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod timefmt;
+pub mod views;

@@ -1,0 +1,89 @@
+//! `russet`: parse flags and hand over. No logic lives here.
+
+use clap::Parser;
+use russet_mdm::config::{self, Cli, Command, LogFormat};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(path) = config::config_path_from_args(&args)
+        && let Err(e) = config::load_config_file(&path)
+    {
+        eprintln!("russet: {e:#}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("russet: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => {
+                init_logging(args.log_format);
+                serve(&args).await
+            }
+            Command::Devices(cmd) => russet_mdm::cli::devices::run(cmd).await,
+            Command::Command(cmd) => russet_mdm::cli::command::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("russet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: &config::ServeArgs) -> anyhow::Result<()> {
+    let running = russet_mdm::server::start(args).await?;
+    if let Some(token) = &running.new_admin_token {
+        // Printed once, on the terminal only (never to the log): it is a secret.
+        eprintln!(
+            "\nFirst start: the admin API token is\n\n    {token}\n\nIt is also in {}/{} (mode 0600). \
+             The CLI finds it there; elsewhere set RUSSET_TOKEN.\n",
+            args.data_dir.display(),
+            russet_mdm::server::ADMIN_TOKEN_FILE
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

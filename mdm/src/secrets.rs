@@ -1,0 +1,164 @@
+//! Secrets at rest: AES-256-GCM under a key-encryption key (KEK) kept outside the database.
+//!
+//! A sealed value is `version (1) || nonce (12) || ciphertext || tag (16)`. The associated data
+//! names the record the secret belongs to (e.g. `bootstrap-token:<UDID>`), so a ciphertext copied
+//! onto another row fails to open. A database dump alone reveals no secret.
+
+use openssl::rand::rand_bytes;
+use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
+use std::fmt;
+use std::path::Path;
+
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+pub const KEY_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("sealed secret is malformed")]
+    Malformed,
+    #[error("sealed secret does not open under this key-encryption key (wrong key or tampered)")]
+    Open,
+    #[error("crypto failure: {0}")]
+    Crypto(#[from] openssl::error::ErrorStack),
+    #[error("key-encryption key: {0}")]
+    Key(String),
+}
+
+/// The key-encryption key. Never printed: `Debug` is redacted.
+pub struct SecretBox {
+    key: [u8; KEY_LEN],
+}
+
+impl fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBox(<redacted>)")
+    }
+}
+
+impl Drop for SecretBox {
+    fn drop(&mut self) {
+        // Best effort: don't leave the KEK in freed memory.
+        for b in self.key.iter_mut() {
+            // SAFETY: `b` is a valid, aligned &mut u8. A volatile write keeps the wipe from
+            // being optimised away.
+            unsafe { std::ptr::write_volatile(b, 0) };
+        }
+    }
+}
+
+impl SecretBox {
+    pub fn from_key(key: [u8; KEY_LEN]) -> Self {
+        SecretBox { key }
+    }
+
+    pub fn generate() -> Result<Self, SecretError> {
+        let mut key = [0u8; KEY_LEN];
+        rand_bytes(&mut key)?;
+        Ok(SecretBox { key })
+    }
+
+    /// Parse the KEK from its text form: 64 hex characters (surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Result<Self, SecretError> {
+        let bytes = hex::decode(text.trim())
+            .map_err(|_| SecretError::Key("not hex".into()))?;
+        let key: [u8; KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| SecretError::Key(format!("must be {KEY_LEN} bytes (64 hex characters)")))?;
+        Ok(SecretBox { key })
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.key)
+    }
+
+    /// Load the KEK from `path`, creating it (mode 0600) if it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<(Self, bool), SecretError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok((Self::from_hex(&text)?, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let kek = Self::generate()?;
+                crate::fsutil::write_private(path, kek.to_hex().as_bytes())
+                    .map_err(|e| SecretError::Key(format!("writing {}: {e}", path.display())))?;
+                Ok((kek, true))
+            }
+            Err(e) => Err(SecretError::Key(format!("reading {}: {e}", path.display()))),
+        }
+    }
+
+    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, SecretError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand_bytes(&mut nonce)?;
+        let mut tag = [0u8; TAG_LEN];
+        let ct = encrypt_aead(
+            Cipher::aes_256_gcm(),
+            &self.key,
+            Some(&nonce),
+            aad.as_bytes(),
+            plaintext,
+            &mut tag,
+        )?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len() + TAG_LEN);
+        out.push(VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, SecretError> {
+        if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed[0] != VERSION {
+            return Err(SecretError::Malformed);
+        }
+        let nonce = &sealed[1..1 + NONCE_LEN];
+        let (ct, tag) = sealed[1 + NONCE_LEN..].split_at(sealed.len() - 1 - NONCE_LEN - TAG_LEN);
+        decrypt_aead(
+            Cipher::aes_256_gcm(),
+            &self.key,
+            Some(nonce),
+            aad.as_bytes(),
+            ct,
+            tag,
+        )
+        .map_err(|_| SecretError::Open)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_then_open_round_trips_and_hides_plaintext() {
+        let kek = SecretBox::generate().expect("kek");
+        let sealed = kek.seal("bootstrap-token:ABC", b"secret token").expect("seal");
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(kek.open("bootstrap-token:ABC", &sealed).expect("open"), b"secret token");
+    }
+
+    #[test]
+    fn other_record_other_key_or_tampering_fail_to_open() {
+        let kek = SecretBox::generate().expect("kek");
+        let sealed = kek.seal("a", b"x").expect("seal");
+        assert!(matches!(kek.open("b", &sealed), Err(SecretError::Open)));
+        let other = SecretBox::generate().expect("kek");
+        assert!(matches!(other.open("a", &sealed), Err(SecretError::Open)));
+        let mut bad = sealed.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(kek.open("a", &bad), Err(SecretError::Open)));
+        assert!(matches!(kek.open("a", &sealed[..5]), Err(SecretError::Malformed)));
+    }
+
+    #[test]
+    fn key_text_form_round_trips_and_rejects_garbage() {
+        let kek = SecretBox::generate().expect("kek");
+        let again = SecretBox::from_hex(&format!(" {}\n", kek.to_hex())).expect("parse");
+        let sealed = kek.seal("a", b"x").expect("seal");
+        assert_eq!(again.open("a", &sealed).expect("open"), b"x");
+        assert!(SecretBox::from_hex("zz").is_err());
+        assert!(SecretBox::from_hex("abcd").is_err());
+        assert_eq!(format!("{kek:?}"), "SecretBox(<redacted>)");
+    }
+}

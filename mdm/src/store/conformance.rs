@@ -1,0 +1,753 @@
+//! One `Store` test suite, run against every backend.
+//!
+//! Each case is an `async fn(&dyn Store)`; `conformance!` instantiates it for SQLite (a fresh
+//! temp file) and for PostgreSQL (a fresh database per test, created through
+//! `RUSSET_TEST_DATABASE_URL` and dropped afterwards; skipped when that variable is unset).
+
+use super::*;
+
+// ---- fixtures ----
+
+const TOPIC: &str = "com.apple.mgmt.External.test";
+
+fn auth(device_id: &str, cert: &str, now: i64) -> AuthenticateRecord {
+    AuthenticateRecord {
+        device_id: device_id.into(),
+        enrollment_type: "Device".into(),
+        cert_hash: cert.into(),
+        cert_not_after: Some(now + 1_000_000),
+        topic: TOPIC.into(),
+        serial_number: Some(format!("SN-{device_id}")),
+        model: Some("Mac14,2".into()),
+        model_name: Some("MacBook Air".into()),
+        device_name: Some(format!("{device_id}'s Mac")),
+        os_version: Some("15.1".into()),
+        build_version: Some("24B83".into()),
+        product_name: Some("Mac14,2".into()),
+        raw: b"<plist/>".to_vec(),
+        now,
+    }
+}
+
+/// A TokenUpdate for the device channel (`enrollment_id == device_id`) or a user channel.
+fn token(enrollment_id: &str, device_id: &str, now: i64) -> TokenUpdateRecord {
+    let user = enrollment_id != device_id;
+    TokenUpdateRecord {
+        enrollment_id: enrollment_id.into(),
+        device_id: device_id.into(),
+        enrollment_type: if user { "User" } else { "Device" }.into(),
+        user_id: user.then(|| "USER-GUID".into()),
+        user_short_name: user.then(|| "alice".into()),
+        user_long_name: user.then(|| "Alice Appleseed".into()),
+        topic: TOPIC.into(),
+        token: vec![0xde, 0xad, 0xbe, 0xef],
+        push_magic: "magic".into(),
+        unlock_token_sealed: None,
+        awaiting_configuration: false,
+        now,
+    }
+}
+
+/// Authenticate + TokenUpdate: an enrolled device with an enabled device channel.
+async fn enroll(s: &dyn Store, device_id: &str, now: i64) {
+    s.authenticate(&auth(device_id, &format!("cert-{device_id}"), now))
+        .await
+        .unwrap();
+    assert!(s.token_update(&token(device_id, device_id, now)).await.unwrap());
+}
+
+fn cmd(uuid: &str, priority: i32, now: i64) -> NewCommand {
+    NewCommand {
+        command_uuid: uuid.into(),
+        request_type: "DeviceInformation".into(),
+        payload: format!("payload-{uuid}").into_bytes(),
+        priority,
+        now,
+    }
+}
+
+async fn enqueue(s: &dyn Store, uuid: &str, priority: i32, now: i64, targets: &[&str]) {
+    let targets: Vec<String> = targets.iter().map(|t| (*t).to_owned()).collect();
+    let res = s.enqueue(&cmd(uuid, priority, now), &targets).await.unwrap();
+    assert!(res.iter().all(|r| r.queued), "{res:?}");
+}
+
+async fn idle(s: &dyn Store, eid: &str, now: i64) -> ReportOutcome {
+    let rec = ReportRecord {
+        enrollment_id: eid.into(),
+        result: None,
+        now,
+    };
+    s.command_report(&rec).await.unwrap()
+}
+
+async fn answer(
+    s: &dyn Store,
+    eid: &str,
+    uuid: &str,
+    status: ResultStatus,
+    now: i64,
+) -> ReportOutcome {
+    let rec = ReportRecord {
+        enrollment_id: eid.into(),
+        result: Some(CommandResultRecord {
+            command_uuid: uuid.into(),
+            status,
+            raw: format!("result-{uuid}-{now}").into_bytes(),
+        }),
+        now,
+    };
+    s.command_report(&rec).await.unwrap()
+}
+
+fn next(o: &ReportOutcome) -> Option<&str> {
+    o.next.as_ref().map(|c| c.command_uuid.as_str())
+}
+
+async fn entry(s: &dyn Store, uuid: &str, eid: &str) -> QueueEntryView {
+    let view = s.command(uuid).await.unwrap().expect("command exists");
+    view.entries
+        .into_iter()
+        .find(|e| e.enrollment_id == eid)
+        .expect("queue entry exists")
+}
+
+// ---- identity and check-in ----
+
+async fn authenticate_binds_identity_and_refuses_another_device(s: &dyn Store) {
+    s.authenticate(&auth("A", "h1", 10)).await.unwrap();
+    assert_eq!(s.identity_owner("h1").await.unwrap().as_deref(), Some("A"));
+    assert_eq!(s.identity_owner("h2").await.unwrap(), None);
+
+    let err = s.authenticate(&auth("B", "h1", 11)).await.unwrap_err();
+    assert!(matches!(err, StoreError::IdentityConflict), "{err:?}");
+    assert!(s.device("B").await.unwrap().is_none(), "refused Authenticate left a device");
+    assert_eq!(s.identity_owner("h1").await.unwrap().as_deref(), Some("A"));
+
+    // The same device may present the same certificate again, or a renewed one.
+    s.authenticate(&auth("A", "h1", 12)).await.unwrap();
+    s.authenticate(&auth("A", "h2", 13)).await.unwrap();
+    let d = s.device("A").await.unwrap().unwrap();
+    assert_eq!(d.authenticated_at, Some(13));
+    assert_eq!(d.identity_cert_sha256.as_deref(), Some("h2"));
+    assert_eq!(d.serial_number.as_deref(), Some("SN-A"));
+    assert_eq!(d.created_at, 10);
+    assert_eq!(d.updated_at, 13);
+    assert!(!d.enrolled, "not enrolled before TokenUpdate");
+    assert_eq!(s.enrollment_enabled("A").await.unwrap(), Some(false));
+}
+
+async fn authenticate_clears_queues_and_disables_until_token_update(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    assert!(s.token_update(&token("A:U", "A", 11)).await.unwrap());
+    enqueue(s, "c1", PRIORITY_NORMAL, 12, &["A", "A:U"]).await;
+    enqueue(s, "c2", PRIORITY_NORMAL, 13, &["A"]).await;
+    assert_eq!(next(&idle(s, "A", 14).await), Some("c1"));
+
+    // Re-enrollment: Sent and Pending entries on both channels are canceled.
+    s.authenticate(&auth("A", "cert-A", 20)).await.unwrap();
+    assert_eq!(s.enrollment_enabled("A").await.unwrap(), Some(false));
+    assert_eq!(s.enrollment_enabled("A:U").await.unwrap(), Some(false));
+    for (uuid, eid) in [("c1", "A"), ("c1", "A:U"), ("c2", "A")] {
+        let e = entry(s, uuid, eid).await;
+        assert_eq!(e.status, QueueStatus::Canceled, "{uuid} on {eid}");
+        assert_eq!(e.canceled_at, Some(20));
+    }
+    assert!(idle(s, "A", 21).await.not_enrolled);
+    assert!(!s.device("A").await.unwrap().unwrap().enrolled);
+
+    assert!(s.token_update(&token("A", "A", 22)).await.unwrap());
+    let o = idle(s, "A", 23).await;
+    assert!(!o.not_enrolled);
+    assert_eq!(next(&o), None, "canceled commands are never handed out");
+    let d = s.device("A").await.unwrap().unwrap();
+    assert!(d.enrolled);
+    assert!(!d.user_channels[0].enrolled, "user channel waits for its own TokenUpdate");
+}
+
+async fn token_update_for_unknown_device_is_refused(s: &dyn Store) {
+    assert!(!s.token_update(&token("X", "X", 10)).await.unwrap());
+    assert!(!s.token_update(&token("X:U", "X", 10)).await.unwrap());
+    assert_eq!(s.enrollment_enabled("X").await.unwrap(), None);
+    assert_eq!(s.enrollment_enabled("X:U").await.unwrap(), None);
+    assert!(s.device("X").await.unwrap().is_none());
+}
+
+async fn token_update_enables_and_creates_user_channels(s: &dyn Store) {
+    s.authenticate(&auth("A", "cert-A", 10)).await.unwrap();
+    let mut tu = token("A", "A", 11);
+    tu.awaiting_configuration = true;
+    assert!(s.token_update(&tu).await.unwrap());
+    assert!(s.token_update(&token("A", "A", 12)).await.unwrap());
+    assert!(s.token_update(&token("A:U", "A", 13)).await.unwrap());
+
+    let d = s.device("A").await.unwrap().unwrap();
+    assert!(d.enrolled);
+    assert!(!d.awaiting_configuration, "the latest TokenUpdate wins");
+    assert_eq!(d.token_update_count, 2);
+    assert_eq!(d.push_token.as_deref(), Some("deadbeef"));
+    assert!(d.has_push_magic);
+    assert_eq!(d.topic.as_deref(), Some(TOPIC));
+    assert_eq!(d.last_token_update_at, Some(12));
+    assert_eq!(d.last_seen_at, Some(12));
+    assert_eq!(
+        d.user_channels,
+        vec![UserChannelView {
+            enrollment_id: "A:U".into(),
+            user_id: Some("USER-GUID".into()),
+            user_short_name: Some("alice".into()),
+            user_long_name: Some("Alice Appleseed".into()),
+            enrolled: true,
+            last_seen_at: Some(13),
+        }]
+    );
+    assert_eq!(s.enrollment_enabled("A:U").await.unwrap(), Some(true));
+}
+
+async fn check_out_disables_device_and_user_channels(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    assert!(s.token_update(&token("A:U", "A", 11)).await.unwrap());
+
+    s.check_out("A:U", 12).await.unwrap();
+    assert_eq!(s.enrollment_enabled("A:U").await.unwrap(), Some(false));
+    assert_eq!(s.enrollment_enabled("A").await.unwrap(), Some(true));
+
+    assert!(s.token_update(&token("A:U", "A", 13)).await.unwrap());
+    s.check_out("A", 14).await.unwrap();
+    assert_eq!(s.enrollment_enabled("A").await.unwrap(), Some(false));
+    assert_eq!(s.enrollment_enabled("A:U").await.unwrap(), Some(false));
+    let d = s.device("A").await.unwrap().unwrap();
+    assert!(!d.enrolled);
+    assert_eq!(d.checked_out_at, Some(14));
+    assert!(idle(s, "A", 15).await.not_enrolled);
+    assert!(idle(s, "A:U", 15).await.not_enrolled);
+}
+
+// ---- command loop ----
+
+async fn urgent_commands_first_then_fifo(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    enqueue(s, "n1", PRIORITY_NORMAL, 11, &["A"]).await;
+    enqueue(s, "n2", PRIORITY_NORMAL, 12, &["A"]).await;
+    enqueue(s, "u1", PRIORITY_URGENT, 13, &["A"]).await;
+
+    let o = idle(s, "A", 20).await;
+    let delivered = o.next.clone().unwrap();
+    assert_eq!(delivered.command_uuid, "u1");
+    assert_eq!(delivered.request_type, "DeviceInformation");
+    assert_eq!(delivered.payload, b"payload-u1");
+    let o = answer(s, "A", "u1", ResultStatus::Acknowledged, 21).await;
+    assert!(!o.unknown_command);
+    assert_eq!(next(&o), Some("n1"));
+    assert_eq!(next(&answer(s, "A", "n1", ResultStatus::Error, 22).await), Some("n2"));
+    let o = answer(s, "A", "n2", ResultStatus::CommandFormatError, 23).await;
+    assert_eq!(next(&o), None);
+
+    let u1 = entry(s, "u1", "A").await;
+    assert_eq!(u1.status, QueueStatus::Acknowledged);
+    assert_eq!(u1.priority, PRIORITY_URGENT);
+    assert_eq!(u1.delivered_at, Some(20));
+    assert_eq!(u1.delivery_count, 1);
+    assert_eq!(u1.result_at, Some(21));
+    assert_eq!(u1.result.as_deref(), Some(&b"result-u1-21"[..]));
+    assert_eq!(entry(s, "n1", "A").await.status, QueueStatus::Error);
+    assert_eq!(entry(s, "n2", "A").await.status, QueueStatus::CommandFormatError);
+    assert_eq!(s.device("A").await.unwrap().unwrap().last_seen_at, Some(23));
+}
+
+async fn not_now_waits_for_the_next_session(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    enqueue(s, "c1", PRIORITY_NORMAL, 11, &["A"]).await;
+    enqueue(s, "c2", PRIORITY_NORMAL, 12, &["A"]).await;
+
+    assert_eq!(next(&idle(s, "A", 20).await), Some("c1"));
+    // NotNow: the same session goes on with other work, never c1 again.
+    let o = answer(s, "A", "c1", ResultStatus::NotNow, 21).await;
+    assert!(!o.unknown_command);
+    assert_eq!(next(&o), Some("c2"));
+    assert_eq!(next(&answer(s, "A", "c2", ResultStatus::Acknowledged, 22).await), None);
+    let c1 = entry(s, "c1", "A").await;
+    assert_eq!(c1.status, QueueStatus::NotNow);
+    assert_eq!((c1.not_now_count, c1.first_not_now_at), (1, Some(21)));
+
+    // The Mac's next connection starts with Idle: c1 comes back.
+    assert_eq!(next(&idle(s, "A", 30).await), Some("c1"));
+    let c1 = entry(s, "c1", "A").await;
+    assert_eq!(c1.status, QueueStatus::Sent);
+    assert_eq!((c1.delivered_at, c1.delivery_count), (Some(20), 2));
+
+    assert_eq!(next(&answer(s, "A", "c1", ResultStatus::NotNow, 31).await), None);
+    let c1 = entry(s, "c1", "A").await;
+    assert_eq!((c1.not_now_count, c1.first_not_now_at), (2, Some(21)));
+    assert_eq!(next(&idle(s, "A", 40).await), Some("c1"));
+    assert_eq!(next(&answer(s, "A", "c1", ResultStatus::Acknowledged, 41).await), None);
+    assert_eq!(entry(s, "c1", "A").await.status, QueueStatus::Acknowledged);
+}
+
+async fn sent_command_is_handed_out_again_on_next_idle(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    enqueue(s, "c1", PRIORITY_NORMAL, 11, &["A"]).await;
+    assert_eq!(next(&idle(s, "A", 20).await), Some("c1"));
+    // The device never answered (connection dropped): it gets it again.
+    assert_eq!(next(&idle(s, "A", 30).await), Some("c1"));
+    let c1 = entry(s, "c1", "A").await;
+    assert_eq!(c1.status, QueueStatus::Sent);
+    assert_eq!((c1.delivered_at, c1.delivery_count), (Some(20), 2));
+}
+
+async fn result_for_unknown_or_closed_command_is_flagged(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    let o = answer(s, "A", "nope", ResultStatus::Acknowledged, 11).await;
+    assert!(o.unknown_command && !o.not_enrolled);
+
+    enqueue(s, "c1", PRIORITY_NORMAL, 12, &["A"]).await;
+    assert_eq!(next(&idle(s, "A", 13).await), Some("c1"));
+    assert!(!answer(s, "A", "c1", ResultStatus::Acknowledged, 14).await.unknown_command);
+    // A second result for a finished command does not overwrite the first.
+    assert!(answer(s, "A", "c1", ResultStatus::Error, 15).await.unknown_command);
+    let c1 = entry(s, "c1", "A").await;
+    assert_eq!((c1.status, c1.result_at), (QueueStatus::Acknowledged, Some(14)));
+}
+
+async fn disabled_or_unknown_enrollment_gets_no_commands(s: &dyn Store) {
+    s.authenticate(&auth("A", "cert-A", 10)).await.unwrap();
+    enqueue(s, "c1", PRIORITY_NORMAL, 11, &["A"]).await;
+    let o = idle(s, "A", 12).await;
+    assert!(o.not_enrolled && o.next.is_none());
+    let o = answer(s, "A", "c1", ResultStatus::Acknowledged, 13).await;
+    assert!(o.not_enrolled && !o.unknown_command);
+    let c1 = entry(s, "c1", "A").await;
+    assert_eq!((c1.status, c1.delivery_count), (QueueStatus::Pending, 0));
+    let d = s.device("A").await.unwrap().unwrap();
+    assert_eq!(d.last_seen_at, None, "a refused report touches nothing");
+
+    assert!(idle(s, "ghost", 14).await.not_enrolled);
+    // Enrolling releases the queue.
+    assert!(s.token_update(&token("A", "A", 15)).await.unwrap());
+    assert_eq!(next(&idle(s, "A", 16).await), Some("c1"));
+}
+
+async fn enqueue_reports_unknown_targets_in_order(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    enroll(s, "B", 10).await;
+    let targets: Vec<String> = ["B", "nope", "A", "A:U", "A"].map(String::from).to_vec();
+    let res = s.enqueue(&cmd("c1", PRIORITY_NORMAL, 11), &targets).await.unwrap();
+    let got: Vec<(&str, bool)> = res
+        .iter()
+        .map(|r| (r.enrollment_id.as_str(), r.queued))
+        .collect();
+    assert_eq!(
+        got,
+        [("B", true), ("nope", false), ("A", true), ("A:U", false), ("A", true)]
+    );
+    let view = s.command("c1").await.unwrap().unwrap();
+    assert_eq!(view.request_type, "DeviceInformation");
+    assert_eq!(view.payload, b"payload-c1");
+    assert_eq!(view.created_at, 11);
+    let eids: Vec<&str> = view.entries.iter().map(|e| e.enrollment_id.as_str()).collect();
+    assert_eq!(eids, ["A", "B"]);
+    assert!(view.entries.iter().all(|e| e.status == QueueStatus::Pending));
+    assert!(s.command("other").await.unwrap().is_none());
+}
+
+async fn enqueue_to_many_targets(s: &dyn Store) {
+    let n = 300;
+    let mut targets = Vec::new();
+    for i in 0..n {
+        let id = format!("D{i:04}");
+        enroll(s, &id, 10).await;
+        targets.push(id);
+    }
+    targets.push("missing".into());
+    let res = s.enqueue(&cmd("bulk", PRIORITY_NORMAL, 11), &targets).await.unwrap();
+    assert_eq!(res.iter().filter(|r| r.queued).count(), n);
+    assert!(!res.last().unwrap().queued);
+    assert_eq!(s.command("bulk").await.unwrap().unwrap().entries.len(), n);
+    assert_eq!(next(&idle(s, "D0123", 12).await), Some("bulk"));
+}
+
+async fn cancel_only_pending_entries(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    enroll(s, "B", 10).await;
+    enqueue(s, "c1", PRIORITY_NORMAL, 11, &["A", "B"]).await;
+    assert_eq!(next(&idle(s, "A", 12).await), Some("c1"));
+
+    let out = s.cancel_command("c1", 13).await.unwrap();
+    assert_eq!(out.canceled, ["B"]);
+    assert_eq!(out.already_delivered, [("A".to_owned(), Some(12))]);
+    assert_eq!(next(&idle(s, "B", 14).await), None);
+    let b = entry(s, "c1", "B").await;
+    assert_eq!((b.status, b.canceled_at), (QueueStatus::Canceled, Some(13)));
+    assert_eq!(entry(s, "c1", "A").await.status, QueueStatus::Sent);
+
+    // Canceling again changes nothing.
+    let again = s.cancel_command("c1", 15).await.unwrap();
+    assert!(again.canceled.is_empty());
+    assert_eq!(again.already_delivered, [("A".to_owned(), Some(12))]);
+    let unknown = s.cancel_command("nope", 15).await.unwrap();
+    assert_eq!(unknown, CancelOutcome::default());
+}
+
+async fn cancel_races_delivery_with_exactly_one_winner(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    let (mut canceled, mut delivered) = (0, 0);
+    for round in 0..40i64 {
+        let uuid = format!("race-{round}");
+        let t = 100 + round * 10;
+        enqueue(s, &uuid, PRIORITY_NORMAL, t, &["A"]).await;
+        let (cancel, report) = tokio::join!(s.cancel_command(&uuid, t + 1), async {
+            idle(s, "A", t + 2).await
+        });
+        let cancel = cancel.unwrap();
+        let handed_out = next(&report) == Some(uuid.as_str());
+        let won_cancel = cancel.canceled == ["A"];
+        assert!(handed_out != won_cancel, "round {round}: {cancel:?} {report:?}");
+        let e = entry(s, &uuid, "A").await;
+        if won_cancel {
+            canceled += 1;
+            assert!(cancel.already_delivered.is_empty());
+            assert_eq!((e.status, e.delivery_count), (QueueStatus::Canceled, 0));
+        } else {
+            delivered += 1;
+            assert_eq!(cancel.already_delivered, [("A".to_owned(), Some(t + 2))]);
+            assert_eq!(e.status, QueueStatus::Sent);
+            answer(s, "A", &uuid, ResultStatus::Acknowledged, t + 3).await;
+        }
+    }
+    eprintln!("race: {canceled} canceled, {delivered} delivered");
+}
+
+async fn device_commands_newest_first(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    assert!(s.token_update(&token("A:U", "A", 10)).await.unwrap());
+    enroll(s, "B", 10).await;
+    enqueue(s, "c1", PRIORITY_NORMAL, 11, &["A"]).await;
+    enqueue(s, "c2", PRIORITY_URGENT, 12, &["A", "B"]).await;
+    enqueue(s, "c3", PRIORITY_NORMAL, 12, &["A:U"]).await;
+    let list = s.device_commands("A", 10).await.unwrap();
+    let got: Vec<(&str, &str)> = list
+        .iter()
+        .map(|e| (e.command_uuid.as_str(), e.enrollment_id.as_str()))
+        .collect();
+    assert_eq!(got, [("c3", "A:U"), ("c2", "A"), ("c1", "A")]);
+    assert_eq!(s.device_commands("A", 1).await.unwrap().len(), 1);
+    assert!(s.device_commands("nope", 10).await.unwrap().is_empty());
+}
+
+// ---- admin ----
+
+async fn delete_device_keeps_escrow_and_audit(s: &dyn Store) {
+    enroll(s, "A", 10).await;
+    assert!(s.token_update(&token("A:U", "A", 10)).await.unwrap());
+    enqueue(s, "c1", PRIORITY_NORMAL, 11, &["A", "A:U"]).await;
+    s.set_bootstrap_token("A", Some(b"sealed"), 12).await.unwrap();
+    let audit = AuditRecord {
+        at: 13,
+        actor: "admin".into(),
+        action: "device.delete".into(),
+        target: "A".into(),
+        detail: serde_json::json!({}),
+    };
+    s.audit_append(&audit).await.unwrap();
+
+    assert!(s.delete_device("A").await.unwrap());
+    assert!(s.device("A").await.unwrap().is_none());
+    assert_eq!(s.enrollment_enabled("A").await.unwrap(), None);
+    assert_eq!(s.enrollment_enabled("A:U").await.unwrap(), None);
+    assert_eq!(s.identity_owner("cert-A").await.unwrap(), None);
+    assert!(s.device_commands("A", 10).await.unwrap().is_empty());
+    assert!(s.command("c1").await.unwrap().unwrap().entries.is_empty());
+    assert_eq!(
+        s.bootstrap_token("A").await.unwrap().as_deref(),
+        Some(&b"sealed"[..])
+    );
+    assert_eq!(s.audit_list(10, None).await.unwrap()[0].record, audit);
+    assert!(!s.delete_device("A").await.unwrap());
+
+    // The certificate is free again; the device can come back.
+    s.authenticate(&auth("B", "cert-A", 20)).await.unwrap();
+}
+
+async fn bootstrap_token_is_append_only_and_clearable(s: &dyn Store) {
+    assert_eq!(s.bootstrap_token("A").await.unwrap(), None);
+    s.set_bootstrap_token("A", Some(b"one"), 1).await.unwrap();
+    s.set_bootstrap_token("B", Some(b"other"), 1).await.unwrap();
+    assert_eq!(s.bootstrap_token("A").await.unwrap().as_deref(), Some(&b"one"[..]));
+    s.set_bootstrap_token("A", Some(b"two"), 2).await.unwrap();
+    assert_eq!(s.bootstrap_token("A").await.unwrap().as_deref(), Some(&b"two"[..]));
+    s.set_bootstrap_token("A", None, 3).await.unwrap();
+    assert_eq!(s.bootstrap_token("A").await.unwrap(), None);
+    s.set_bootstrap_token("A", Some(b"three"), 3).await.unwrap();
+    assert_eq!(s.bootstrap_token("A").await.unwrap().as_deref(), Some(&b"three"[..]));
+    assert_eq!(s.bootstrap_token("B").await.unwrap().as_deref(), Some(&b"other"[..]));
+}
+
+async fn list_devices_filters_and_pages(s: &dyn Store) {
+    for id in ["D1", "D2", "D3", "D4", "D5"] {
+        enroll(s, id, 10).await;
+    }
+    s.authenticate(&auth("D6", "cert-D6", 10)).await.unwrap(); // never enrolled
+    s.check_out("D2", 11).await.unwrap();
+    assert!(s.token_update(&token("D1:U", "D1", 12)).await.unwrap());
+
+    let ids = |v: Vec<DeviceView>| v.into_iter().map(|d| d.udid).collect::<Vec<_>>();
+    let all = s.list_devices(&DeviceFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0].user_channels.len(), 1);
+    assert!(all[1].user_channels.is_empty());
+
+    let f = |f: DeviceFilter| async move { ids(s.list_devices(&f).await.unwrap()) };
+    let serial = DeviceFilter {
+        serial: Some("SN-D3".into()),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(f(serial).await, ["D3"]);
+    let udid = DeviceFilter {
+        udid: Some("D4".into()),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(f(udid).await, ["D4"]);
+    let enrolled = DeviceFilter {
+        enrolled: Some(true),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(f(enrolled).await, ["D1", "D3", "D4", "D5"]);
+    let not_enrolled = DeviceFilter {
+        enrolled: Some(false),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(f(not_enrolled).await, ["D2", "D6"]);
+
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = f(DeviceFilter {
+            cursor: cursor.clone(),
+            limit: 4,
+            ..DeviceFilter::default()
+        })
+        .await;
+        if page.is_empty() {
+            break;
+        }
+        cursor = page.last().cloned();
+        pages.push(page);
+    }
+    assert_eq!(pages, [vec!["D1", "D2", "D3", "D4"], vec!["D5", "D6"]]);
+    let page = f(DeviceFilter {
+        enrolled: Some(true),
+        cursor: Some("D3".into()),
+        limit: 1,
+        ..DeviceFilter::default()
+    })
+    .await;
+    assert_eq!(page, ["D4"]);
+}
+
+async fn audit_is_newest_first_with_cursor(s: &dyn Store) {
+    for i in 0..5 {
+        s.audit_append(&AuditRecord {
+            at: 100 + i,
+            actor: "admin".into(),
+            action: "command.enqueue".into(),
+            target: format!("t{i}"),
+            detail: serde_json::json!({ "n": i, "targets": ["A"] }),
+        })
+        .await
+        .unwrap();
+    }
+    let all = s.audit_list(10, None).await.unwrap();
+    let targets: Vec<&str> = all.iter().map(|e| e.record.target.as_str()).collect();
+    assert_eq!(targets, ["t4", "t3", "t2", "t1", "t0"]);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+    assert_eq!(all[0].record.detail, serde_json::json!({ "n": 4, "targets": ["A"] }));
+
+    let page = s.audit_list(2, Some(all[1].id)).await.unwrap();
+    let targets: Vec<&str> = page.iter().map(|e| e.record.target.as_str()).collect();
+    assert_eq!(targets, ["t2", "t1"]);
+    assert!(s.audit_list(10, Some(all[4].id)).await.unwrap().is_empty());
+}
+
+async fn settings_upsert(s: &dyn Store) {
+    assert_eq!(s.setting("k").await.unwrap(), None);
+    s.set_setting("k", "v1").await.unwrap();
+    s.set_setting("k", "v2").await.unwrap();
+    s.set_setting("other", "x").await.unwrap();
+    assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("v2"));
+    assert_eq!(s.setting("other").await.unwrap().as_deref(), Some("x"));
+}
+
+async fn admin_tokens_roundtrip(s: &dyn Store) {
+    assert!(s.admin_tokens().await.unwrap().is_empty());
+    let a = s.insert_admin_token("ops", &[1; 32], 1).await.unwrap();
+    let b = s.insert_admin_token("ci", &[2; 32], 2).await.unwrap();
+    assert_ne!(a, b);
+    assert_eq!(
+        s.admin_tokens().await.unwrap(),
+        [
+            AdminTokenRecord {
+                id: a,
+                name: "ops".into(),
+                hash: vec![1; 32]
+            },
+            AdminTokenRecord {
+                id: b,
+                name: "ci".into(),
+                hash: vec![2; 32]
+            },
+        ]
+    );
+}
+
+async fn ping_and_backend(s: &dyn Store) {
+    s.ping().await.unwrap();
+    assert!(["sqlite", "postgres"].contains(&s.backend()));
+}
+
+// ---- harness ----
+
+mod harness {
+    use super::super::{PostgresStore, SqliteStore, Store};
+    use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+    use std::sync::Arc;
+
+    pub const PG_ENV: &str = "RUSSET_TEST_DATABASE_URL";
+
+    pub struct Sqlite {
+        pub store: Arc<dyn Store>,
+        _dir: tempfile::TempDir,
+    }
+
+    pub async fn sqlite() -> Sqlite {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("russet.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        Sqlite {
+            store: Arc::new(store),
+            _dir: dir,
+        }
+    }
+
+    pub struct Postgres {
+        pub store: Arc<dyn Store>,
+        admin_url: String,
+        name: String,
+    }
+
+    /// A fresh database per test, so tests run in parallel. `None` without the env variable.
+    pub async fn postgres() -> Option<Postgres> {
+        let admin_url = std::env::var(PG_ENV).ok()?;
+        let name = format!("russet_t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url).await.unwrap();
+        admin
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let store = PostgresStore::connect(&with_database(&admin_url, &name))
+            .await
+            .unwrap();
+        Some(Postgres {
+            store: Arc::new(store),
+            admin_url,
+            name,
+        })
+    }
+
+    impl Postgres {
+        pub async fn drop_database(self) {
+            drop(self.store);
+            let mut admin = PgConnection::connect(&self.admin_url).await.unwrap();
+            admin
+                .execute(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                )))
+                .await
+                .unwrap();
+        }
+    }
+
+    /// `postgres://user@host:port/db?opts` with `db` replaced.
+    fn with_database(url: &str, name: &str) -> String {
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (url, None),
+        };
+        let authority_start = base.find("://").map_or(0, |i| i + 3);
+        let base = match base[authority_start..].find('/') {
+            Some(i) => &base[..authority_start + i],
+            None => base,
+        };
+        match query {
+            Some(q) => format!("{base}/{name}?{q}"),
+            None => format!("{base}/{name}"),
+        }
+    }
+}
+
+/// For each case: `sqlite::case` and `postgres::case`. The case runs in its own task so a
+/// failing assertion still lets the harness drop the PostgreSQL database.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let db = super::harness::sqlite().await;
+                    let store = db.store.clone();
+                    let res = tokio::spawn(async move { super::$case(&*store).await }).await;
+                    drop(db);
+                    if let Err(e) = res {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(db) = super::harness::postgres().await else {
+                        eprintln!(
+                            "skipped: set {} to run the PostgreSQL conformance tests",
+                            super::harness::PG_ENV
+                        );
+                        return;
+                    };
+                    let store = db.store.clone();
+                    let res = tokio::spawn(async move { super::$case(&*store).await }).await;
+                    db.drop_database().await;
+                    if let Err(e) = res {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    authenticate_binds_identity_and_refuses_another_device,
+    authenticate_clears_queues_and_disables_until_token_update,
+    token_update_for_unknown_device_is_refused,
+    token_update_enables_and_creates_user_channels,
+    check_out_disables_device_and_user_channels,
+    urgent_commands_first_then_fifo,
+    not_now_waits_for_the_next_session,
+    sent_command_is_handed_out_again_on_next_idle,
+    result_for_unknown_or_closed_command_is_flagged,
+    disabled_or_unknown_enrollment_gets_no_commands,
+    enqueue_reports_unknown_targets_in_order,
+    enqueue_to_many_targets,
+    cancel_only_pending_entries,
+    cancel_races_delivery_with_exactly_one_winner,
+    device_commands_newest_first,
+    delete_device_keeps_escrow_and_audit,
+    bootstrap_token_is_append_only_and_clearable,
+    list_devices_filters_and_pages,
+    audit_is_newest_first_with_cursor,
+    settings_upsert,
+    admin_tokens_roundtrip,
+    ping_and_backend,
+);

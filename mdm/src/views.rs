@@ -1,0 +1,69 @@
+//! JSON shapes of store records for the admin API and the CLI: times as RFC 3339.
+
+use crate::store::{DeviceView, QueueEntryView};
+use crate::timefmt::rfc3339_opt;
+use serde_json::{Value, json};
+
+pub fn device(d: &DeviceView) -> Value {
+    let users: Vec<Value> = d
+        .user_channels
+        .iter()
+        .map(|u| {
+            json!({
+                "enrollment_id": u.enrollment_id,
+                "user_id": u.user_id,
+                "user_short_name": u.user_short_name,
+                "user_long_name": u.user_long_name,
+                "enrolled": u.enrolled,
+                "last_seen_at": rfc3339_opt(u.last_seen_at),
+            })
+        })
+        .collect();
+    json!({
+        "udid": d.udid,
+        "enrollment_type": d.enrollment_type,
+        "serial_number": d.serial_number,
+        "model": d.model,
+        "model_name": d.model_name,
+        "device_name": d.device_name,
+        "os_version": d.os_version,
+        "build_version": d.build_version,
+        "product_name": d.product_name,
+        "enrolled": d.enrolled,
+        "awaiting_configuration": d.awaiting_configuration,
+        "push": {
+            "topic": d.topic,
+            "token": d.push_token,
+            "has_push_magic": d.has_push_magic,
+            "token_update_count": d.token_update_count,
+            "last_token_update_at": rfc3339_opt(d.last_token_update_at),
+        },
+        "identity": {
+            "certificate_sha256": d.identity_cert_sha256,
+            "not_after": rfc3339_opt(d.identity_not_after),
+        },
+        "authenticated_at": rfc3339_opt(d.authenticated_at),
+        "last_seen_at": rfc3339_opt(d.last_seen_at),
+        "checked_out_at": rfc3339_opt(d.checked_out_at),
+        "created_at": rfc3339_opt(Some(d.created_at)),
+        "updated_at": rfc3339_opt(Some(d.updated_at)),
+        "user_channels": users,
+    })
+}
+
+pub fn queue_entry(e: &QueueEntryView) -> Value {
+    json!({
+        "command_uuid": e.command_uuid,
+        "enrollment_id": e.enrollment_id,
+        "request_type": e.request_type,
+        "status": e.status,
+        "priority": e.priority,
+        "enqueued_at": rfc3339_opt(Some(e.enqueued_at)),
+        "delivered_at": rfc3339_opt(e.delivered_at),
+        "delivery_count": e.delivery_count,
+        "not_now_count": e.not_now_count,
+        "first_not_now_at": rfc3339_opt(e.first_not_now_at),
+        "result_at": rfc3339_opt(e.result_at),
+        "canceled_at": rfc3339_opt(e.canceled_at),
+    })
+}

@@ -1,0 +1,199 @@
+//! The `russet` binary as an admin uses it: `serve` on a fresh data dir, the CLI finding server
+//! and token from that data dir, human and JSON output, one-line errors, graceful SIGTERM.
+
+use plist::{Dictionary, Value};
+use russet_certs::testing::{DeviceIdentity, TestCa};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_russet");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn cli(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("RUSSET_SERVER")
+        .env_remove("RUSSET_TOKEN")
+        .output()
+        .expect("russet runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path, ca: &Path, device_port: u16) -> Server {
+    let child = Command::new(BIN)
+        .args(["serve", "--insecure-http", "--admin-listen", "127.0.0.1:0"])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{device_port}"))
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--device-ca")
+        .arg(ca)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("russet serve starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.join("admin-url").exists() || !dir.join("admin-token").exists() {
+        assert!(Instant::now() < deadline, "server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child }
+}
+
+fn signed_put(http: &reqwest::blocking::Client, url: &str, id: &DeviceIdentity, ct: &str, d: Dictionary) -> u16 {
+    let mut body = Vec::new();
+    Value::Dictionary(d).to_writer_xml(&mut body).expect("plist");
+    http.put(url)
+        .header("Content-Type", ct)
+        .header("Mdm-Signature", id.sign_body(&body))
+        .body(body)
+        .send()
+        .expect("device request")
+        .status()
+        .as_u16()
+}
+
+fn dict(entries: &[(&str, Value)]) -> Dictionary {
+    entries.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
+}
+
+#[test]
+fn serve_and_cli_round_trip() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let ca = TestCa::new("CLI test CA");
+    let ca_path = tmp.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.cert_pem()).expect("write ca");
+    let port = free_port();
+    let mut server = start(&data, &ca_path, port);
+
+    // Secrets on disk are owner-only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["admin-token", "kek"] {
+            let mode = std::fs::metadata(data.join(f)).expect("file").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{f} must be 0600");
+        }
+    }
+
+    let out = cli(&data, &["devices", "list"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).starts_with("UDID"), "{}", stdout(&out));
+
+    // Errors: non-zero exit, one line on stderr.
+    let out = cli(&data, &["command", "send", "NO-SUCH-MAC", "--type", "SecurityInfo"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("no device NO-SUCH-MAC"), "{err}");
+    let out = Command::new(BIN)
+        .args(["devices", "list", "--token", "russet_wrong", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+
+    // Enroll a Mac.
+    let id = ca.issue_device_identity("cli-mac");
+    let udid = "5A1E5A1E-0000-4000-8000-00000000C11A";
+    let http = reqwest::blocking::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let auth = dict(&[
+        ("MessageType", Value::String("Authenticate".into())),
+        ("Topic", Value::String("com.apple.mgmt.External.test".into())),
+        ("UDID", Value::String(udid.into())),
+        ("SerialNumber", Value::String("C02CLITEST01".into())),
+        ("DeviceName", Value::String("CLI Mac".into())),
+        ("Model", Value::String("Mac14,2".into())),
+        ("ModelName", Value::String("MacBook Air".into())),
+    ]);
+    let ct = "application/x-apple-aspen-mdm-checkin";
+    assert_eq!(signed_put(&http, &format!("{base}/mdm/checkin"), &id, ct, auth), 200);
+    let tu = dict(&[
+        ("MessageType", Value::String("TokenUpdate".into())),
+        ("Topic", Value::String("com.apple.mgmt.External.test".into())),
+        ("UDID", Value::String(udid.into())),
+        ("Token", Value::Data(vec![7; 32])),
+        ("PushMagic", Value::String("MAGIC".into())),
+    ]);
+    assert_eq!(signed_put(&http, &format!("{base}/mdm/checkin"), &id, ct, tu), 200);
+
+    let out = cli(&data, &["devices", "list"]);
+    assert!(stdout(&out).contains(udid) && stdout(&out).contains("C02CLITEST01"), "{}", stdout(&out));
+    let out = cli(&data, &["devices", "show", udid]);
+    assert!(stdout(&out).contains("CLI Mac"), "{}", stdout(&out));
+
+    let out = cli(
+        &data,
+        &["command", "send", udid, "--type", "DeviceInformation", "--Queries", "[\"SerialNumber\"]", "--json"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let uuid = v["command_uuid"].as_str().expect("uuid").to_string();
+
+    let out = cli(&data, &["command", "status", &uuid]);
+    assert!(stdout(&out).contains("Pending"), "{}", stdout(&out));
+    let idle = dict(&[("UDID", Value::String(udid.into())), ("Status", Value::String("Idle".into()))]);
+    assert_eq!(signed_put(&http, &format!("{base}/mdm/connect"), &id, "application/x-apple-aspen-mdm", idle), 200);
+    let out = cli(&data, &["command", "status", &uuid, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["devices"][0]["status"], "Sent");
+
+    let out = cli(&data, &["devices", "delete", udid]);
+    assert!(out.status.success());
+    let out = cli(&data, &["devices", "show", udid]);
+    assert!(!out.status.success());
+
+    // SIGTERM: graceful shutdown, exit 0.
+    #[cfg(unix)]
+    {
+        let pid = server.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = server.child.try_wait().expect("wait") {
+                assert!(status.success(), "exit status {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn serve_refuses_to_start_without_tls_or_insecure_http() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure-http"));
+}

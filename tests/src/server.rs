@@ -1,0 +1,142 @@
+//! The real Russet server, started in-process on loopback ports, with its own device CA.
+
+use crate::db::{Backend, PgDatabase, postgres_admin_url};
+use clap::Parser;
+use russet_certs::testing::TestCa;
+use russet_mdm::config::ServeArgs;
+use russet_mdm::server::{self, Running};
+use serde_json::Value;
+
+pub struct TestServer {
+    pub running: Option<Running>,
+    pub device_url: String,
+    pub admin_url: String,
+    pub token: String,
+    /// The CA the server trusts for device identities (`--device-ca`).
+    pub ca: TestCa,
+    pub data_dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+    http: reqwest::Client,
+}
+
+#[derive(Parser)]
+struct ServeOnly {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+impl TestServer {
+    /// Start a server, or `None` when the backend is PostgreSQL and no test database is
+    /// configured (the caller prints that it skipped).
+    pub async fn start(backend: Backend) -> anyhow::Result<Option<TestServer>> {
+        Self::start_with(backend, &[]).await
+    }
+
+    pub async fn start_with(backend: Backend, extra: &[&str]) -> anyhow::Result<Option<TestServer>> {
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => match postgres_admin_url() {
+                Some(url) => Some(PgDatabase::create(&url).await?),
+                None => {
+                    eprintln!("RUSSET_TEST_DATABASE_URL is not set: PostgreSQL case skipped");
+                    return Ok(None);
+                }
+            },
+        };
+        let data_dir = tempfile::tempdir()?;
+        let ca = TestCa::new("Russet Test Device CA");
+        let ca_path = data_dir.path().join("device-ca.pem");
+        std::fs::write(&ca_path, ca.cert_pem())?;
+        let data = data_dir.path().join("data");
+        let mut argv: Vec<String> = vec![
+            "serve".into(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--admin-listen".into(),
+            "127.0.0.1:0".into(),
+            "--insecure-http".into(),
+            "--device-ca".into(),
+            ca_path.display().to_string(),
+        ];
+        if let Some(db) = &pg {
+            argv.push("--database-url".into());
+            argv.push(db.url.clone());
+        }
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        let parsed = ServeOnly::try_parse_from(argv)?;
+        let running = server::start(&parsed.args).await?;
+        let token = running
+            .new_admin_token
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("first start did not create an admin token"))?;
+        Ok(Some(TestServer {
+            device_url: format!("http://{}", running.device_addr),
+            admin_url: format!("http://{}", running.admin_addr),
+            running: Some(running),
+            token,
+            ca,
+            data_dir,
+            pg,
+            http: reqwest::Client::new(),
+        }))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        if let Some(pg) = self.pg.take() {
+            pg.drop_now().await;
+        }
+    }
+
+    /// A simulated Mac with an identity from this server's device CA.
+    pub fn mac(&self) -> crate::SimMac {
+        crate::SimMac::new(&self.device_url, self.ca.issue_device_identity("sim-mac"))
+    }
+
+    /// Admin API call with the admin token. Returns (status, JSON body or Null).
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.api_with_token(method, path, body, Some(&self.token)).await
+    }
+
+    pub async fn api_with_token(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.admin_url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("admin API reachable");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("admin API body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// Enqueue a typed command to one device; panics unless it was accepted.
+    pub async fn enqueue(&self, udid: &str, command: Value) -> String {
+        let (status, v) = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/devices/{udid}/commands"),
+                Some(command),
+            )
+            .await;
+        assert_eq!(status, 201, "enqueue refused: {v}");
+        v["command_uuid"].as_str().expect("command_uuid").to_string()
+    }
+}
