@@ -17,8 +17,7 @@ impl MdmPush {
 
     /// The body, exactly `{"mdm":"<PushMagic>"}`: Apple rejects MDM pushes with other keys.
     pub fn body(&self) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({ "mdm": self.push_magic }))
-            .unwrap_or_default()
+        serde_json::to_vec(&serde_json::json!({ "mdm": self.push_magic })).unwrap_or_default()
     }
 
     /// Headers Apple defines for an MDM push. `expiration` is Unix seconds; APNs stores the push

@@ -61,7 +61,10 @@ mod tests {
     fn apples_answers_are_classified() {
         assert_eq!(classify(200, b""), PushOutcome::Delivered);
         assert_eq!(
-            classify(410, br#"{"reason":"Unregistered","timestamp":1700000000000}"#),
+            classify(
+                410,
+                br#"{"reason":"Unregistered","timestamp":1700000000000}"#
+            ),
             PushOutcome::Unregistered {
                 timestamp_ms: Some(1_700_000_000_000)
             }

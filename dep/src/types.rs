@@ -67,7 +67,10 @@ mod tests {
         .expect("decodes");
         assert!(page.more_to_follow);
         assert_eq!(page.devices[0].op_type, Some(OpType::Added));
-        assert_eq!(page.devices[0].profile_status, Some(ProfileStatus::Assigned));
+        assert_eq!(
+            page.devices[0].profile_status,
+            Some(ProfileStatus::Assigned)
+        );
         assert_eq!(page.cursor.as_deref(), Some("MTIz"));
     }
 }

@@ -48,7 +48,10 @@ mod tests {
             name: "admin".into(),
             hash: hash(&token).to_vec(),
         };
-        assert_eq!(find(std::slice::from_ref(&rec), &token), Some("admin".into()));
+        assert_eq!(
+            find(std::slice::from_ref(&rec), &token),
+            Some("admin".into())
+        );
         assert_eq!(find(std::slice::from_ref(&rec), &format!("{token}x")), None);
         assert_eq!(find(std::slice::from_ref(&rec), ""), None);
         assert_ne!(generate().expect("a"), generate().expect("b"));

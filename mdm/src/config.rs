@@ -72,13 +72,21 @@ pub struct ServeArgs {
     #[arg(long, env = "RUSSET_DEVICE_CA", value_delimiter = ',')]
     pub device_ca: Vec<PathBuf>,
     /// APNs base URL.
-    #[arg(long, env = "RUSSET_APNS_URL", default_value = "https://api.push.apple.com")]
+    #[arg(
+        long,
+        env = "RUSSET_APNS_URL",
+        default_value = "https://api.push.apple.com"
+    )]
     pub apns_url: String,
     /// Extra trust (PEM) for `--apns-url`.
     #[arg(long, env = "RUSSET_APNS_CA")]
     pub apns_ca: Option<PathBuf>,
     /// Apple DEP base URL.
-    #[arg(long, env = "RUSSET_DEP_URL", default_value = "https://mdmenrollment.apple.com")]
+    #[arg(
+        long,
+        env = "RUSSET_DEP_URL",
+        default_value = "https://mdmenrollment.apple.com"
+    )]
     pub dep_url: String,
     /// Serve `GET /mdm/enroll` to anyone (otherwise only with an enrollment-link token).
     #[arg(long, env = "RUSSET_OPEN_ENROLLMENT")]
@@ -131,7 +139,11 @@ pub fn load_config_file(path: &std::path::Path) -> anyhow::Result<()> {
             toml::Value::Boolean(b) => b.to_string(),
             toml::Value::Array(items) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
                 .collect::<Vec<_>>()
                 .join(","),
             other => anyhow::bail!("config key {key}: unsupported value {other}"),

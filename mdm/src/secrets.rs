@@ -61,11 +61,10 @@ impl SecretBox {
 
     /// Parse the KEK from its text form: 64 hex characters (surrounding whitespace ignored).
     pub fn from_hex(text: &str) -> Result<Self, SecretError> {
-        let bytes = hex::decode(text.trim())
-            .map_err(|_| SecretError::Key("not hex".into()))?;
-        let key: [u8; KEY_LEN] = bytes
-            .try_into()
-            .map_err(|_| SecretError::Key(format!("must be {KEY_LEN} bytes (64 hex characters)")))?;
+        let bytes = hex::decode(text.trim()).map_err(|_| SecretError::Key("not hex".into()))?;
+        let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
+            SecretError::Key(format!("must be {KEY_LEN} bytes (64 hex characters)"))
+        })?;
         Ok(SecretBox { key })
     }
 
@@ -132,9 +131,14 @@ mod tests {
     #[test]
     fn seal_then_open_round_trips_and_hides_plaintext() {
         let kek = SecretBox::generate().expect("kek");
-        let sealed = kek.seal("bootstrap-token:ABC", b"secret token").expect("seal");
+        let sealed = kek
+            .seal("bootstrap-token:ABC", b"secret token")
+            .expect("seal");
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
-        assert_eq!(kek.open("bootstrap-token:ABC", &sealed).expect("open"), b"secret token");
+        assert_eq!(
+            kek.open("bootstrap-token:ABC", &sealed).expect("open"),
+            b"secret token"
+        );
     }
 
     #[test]
@@ -148,7 +152,10 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 1;
         assert!(matches!(kek.open("a", &bad), Err(SecretError::Open)));
-        assert!(matches!(kek.open("a", &sealed[..5]), Err(SecretError::Malformed)));
+        assert!(matches!(
+            kek.open("a", &sealed[..5]),
+            Err(SecretError::Malformed)
+        ));
     }
 
     #[test]

@@ -62,9 +62,10 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
 
     let vault = Arc::new(load_kek(args)?);
-    let database_url = args.database_url.clone().unwrap_or_else(|| {
-        format!("sqlite://{}", args.data_dir.join("russet.db").display())
-    });
+    let database_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("russet.db").display()));
     let store = store::open(&database_url)
         .await
         .context("opening the database")?;
@@ -173,8 +174,11 @@ async fn ensure_admin_token(store: &dyn Store, data_dir: &Path) -> anyhow::Resul
     store
         .insert_admin_token("admin", &crate::admin_token::hash(&token), now_ms())
         .await?;
-    fsutil::write_private(&data_dir.join(ADMIN_TOKEN_FILE), format!("{token}\n").as_bytes())
-        .context("writing admin-token")?;
+    fsutil::write_private(
+        &data_dir.join(ADMIN_TOKEN_FILE),
+        format!("{token}\n").as_bytes(),
+    )
+    .context("writing admin-token")?;
     Ok(Some(token))
 }
 
@@ -187,11 +191,14 @@ fn load_device_trust(paths: &[std::path::PathBuf]) -> anyhow::Result<Option<Devi
     }
     let mut pem = Vec::new();
     for p in paths {
-        let bytes = std::fs::read(p).with_context(|| format!("reading --device-ca {}", p.display()))?;
+        let bytes =
+            std::fs::read(p).with_context(|| format!("reading --device-ca {}", p.display()))?;
         pem.extend_from_slice(&bytes);
         pem.push(b'\n');
     }
-    Ok(Some(DeviceTrust::from_pem(&pem).context("parsing --device-ca")?))
+    Ok(Some(
+        DeviceTrust::from_pem(&pem).context("parsing --device-ca")?,
+    ))
 }
 
 fn parse_header_name(name: Option<&str>) -> anyhow::Result<Option<HeaderName>> {

@@ -63,9 +63,17 @@ fn start(dir: &Path, ca: &Path, device_port: u16) -> Server {
     Server { child }
 }
 
-fn signed_put(http: &reqwest::blocking::Client, url: &str, id: &DeviceIdentity, ct: &str, d: Dictionary) -> u16 {
+fn signed_put(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    id: &DeviceIdentity,
+    ct: &str,
+    d: Dictionary,
+) -> u16 {
     let mut body = Vec::new();
-    Value::Dictionary(d).to_writer_xml(&mut body).expect("plist");
+    Value::Dictionary(d)
+        .to_writer_xml(&mut body)
+        .expect("plist");
     http.put(url)
         .header("Content-Type", ct)
         .header("Mdm-Signature", id.sign_body(&body))
@@ -77,7 +85,10 @@ fn signed_put(http: &reqwest::blocking::Client, url: &str, id: &DeviceIdentity, 
 }
 
 fn dict(entries: &[(&str, Value)]) -> Dictionary {
-    entries.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
+    entries
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
 }
 
 #[test]
@@ -95,17 +106,27 @@ fn serve_and_cli_round_trip() {
     {
         use std::os::unix::fs::PermissionsExt;
         for f in ["admin-token", "kek"] {
-            let mode = std::fs::metadata(data.join(f)).expect("file").permissions().mode();
+            let mode = std::fs::metadata(data.join(f))
+                .expect("file")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0, "{f} must be 0600");
         }
     }
 
     let out = cli(&data, &["devices", "list"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout(&out).starts_with("UDID"), "{}", stdout(&out));
 
     // Errors: non-zero exit, one line on stderr.
-    let out = cli(&data, &["command", "send", "NO-SUCH-MAC", "--type", "SecurityInfo"]);
+    let out = cli(
+        &data,
+        &["command", "send", "NO-SUCH-MAC", "--type", "SecurityInfo"],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -125,7 +146,10 @@ fn serve_and_cli_round_trip() {
     let base = format!("http://127.0.0.1:{port}");
     let auth = dict(&[
         ("MessageType", Value::String("Authenticate".into())),
-        ("Topic", Value::String("com.apple.mgmt.External.test".into())),
+        (
+            "Topic",
+            Value::String("com.apple.mgmt.External.test".into()),
+        ),
         ("UDID", Value::String(udid.into())),
         ("SerialNumber", Value::String("C02CLITEST01".into())),
         ("DeviceName", Value::String("CLI Mac".into())),
@@ -133,33 +157,71 @@ fn serve_and_cli_round_trip() {
         ("ModelName", Value::String("MacBook Air".into())),
     ]);
     let ct = "application/x-apple-aspen-mdm-checkin";
-    assert_eq!(signed_put(&http, &format!("{base}/mdm/checkin"), &id, ct, auth), 200);
+    assert_eq!(
+        signed_put(&http, &format!("{base}/mdm/checkin"), &id, ct, auth),
+        200
+    );
     let tu = dict(&[
         ("MessageType", Value::String("TokenUpdate".into())),
-        ("Topic", Value::String("com.apple.mgmt.External.test".into())),
+        (
+            "Topic",
+            Value::String("com.apple.mgmt.External.test".into()),
+        ),
         ("UDID", Value::String(udid.into())),
         ("Token", Value::Data(vec![7; 32])),
         ("PushMagic", Value::String("MAGIC".into())),
     ]);
-    assert_eq!(signed_put(&http, &format!("{base}/mdm/checkin"), &id, ct, tu), 200);
+    assert_eq!(
+        signed_put(&http, &format!("{base}/mdm/checkin"), &id, ct, tu),
+        200
+    );
 
     let out = cli(&data, &["devices", "list"]);
-    assert!(stdout(&out).contains(udid) && stdout(&out).contains("C02CLITEST01"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(udid) && stdout(&out).contains("C02CLITEST01"),
+        "{}",
+        stdout(&out)
+    );
     let out = cli(&data, &["devices", "show", udid]);
     assert!(stdout(&out).contains("CLI Mac"), "{}", stdout(&out));
 
     let out = cli(
         &data,
-        &["command", "send", udid, "--type", "DeviceInformation", "--Queries", "[\"SerialNumber\"]", "--json"],
+        &[
+            "command",
+            "send",
+            udid,
+            "--type",
+            "DeviceInformation",
+            "--Queries",
+            "[\"SerialNumber\"]",
+            "--json",
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let uuid = v["command_uuid"].as_str().expect("uuid").to_string();
 
     let out = cli(&data, &["command", "status", &uuid]);
     assert!(stdout(&out).contains("Pending"), "{}", stdout(&out));
-    let idle = dict(&[("UDID", Value::String(udid.into())), ("Status", Value::String("Idle".into()))]);
-    assert_eq!(signed_put(&http, &format!("{base}/mdm/connect"), &id, "application/x-apple-aspen-mdm", idle), 200);
+    let idle = dict(&[
+        ("UDID", Value::String(udid.into())),
+        ("Status", Value::String("Idle".into())),
+    ]);
+    assert_eq!(
+        signed_put(
+            &http,
+            &format!("{base}/mdm/connect"),
+            &id,
+            "application/x-apple-aspen-mdm",
+            idle
+        ),
+        200
+    );
     let out = cli(&data, &["command", "status", &uuid, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["devices"][0]["status"], "Sent");
@@ -173,7 +235,13 @@ fn serve_and_cli_round_trip() {
     #[cfg(unix)]
     {
         let pid = server.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = server.child.try_wait().expect("wait") {
@@ -190,7 +258,14 @@ fn serve_and_cli_round_trip() {
 fn serve_refuses_to_start_without_tls_or_insecure_http() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(tmp.path())
         .output()
         .expect("runs");

@@ -32,7 +32,10 @@ impl TestServer {
         Self::start_with(backend, &[]).await
     }
 
-    pub async fn start_with(backend: Backend, extra: &[&str]) -> anyhow::Result<Option<TestServer>> {
+    pub async fn start_with(
+        backend: Backend,
+        extra: &[&str],
+    ) -> anyhow::Result<Option<TestServer>> {
         let pg = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => match postgres_admin_url() {
@@ -98,8 +101,14 @@ impl TestServer {
     }
 
     /// Admin API call with the admin token. Returns (status, JSON body or Null).
-    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.api_with_token(method, path, body, Some(&self.token)).await
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.api_with_token(method, path, body, Some(&self.token))
+            .await
     }
 
     pub async fn api_with_token(
@@ -109,7 +118,9 @@ impl TestServer {
         body: Option<Value>,
         token: Option<&str>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.admin_url));
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.admin_url));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -137,6 +148,9 @@ impl TestServer {
             )
             .await;
         assert_eq!(status, 201, "enqueue refused: {v}");
-        v["command_uuid"].as_str().expect("command_uuid").to_string()
+        v["command_uuid"]
+            .as_str()
+            .expect("command_uuid")
+            .to_string()
     }
 }

@@ -81,7 +81,8 @@ impl SimMac {
     /// PUT a body signed with this Mac's identity.
     pub async fn put(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
         let sig = self.identity.sign_body(body);
-        self.put_raw(path, content_type, body, Some(&sig), &[]).await
+        self.put_raw(path, content_type, body, Some(&sig), &[])
+            .await
     }
 
     /// PUT with full control of the signature and extra headers (for refusal tests).
@@ -153,9 +154,19 @@ impl SimMac {
     /// Authenticate then TokenUpdate, asserting both succeed.
     pub async fn enroll(&self) {
         let r = self.checkin(&self.authenticate_message()).await;
-        assert_eq!(r.status, 200, "Authenticate: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "Authenticate: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         let r = self.checkin(&self.token_update_message()).await;
-        assert_eq!(r.status, 200, "TokenUpdate: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "TokenUpdate: {}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
 
     /// `Status: Idle` — starts a session.

@@ -35,13 +35,34 @@ async fn tampered_body_and_missing_signature_are_refused() {
     let body = SimMac::to_xml(&mac.authenticate_message());
     let sig = mac.identity.sign_body(&body);
     let mut tampered = body.clone();
-    let pos = tampered.windows(7).position(|w| w == b"Sim Mac").expect("device name in body");
+    let pos = tampered
+        .windows(7)
+        .position(|w| w == b"Sim Mac")
+        .expect("device name in body");
     tampered[pos] = b'X';
-    let r = mac.put_raw("/mdm/checkin", CHECKIN_CONTENT_TYPE, &tampered, Some(&sig), &[]).await;
+    let r = mac
+        .put_raw(
+            "/mdm/checkin",
+            CHECKIN_CONTENT_TYPE,
+            &tampered,
+            Some(&sig),
+            &[],
+        )
+        .await;
     assert_eq!(r.status, 400);
-    let r = mac.put_raw("/mdm/checkin", CHECKIN_CONTENT_TYPE, &body, None, &[]).await;
+    let r = mac
+        .put_raw("/mdm/checkin", CHECKIN_CONTENT_TYPE, &body, None, &[])
+        .await;
     assert_eq!(r.status, 400);
-    let r = mac.put_raw("/mdm/checkin", CHECKIN_CONTENT_TYPE, &body, Some("not base64!"), &[]).await;
+    let r = mac
+        .put_raw(
+            "/mdm/checkin",
+            CHECKIN_CONTENT_TYPE,
+            &body,
+            Some("not base64!"),
+            &[],
+        )
+        .await;
     assert_eq!(r.status, 400);
     // The genuine message still works afterwards.
     mac.enroll().await;
@@ -59,10 +80,23 @@ async fn another_enrollments_certificate_is_refused() {
     let mut impostor = srv.mac();
     impostor.identity = bob.identity;
     impostor.udid = alice.udid.clone();
-    assert_eq!(impostor.idle().await.status, 403, "command report for another UDID");
-    assert_eq!(impostor.checkin(&impostor.token_update_message()).await.status, 403);
     assert_eq!(
-        impostor.checkin(&impostor.authenticate_message()).await.status,
+        impostor.idle().await.status,
+        403,
+        "command report for another UDID"
+    );
+    assert_eq!(
+        impostor
+            .checkin(&impostor.token_update_message())
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        impostor
+            .checkin(&impostor.authenticate_message())
+            .await
+            .status,
         403,
         "a certificate bound to one device cannot Authenticate as another"
     );
@@ -75,10 +109,22 @@ async fn another_enrollments_certificate_is_refused() {
 #[tokio::test]
 async fn client_certificate_without_client_auth_or_expired_is_refused() {
     let srv = server().await;
-    let server_only = srv.ca.issue_with("srv", IssueOptions { eku: TestEku::ServerAuthOnly, ..Default::default() });
+    let server_only = srv.ca.issue_with(
+        "srv",
+        IssueOptions {
+            eku: TestEku::ServerAuthOnly,
+            ..Default::default()
+        },
+    );
     let mac = SimMac::new(&srv.device_url, server_only);
     assert_eq!(mac.checkin(&mac.authenticate_message()).await.status, 403);
-    let expired = srv.ca.issue_with("old", IssueOptions { validity: TestValidity::Expired, ..Default::default() });
+    let expired = srv.ca.issue_with(
+        "old",
+        IssueOptions {
+            validity: TestValidity::Expired,
+            ..Default::default()
+        },
+    );
     let mac = SimMac::new(&srv.device_url, expired);
     assert_eq!(mac.checkin(&mac.authenticate_message()).await.status, 403);
     srv.stop().await;
@@ -91,28 +137,63 @@ async fn malformed_and_hostile_bodies_are_400_and_the_server_survives() {
     let cases: Vec<Vec<u8>> = vec![
         b"this is not a plist".to_vec(),
         b"<?xml version=\"1.0\"?><plist><dict><key>MessageType</key>".to_vec(),
-        SimMac::to_xml(&SimMac::dict(&[("MessageType", Value::String("FlyToTheMoon".into())), ("UDID", Value::String(mac.udid.clone()))])),
-        SimMac::to_xml(&SimMac::dict(&[("MessageType", Value::String("Authenticate".into()))])),
-        SimMac::to_xml(&SimMac::dict(&[("MessageType", Value::Integer(3.into())), ("UDID", Value::String(mac.udid.clone()))])),
+        SimMac::to_xml(&SimMac::dict(&[
+            ("MessageType", Value::String("FlyToTheMoon".into())),
+            ("UDID", Value::String(mac.udid.clone())),
+        ])),
+        SimMac::to_xml(&SimMac::dict(&[(
+            "MessageType",
+            Value::String("Authenticate".into()),
+        )])),
+        SimMac::to_xml(&SimMac::dict(&[
+            ("MessageType", Value::Integer(3.into())),
+            ("UDID", Value::String(mac.udid.clone())),
+        ])),
         b"bplist00\x00\x01\x02".to_vec(),
-        format!("<plist>{}{}</plist>", "<array>".repeat(50_000), "</array>".repeat(50_000)).into_bytes(),
+        format!(
+            "<plist>{}{}</plist>",
+            "<array>".repeat(50_000),
+            "</array>".repeat(50_000)
+        )
+        .into_bytes(),
     ];
     for body in &cases {
         let r = mac.put("/mdm/checkin", CHECKIN_CONTENT_TYPE, body).await;
-        assert_eq!(r.status, 400, "body {:?}…", String::from_utf8_lossy(&body[..body.len().min(60)]));
+        assert_eq!(
+            r.status,
+            400,
+            "body {:?}…",
+            String::from_utf8_lossy(&body[..body.len().min(60)])
+        );
         let r = mac.put("/mdm/connect", CONNECT_CONTENT_TYPE, body).await;
         assert_eq!(r.status, 400);
     }
     // Too large: refused before anything is parsed.
     let huge = vec![b' '; russet_mdm::http::MAX_DEVICE_BODY + 1];
-    let r = mac.put_raw("/mdm/checkin", CHECKIN_CONTENT_TYPE, &huge, Some("x"), &[]).await;
+    let r = mac
+        .put_raw("/mdm/checkin", CHECKIN_CONTENT_TYPE, &huge, Some("x"), &[])
+        .await;
     assert_eq!(r.status, 413);
     mac.enroll().await;
     // Reports that name no command, or a command this Mac doesn't have.
-    let d = SimMac::dict(&[("UDID", Value::String(mac.udid.clone())), ("Status", Value::String("Acknowledged".into()))]);
-    assert_eq!(mac.put("/mdm/connect", CONNECT_CONTENT_TYPE, &SimMac::to_xml(&d)).await.status, 400);
-    let r = mac.report("0E6B6D9C-0000-0000-0000-000000000000", "Acknowledged", &[]).await;
-    assert_eq!((r.status, r.body.is_empty()), (200, true), "unknown result is ignored, not fatal");
+    let d = SimMac::dict(&[
+        ("UDID", Value::String(mac.udid.clone())),
+        ("Status", Value::String("Acknowledged".into())),
+    ]);
+    assert_eq!(
+        mac.put("/mdm/connect", CONNECT_CONTENT_TYPE, &SimMac::to_xml(&d))
+            .await
+            .status,
+        400
+    );
+    let r = mac
+        .report("0E6B6D9C-0000-0000-0000-000000000000", "Acknowledged", &[])
+        .await;
+    assert_eq!(
+        (r.status, r.body.is_empty()),
+        (200, true),
+        "unknown result is ignored, not fatal"
+    );
     srv.stop().await;
 }
 
@@ -124,14 +205,24 @@ async fn other_checkin_messages_answer_as_apple_documents() {
     let ua = SimMac::dict(&[
         ("MessageType", Value::String("UserAuthenticate".into())),
         ("UDID", Value::String(mac.udid.clone())),
-        ("UserID", Value::String("A1B2C3D4-0000-0000-0000-000000000001".into())),
+        (
+            "UserID",
+            Value::String("A1B2C3D4-0000-0000-0000-000000000001".into()),
+        ),
         ("UserShortName", Value::String("alice".into())),
     ]);
-    assert_eq!(mac.checkin(&ua).await.status, 410, "UserAuthenticate refused by default");
+    assert_eq!(
+        mac.checkin(&ua).await.status,
+        410,
+        "UserAuthenticate refused by default"
+    );
     let gt = SimMac::dict(&[
         ("MessageType", Value::String("GetToken".into())),
         ("UDID", Value::String(mac.udid.clone())),
-        ("TokenServiceType", Value::String("com.example.unknown".into())),
+        (
+            "TokenServiceType",
+            Value::String("com.example.unknown".into()),
+        ),
     ]);
     assert_eq!(mac.checkin(&gt).await.status, 400);
     let ddm = SimMac::dict(&[
@@ -146,12 +237,17 @@ async fn other_checkin_messages_answer_as_apple_documents() {
     assert!(v["SyncTokens"]["DeclarationsToken"].is_string());
     // User channel TokenUpdate creates a user enrollment under the device.
     let mut tu = mac.token_update_message();
-    tu.insert("UserID".into(), Value::String("A1B2C3D4-0000-0000-0000-000000000001".into()));
+    tu.insert(
+        "UserID".into(),
+        Value::String("A1B2C3D4-0000-0000-0000-000000000001".into()),
+    );
     tu.insert("UserShortName".into(), Value::String("alice".into()));
     tu.insert("UserLongName".into(), Value::String("Alice Example".into()));
     tu.remove("AwaitingConfiguration");
     assert_eq!(mac.checkin(&tu).await.status, 200);
-    let (_, dev) = srv.api(Method::GET, &format!("/api/v1/devices/{}", mac.udid), None).await;
+    let (_, dev) = srv
+        .api(Method::GET, &format!("/api/v1/devices/{}", mac.udid), None)
+        .await;
     assert_eq!(dev["user_channels"][0]["user_short_name"], json!("alice"));
     assert_eq!(
         dev["user_channels"][0]["enrollment_id"],
@@ -163,37 +259,100 @@ async fn other_checkin_messages_answer_as_apple_documents() {
 #[tokio::test]
 async fn admin_api_requires_a_valid_token_and_answers_json_errors() {
     let srv = server().await;
-    let (status, v) = srv.api_with_token(Method::GET, "/api/v1/devices", None, None).await;
+    let (status, v) = srv
+        .api_with_token(Method::GET, "/api/v1/devices", None, None)
+        .await;
     assert_eq!(status, 401);
     assert_eq!(v["error"]["code"], json!("unauthorized"));
-    let (status, _) = srv.api_with_token(Method::GET, "/api/v1/devices", None, Some("russet_wrong")).await;
+    let (status, _) = srv
+        .api_with_token(Method::GET, "/api/v1/devices", None, Some("russet_wrong"))
+        .await;
     assert_eq!(status, 401);
-    let (status, _) = srv.api_with_token(Method::GET, "/api/v1/openapi.json", None, None).await;
+    let (status, _) = srv
+        .api_with_token(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
     assert_eq!(status, 401);
-    let (status, v) = srv.api_with_token(Method::GET, "/healthz", None, None).await;
+    let (status, v) = srv
+        .api_with_token(Method::GET, "/healthz", None, None)
+        .await;
     assert_eq!((status, v["status"].clone()), (200, json!("ok")));
 
     let mac = srv.mac();
     mac.enroll().await;
     let path = format!("/api/v1/devices/{}/commands", mac.udid);
-    let (status, v) = srv.api(Method::POST, &path, Some(json!({"request_type": "DeviceLock", "PIN": "123456"}))).await;
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &path,
+            Some(json!({"request_type": "DeviceLock", "PIN": "123456"})),
+        )
+        .await;
     assert_eq!(status, 422, "lock must go through the PIN vault: {v}");
-    assert!(v["error"]["message"].as_str().unwrap_or("").contains("/lock"));
-    let (status, v) = srv.api(Method::POST, &path, Some(json!({"request_type": "EraseDevice"}))).await;
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/lock")
+    );
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &path,
+            Some(json!({"request_type": "EraseDevice"})),
+        )
+        .await;
     assert_eq!(status, 422, "{v}");
-    let (status, v) = srv.api(Method::POST, &path, Some(json!({"request_type": "MakeCoffee"}))).await;
-    assert_eq!((status, v["error"]["code"].clone()), (400, json!("unsupported_request_type")));
-    let (status, v) = srv.api(Method::POST, &path, Some(json!({"request_type": "DeviceInformation", "Queries": "notalist"}))).await;
-    assert_eq!((status, v["error"]["code"].clone()), (400, json!("invalid_command")), "{v}");
-    let (status, _) = srv.api(Method::POST, &path, Some(json!({"request_type": "DeviceInformation", "Bogus": 1, "Queries": []}))).await;
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &path,
+            Some(json!({"request_type": "MakeCoffee"})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (400, json!("unsupported_request_type"))
+    );
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &path,
+            Some(json!({"request_type": "DeviceInformation", "Queries": "notalist"})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (400, json!("invalid_command")),
+        "{v}"
+    );
+    let (status, _) = srv
+        .api(
+            Method::POST,
+            &path,
+            Some(json!({"request_type": "DeviceInformation", "Bogus": 1, "Queries": []})),
+        )
+        .await;
     assert_eq!(status, 400);
-    let (status, v) = srv.api(Method::POST, &path, Some(json!({"plist": "%%%"}))).await;
+    let (status, v) = srv
+        .api(Method::POST, &path, Some(json!({"plist": "%%%"})))
+        .await;
     assert_eq!(status, 400, "{v}");
-    let (status, _) = srv.api(Method::POST, "/api/v1/devices/NOPE/commands", Some(json!({"request_type": "SecurityInfo"}))).await;
+    let (status, _) = srv
+        .api(
+            Method::POST,
+            "/api/v1/devices/NOPE/commands",
+            Some(json!({"request_type": "SecurityInfo"})),
+        )
+        .await;
     assert_eq!(status, 404);
     let (status, v) = srv.api(Method::GET, "/api/v1/devices/NOPE", None).await;
-    assert_eq!((status, v["error"]["code"].clone()), (404, json!("not_found")));
-    let (status, _) = srv.api(Method::GET, "/api/v1/devices?limit=banana", None).await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (404, json!("not_found"))
+    );
+    let (status, _) = srv
+        .api(Method::GET, "/api/v1/devices?limit=banana", None)
+        .await;
     assert_eq!(status, 400);
 
     // A raw plist command with a data value.
@@ -205,16 +364,26 @@ async fn admin_api_requires_a_valid_token_and_answers_json_errors() {
         ])),
     )]));
     let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
-    let (status, v) = srv.api(Method::POST, &path, Some(json!({"plist": b64}))).await;
+    let (status, v) = srv
+        .api(Method::POST, &path, Some(json!({"plist": b64})))
+        .await;
     assert_eq!(status, 201, "{v}");
     let reply = mac.idle().await;
     let (_, rt, cmd) = reply.command().expect("command");
     assert_eq!(rt, "InstallProfile");
-    assert_eq!(cmd.get("Payload").and_then(Value::as_data), Some(&b"<plist>profile</plist>"[..]));
+    assert_eq!(
+        cmd.get("Payload").and_then(Value::as_data),
+        Some(&b"<plist>profile</plist>"[..])
+    );
 
     let (status, doc) = srv.api(Method::GET, "/api/v1/openapi.json", None).await;
     assert_eq!(status, 200);
-    for p in ["/api/v1/devices", "/api/v1/devices/{udid}/commands", "/api/v1/commands/{uuid}", "/healthz"] {
+    for p in [
+        "/api/v1/devices",
+        "/api/v1/devices/{udid}/commands",
+        "/api/v1/commands/{uuid}",
+        "/healthz",
+    ] {
         assert!(doc["paths"][p].is_object(), "OpenAPI documents {p}");
     }
     srv.stop().await;
@@ -227,11 +396,20 @@ async fn forwarded_client_certificate_header_is_an_identity() {
         .expect("server")
         .expect("sqlite");
     let mac = srv.mac();
-    for header in [mac.identity.rfc9440_header(), mac.identity.escaped_pem_header()] {
+    for header in [
+        mac.identity.rfc9440_header(),
+        mac.identity.escaped_pem_header(),
+    ] {
         for msg in [mac.authenticate_message(), mac.token_update_message()] {
             let body = SimMac::to_xml(&msg);
             let r = mac
-                .put_raw("/mdm/checkin", CHECKIN_CONTENT_TYPE, &body, None, &[("X-Client-Cert", header.clone())])
+                .put_raw(
+                    "/mdm/checkin",
+                    CHECKIN_CONTENT_TYPE,
+                    &body,
+                    None,
+                    &[("X-Client-Cert", header.clone())],
+                )
                 .await;
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         }
@@ -247,7 +425,9 @@ async fn forwarded_client_certificate_header_is_an_identity() {
         )
         .await;
     assert_eq!(r.status, 403);
-    let (_, dev) = srv.api(Method::GET, &format!("/api/v1/devices/{}", mac.udid), None).await;
+    let (_, dev) = srv
+        .api(Method::GET, &format!("/api/v1/devices/{}", mac.udid), None)
+        .await;
     assert_eq!(dev["enrolled"], json!(true));
     srv.stop().await;
 }

@@ -28,7 +28,11 @@ pub enum CommandCmd {
         #[arg(long)]
         plist: Option<PathBuf>,
         /// Apple command keys: --Key value …
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--Key value")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--Key value"
+        )]
         keys: Vec<String>,
     },
     /// Status of a command on each device, with results.
@@ -83,7 +87,11 @@ pub async fn run(cmd: CommandCmd) -> anyhow::Result<()> {
         CommandCmd::Status { client, uuid } => {
             let api = AdminClient::from_args(&client)?;
             let v = api
-                .call(Method::GET, &format!("/api/v1/commands/{}", urlencode(&uuid)), None)
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/commands/{}", urlencode(&uuid)),
+                    None,
+                )
                 .await?;
             if client.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -142,7 +150,10 @@ fn take_client_flags(keys: &mut Vec<String>, client: &mut ClientArgs) -> anyhow:
 /// Build `{"request_type": T, "Key": value, …}` from `--Key value` pairs.
 fn typed_body(request_type: &str, keys: &[String]) -> anyhow::Result<Value> {
     let mut map = Map::new();
-    map.insert("request_type".into(), Value::String(request_type.to_string()));
+    map.insert(
+        "request_type".into(),
+        Value::String(request_type.to_string()),
+    );
     let mut it = keys.iter();
     while let Some(k) = it.next() {
         let Some(name) = k.strip_prefix("--").filter(|n| !n.is_empty()) else {
@@ -183,17 +194,30 @@ mod tests {
 
     #[test]
     fn key_value_pairs_become_typed_json() {
-        let keys: Vec<String> = ["--Queries", "[\"SerialNumber\"]", "--ManagedOnly", "true", "--Identifier", "com.example"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let keys: Vec<String> = [
+            "--Queries",
+            "[\"SerialNumber\"]",
+            "--ManagedOnly",
+            "true",
+            "--Identifier",
+            "com.example",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let v = typed_body("ProfileList", &keys).expect("body");
         assert_eq!(v["request_type"], "ProfileList");
         assert_eq!(v["Queries"], json!(["SerialNumber"]));
         assert_eq!(v["ManagedOnly"], json!(true));
         assert_eq!(v["Identifier"], json!("com.example"));
-        let repeated: Vec<String> = ["--Queries", "A", "--Queries", "B"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(typed_body("X", &repeated).expect("body")["Queries"], json!(["A", "B"]));
+        let repeated: Vec<String> = ["--Queries", "A", "--Queries", "B"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            typed_body("X", &repeated).expect("body")["Queries"],
+            json!(["A", "B"])
+        );
         assert!(typed_body("X", &["Queries".to_string()]).is_err());
         assert!(typed_body("X", &["--Queries".to_string()]).is_err());
     }

@@ -57,7 +57,11 @@ pub async fn run(cmd: DevicesCmd) -> anyhow::Result<()> {
                 query.push(format!("cursor={}", urlencode(&c)));
             }
             let v = api
-                .call(Method::GET, &format!("/api/v1/devices?{}", query.join("&")), None)
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/devices?{}", query.join("&")),
+                    None,
+                )
                 .await?;
             if client.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -79,7 +83,10 @@ pub async fn run(cmd: DevicesCmd) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            table::print(&["UDID", "SERIAL", "MODEL", "OS", "ENROLLED", "LAST SEEN"], &rows);
+            table::print(
+                &["UDID", "SERIAL", "MODEL", "OS", "ENROLLED", "LAST SEEN"],
+                &rows,
+            );
             if let Some(next) = v["next_cursor"].as_str() {
                 println!("(more: --cursor {next})");
             }
@@ -88,7 +95,11 @@ pub async fn run(cmd: DevicesCmd) -> anyhow::Result<()> {
         DevicesCmd::Show { client, udid } => {
             let api = AdminClient::from_args(&client)?;
             let v = api
-                .call(Method::GET, &format!("/api/v1/devices/{}", urlencode(&udid)), None)
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/devices/{}", urlencode(&udid)),
+                    None,
+                )
                 .await?;
             if client.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -100,7 +111,11 @@ pub async fn run(cmd: DevicesCmd) -> anyhow::Result<()> {
         DevicesCmd::Delete { client, udid } => {
             let api = AdminClient::from_args(&client)?;
             let v = api
-                .call(Method::DELETE, &format!("/api/v1/devices/{}", urlencode(&udid)), None)
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/devices/{}", urlencode(&udid)),
+                    None,
+                )
                 .await?;
             if client.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);

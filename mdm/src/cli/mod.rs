@@ -1,8 +1,8 @@
 //! Admin CLI commands. They call the admin API like any other client.
 
+mod client;
 pub mod command;
 pub mod devices;
-mod client;
 mod table;
 
 pub use client::AdminClient;

@@ -33,7 +33,10 @@ pub fn router(state: AppState) -> Router {
             get(device_commands).post(enqueue_one),
         )
         .route("/commands", post(enqueue_many))
-        .route("/commands/{uuid}", get(command_status).delete(cancel_command))
+        .route(
+            "/commands/{uuid}",
+            get(command_status).delete(cancel_command),
+        )
         .route("/audit", get(audit_list))
         .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
@@ -115,7 +118,9 @@ async fn list_devices(
         None
     };
     let devices: Vec<Value> = devices.iter().map(crate::views::device).collect();
-    Ok(Json(json!({"devices": devices, "next_cursor": next_cursor})))
+    Ok(Json(
+        json!({"devices": devices, "next_cursor": next_cursor}),
+    ))
 }
 
 async fn show_device(
@@ -192,11 +197,18 @@ async fn enqueue_one(
     body: Bytes,
 ) -> Result<Response, AdminError> {
     let command = parse_command(&parse_json(&body)?)?;
-    let outcome = state.service.enqueue(&command, &[udid.clone()]).await?;
+    let outcome = state.service.enqueue(&command, std::slice::from_ref(&udid)).await?;
     if !outcome.results.iter().any(|r| r.queued) {
         return Err(AdminError::not_found(format!("no device {udid}")));
     }
-    audit_enqueue(&state, &actor, &outcome.command_uuid, &outcome.request_type, 1).await?;
+    audit_enqueue(
+        &state,
+        &actor,
+        &outcome.command_uuid,
+        &outcome.request_type,
+        1,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -228,7 +240,14 @@ async fn enqueue_many(
     )?;
     let outcome = state.service.enqueue(&command, &devices).await?;
     let queued = outcome.results.iter().filter(|r| r.queued).count();
-    audit_enqueue(&state, &actor, &outcome.command_uuid, &outcome.request_type, queued).await?;
+    audit_enqueue(
+        &state,
+        &actor,
+        &outcome.command_uuid,
+        &outcome.request_type,
+        queued,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -321,7 +340,9 @@ async fn cancel_command(
             format!("command {uuid} was already delivered at {when}; it can no longer be canceled"),
         ));
     }
-    Ok(Json(json!({"canceled": outcome.canceled, "already_delivered": delivered})))
+    Ok(Json(
+        json!({"canceled": outcome.canceled, "already_delivered": delivered}),
+    ))
 }
 
 #[derive(Deserialize)]

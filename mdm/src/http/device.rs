@@ -20,7 +20,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn checkin(State(state): State<AppState>, req: VerifiedBody) -> Result<Response, DeviceError> {
+async fn checkin(
+    State(state): State<AppState>,
+    req: VerifiedBody,
+) -> Result<Response, DeviceError> {
     let msg = decode_checkin(&req.body)?;
     let answer = state.service.checkin(&req.identity, &req.body, msg).await?;
     Ok(checkin_response(answer))
@@ -28,7 +31,10 @@ async fn checkin(State(state): State<AppState>, req: VerifiedBody) -> Result<Res
 
 /// ServerURL also accepts check-in messages when the device labels them so (a profile without a
 /// CheckInURL sends everything here).
-async fn connect(State(state): State<AppState>, req: VerifiedBody) -> Result<Response, DeviceError> {
+async fn connect(
+    State(state): State<AppState>,
+    req: VerifiedBody,
+) -> Result<Response, DeviceError> {
     let is_checkin = req
         .headers
         .get(header::CONTENT_TYPE)

@@ -65,7 +65,10 @@ impl IntoResponse for DeviceError {
         };
         (
             status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
             message,
         )
             .into_response()

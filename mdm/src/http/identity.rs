@@ -43,7 +43,11 @@ impl IdentityVerifier {
         })
     }
 
-    fn certificate(&self, headers: &HeaderMap, body: &[u8]) -> Result<DeviceCertificate, DeviceError> {
+    fn certificate(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<DeviceCertificate, DeviceError> {
         if let Some(sig) = headers.get("mdm-signature") {
             let sig = sig
                 .to_str()

@@ -1,7 +1,9 @@
 //! Check-in messages (`PUT /mdm/checkin`): one function per `MessageType`, each doing three
 //! things — check the identity against the enrollment, log one line, call the store.
 
-use super::{DeviceIdentity, MdmService, SETTING_PUSH_TOPIC, ServiceError, UserAuthenticateMode, now_ms};
+use super::{
+    DeviceIdentity, MdmService, SETTING_PUSH_TOPIC, ServiceError, UserAuthenticateMode, now_ms,
+};
 use crate::protocol::checkin::{
     Authenticate, CheckOut, CheckinMessage, DeclarativeManagement, GetBootstrapToken, GetToken,
     SetBootstrapToken, TokenUpdate, UserAuthenticate,
@@ -108,9 +110,7 @@ impl MdmService {
         };
         match self.store.authenticate(&rec).await {
             Ok(()) => Ok(CheckinResponse::Empty),
-            Err(StoreError::IdentityConflict) => {
-                Err(ServiceError::IdentityMismatch(rec.device_id))
-            }
+            Err(StoreError::IdentityConflict) => Err(ServiceError::IdentityMismatch(rec.device_id)),
             Err(e) => Err(e.into()),
         }
     }
@@ -152,14 +152,14 @@ impl MdmService {
         match (self.options.user_authenticate, &m.digest_response) {
             (UserAuthenticateMode::Refuse, _) => CheckinResponse::Gone,
             // An empty challenge tells macOS no authentication is needed (Apple, UserAuthenticate).
-            (UserAuthenticateMode::ZeroLengthChallenge, None) => {
-                CheckinResponse::Plist(plist_dict(&[("DigestChallenge", plist::Value::String(String::new()))]))
-            }
+            (UserAuthenticateMode::ZeroLengthChallenge, None) => CheckinResponse::Plist(
+                plist_dict(&[("DigestChallenge", plist::Value::String(String::new()))]),
+            ),
             // We never issued a challenge, so there is nothing a response could match: an empty
             // AuthToken means "authentication failed".
-            (UserAuthenticateMode::ZeroLengthChallenge, Some(_)) => {
-                CheckinResponse::Plist(plist_dict(&[("AuthToken", plist::Value::String(String::new()))]))
-            }
+            (UserAuthenticateMode::ZeroLengthChallenge, Some(_)) => CheckinResponse::Plist(
+                plist_dict(&[("AuthToken", plist::Value::String(String::new()))]),
+            ),
         }
     }
 
@@ -235,7 +235,10 @@ pub(crate) fn plist_dict(entries: &[(&str, plist::Value)]) -> Vec<u8> {
     }
     let mut out = Vec::new();
     // Writing a plist of strings and data to a Vec cannot fail.
-    if plist::Value::Dictionary(dict).to_writer_xml(&mut out).is_err() {
+    if plist::Value::Dictionary(dict)
+        .to_writer_xml(&mut out)
+        .is_err()
+    {
         out.clear();
     }
     out

@@ -53,7 +53,11 @@ async fn enroll(s: &dyn Store, device_id: &str, now: i64) {
     s.authenticate(&auth(device_id, &format!("cert-{device_id}"), now))
         .await
         .unwrap();
-    assert!(s.token_update(&token(device_id, device_id, now)).await.unwrap());
+    assert!(
+        s.token_update(&token(device_id, device_id, now))
+            .await
+            .unwrap()
+    );
 }
 
 fn cmd(uuid: &str, priority: i32, now: i64) -> NewCommand {
@@ -68,7 +72,10 @@ fn cmd(uuid: &str, priority: i32, now: i64) -> NewCommand {
 
 async fn enqueue(s: &dyn Store, uuid: &str, priority: i32, now: i64, targets: &[&str]) {
     let targets: Vec<String> = targets.iter().map(|t| (*t).to_owned()).collect();
-    let res = s.enqueue(&cmd(uuid, priority, now), &targets).await.unwrap();
+    let res = s
+        .enqueue(&cmd(uuid, priority, now), &targets)
+        .await
+        .unwrap();
     assert!(res.iter().all(|r| r.queued), "{res:?}");
 }
 
@@ -121,7 +128,10 @@ async fn authenticate_binds_identity_and_refuses_another_device(s: &dyn Store) {
 
     let err = s.authenticate(&auth("B", "h1", 11)).await.unwrap_err();
     assert!(matches!(err, StoreError::IdentityConflict), "{err:?}");
-    assert!(s.device("B").await.unwrap().is_none(), "refused Authenticate left a device");
+    assert!(
+        s.device("B").await.unwrap().is_none(),
+        "refused Authenticate left a device"
+    );
     assert_eq!(s.identity_owner("h1").await.unwrap().as_deref(), Some("A"));
 
     // The same device may present the same certificate again, or a renewed one.
@@ -162,7 +172,10 @@ async fn authenticate_clears_queues_and_disables_until_token_update(s: &dyn Stor
     assert_eq!(next(&o), None, "canceled commands are never handed out");
     let d = s.device("A").await.unwrap().unwrap();
     assert!(d.enrolled);
-    assert!(!d.user_channels[0].enrolled, "user channel waits for its own TokenUpdate");
+    assert!(
+        !d.user_channels[0].enrolled,
+        "user channel waits for its own TokenUpdate"
+    );
 }
 
 async fn token_update_for_unknown_device_is_refused(s: &dyn Store) {
@@ -239,7 +252,10 @@ async fn urgent_commands_first_then_fifo(s: &dyn Store) {
     let o = answer(s, "A", "u1", ResultStatus::Acknowledged, 21).await;
     assert!(!o.unknown_command);
     assert_eq!(next(&o), Some("n1"));
-    assert_eq!(next(&answer(s, "A", "n1", ResultStatus::Error, 22).await), Some("n2"));
+    assert_eq!(
+        next(&answer(s, "A", "n1", ResultStatus::Error, 22).await),
+        Some("n2")
+    );
     let o = answer(s, "A", "n2", ResultStatus::CommandFormatError, 23).await;
     assert_eq!(next(&o), None);
 
@@ -251,7 +267,10 @@ async fn urgent_commands_first_then_fifo(s: &dyn Store) {
     assert_eq!(u1.result_at, Some(21));
     assert_eq!(u1.result.as_deref(), Some(&b"result-u1-21"[..]));
     assert_eq!(entry(s, "n1", "A").await.status, QueueStatus::Error);
-    assert_eq!(entry(s, "n2", "A").await.status, QueueStatus::CommandFormatError);
+    assert_eq!(
+        entry(s, "n2", "A").await.status,
+        QueueStatus::CommandFormatError
+    );
     assert_eq!(s.device("A").await.unwrap().unwrap().last_seen_at, Some(23));
 }
 
@@ -265,7 +284,10 @@ async fn not_now_waits_for_the_next_session(s: &dyn Store) {
     let o = answer(s, "A", "c1", ResultStatus::NotNow, 21).await;
     assert!(!o.unknown_command);
     assert_eq!(next(&o), Some("c2"));
-    assert_eq!(next(&answer(s, "A", "c2", ResultStatus::Acknowledged, 22).await), None);
+    assert_eq!(
+        next(&answer(s, "A", "c2", ResultStatus::Acknowledged, 22).await),
+        None
+    );
     let c1 = entry(s, "c1", "A").await;
     assert_eq!(c1.status, QueueStatus::NotNow);
     assert_eq!((c1.not_now_count, c1.first_not_now_at), (1, Some(21)));
@@ -276,11 +298,17 @@ async fn not_now_waits_for_the_next_session(s: &dyn Store) {
     assert_eq!(c1.status, QueueStatus::Sent);
     assert_eq!((c1.delivered_at, c1.delivery_count), (Some(20), 2));
 
-    assert_eq!(next(&answer(s, "A", "c1", ResultStatus::NotNow, 31).await), None);
+    assert_eq!(
+        next(&answer(s, "A", "c1", ResultStatus::NotNow, 31).await),
+        None
+    );
     let c1 = entry(s, "c1", "A").await;
     assert_eq!((c1.not_now_count, c1.first_not_now_at), (2, Some(21)));
     assert_eq!(next(&idle(s, "A", 40).await), Some("c1"));
-    assert_eq!(next(&answer(s, "A", "c1", ResultStatus::Acknowledged, 41).await), None);
+    assert_eq!(
+        next(&answer(s, "A", "c1", ResultStatus::Acknowledged, 41).await),
+        None
+    );
     assert_eq!(entry(s, "c1", "A").await.status, QueueStatus::Acknowledged);
 }
 
@@ -302,11 +330,22 @@ async fn result_for_unknown_or_closed_command_is_flagged(s: &dyn Store) {
 
     enqueue(s, "c1", PRIORITY_NORMAL, 12, &["A"]).await;
     assert_eq!(next(&idle(s, "A", 13).await), Some("c1"));
-    assert!(!answer(s, "A", "c1", ResultStatus::Acknowledged, 14).await.unknown_command);
+    assert!(
+        !answer(s, "A", "c1", ResultStatus::Acknowledged, 14)
+            .await
+            .unknown_command
+    );
     // A second result for a finished command does not overwrite the first.
-    assert!(answer(s, "A", "c1", ResultStatus::Error, 15).await.unknown_command);
+    assert!(
+        answer(s, "A", "c1", ResultStatus::Error, 15)
+            .await
+            .unknown_command
+    );
     let c1 = entry(s, "c1", "A").await;
-    assert_eq!((c1.status, c1.result_at), (QueueStatus::Acknowledged, Some(14)));
+    assert_eq!(
+        (c1.status, c1.result_at),
+        (QueueStatus::Acknowledged, Some(14))
+    );
 }
 
 async fn disabled_or_unknown_enrollment_gets_no_commands(s: &dyn Store) {
@@ -331,22 +370,39 @@ async fn enqueue_reports_unknown_targets_in_order(s: &dyn Store) {
     enroll(s, "A", 10).await;
     enroll(s, "B", 10).await;
     let targets: Vec<String> = ["B", "nope", "A", "A:U", "A"].map(String::from).to_vec();
-    let res = s.enqueue(&cmd("c1", PRIORITY_NORMAL, 11), &targets).await.unwrap();
+    let res = s
+        .enqueue(&cmd("c1", PRIORITY_NORMAL, 11), &targets)
+        .await
+        .unwrap();
     let got: Vec<(&str, bool)> = res
         .iter()
         .map(|r| (r.enrollment_id.as_str(), r.queued))
         .collect();
     assert_eq!(
         got,
-        [("B", true), ("nope", false), ("A", true), ("A:U", false), ("A", true)]
+        [
+            ("B", true),
+            ("nope", false),
+            ("A", true),
+            ("A:U", false),
+            ("A", true)
+        ]
     );
     let view = s.command("c1").await.unwrap().unwrap();
     assert_eq!(view.request_type, "DeviceInformation");
     assert_eq!(view.payload, b"payload-c1");
     assert_eq!(view.created_at, 11);
-    let eids: Vec<&str> = view.entries.iter().map(|e| e.enrollment_id.as_str()).collect();
+    let eids: Vec<&str> = view
+        .entries
+        .iter()
+        .map(|e| e.enrollment_id.as_str())
+        .collect();
     assert_eq!(eids, ["A", "B"]);
-    assert!(view.entries.iter().all(|e| e.status == QueueStatus::Pending));
+    assert!(
+        view.entries
+            .iter()
+            .all(|e| e.status == QueueStatus::Pending)
+    );
     assert!(s.command("other").await.unwrap().is_none());
 }
 
@@ -359,7 +415,10 @@ async fn enqueue_to_many_targets(s: &dyn Store) {
         targets.push(id);
     }
     targets.push("missing".into());
-    let res = s.enqueue(&cmd("bulk", PRIORITY_NORMAL, 11), &targets).await.unwrap();
+    let res = s
+        .enqueue(&cmd("bulk", PRIORITY_NORMAL, 11), &targets)
+        .await
+        .unwrap();
     assert_eq!(res.iter().filter(|r| r.queued).count(), n);
     assert!(!res.last().unwrap().queued);
     assert_eq!(s.command("bulk").await.unwrap().unwrap().entries.len(), n);
@@ -401,7 +460,10 @@ async fn cancel_races_delivery_with_exactly_one_winner(s: &dyn Store) {
         let cancel = cancel.unwrap();
         let handed_out = next(&report) == Some(uuid.as_str());
         let won_cancel = cancel.canceled == ["A"];
-        assert!(handed_out != won_cancel, "round {round}: {cancel:?} {report:?}");
+        assert!(
+            handed_out != won_cancel,
+            "round {round}: {cancel:?} {report:?}"
+        );
         let e = entry(s, &uuid, "A").await;
         if won_cancel {
             canceled += 1;
@@ -440,7 +502,9 @@ async fn delete_device_keeps_escrow_and_audit(s: &dyn Store) {
     enroll(s, "A", 10).await;
     assert!(s.token_update(&token("A:U", "A", 10)).await.unwrap());
     enqueue(s, "c1", PRIORITY_NORMAL, 11, &["A", "A:U"]).await;
-    s.set_bootstrap_token("A", Some(b"sealed"), 12).await.unwrap();
+    s.set_bootstrap_token("A", Some(b"sealed"), 12)
+        .await
+        .unwrap();
     let audit = AuditRecord {
         at: 13,
         actor: "admin".into(),
@@ -472,14 +536,26 @@ async fn bootstrap_token_is_append_only_and_clearable(s: &dyn Store) {
     assert_eq!(s.bootstrap_token("A").await.unwrap(), None);
     s.set_bootstrap_token("A", Some(b"one"), 1).await.unwrap();
     s.set_bootstrap_token("B", Some(b"other"), 1).await.unwrap();
-    assert_eq!(s.bootstrap_token("A").await.unwrap().as_deref(), Some(&b"one"[..]));
+    assert_eq!(
+        s.bootstrap_token("A").await.unwrap().as_deref(),
+        Some(&b"one"[..])
+    );
     s.set_bootstrap_token("A", Some(b"two"), 2).await.unwrap();
-    assert_eq!(s.bootstrap_token("A").await.unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(
+        s.bootstrap_token("A").await.unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
     s.set_bootstrap_token("A", None, 3).await.unwrap();
     assert_eq!(s.bootstrap_token("A").await.unwrap(), None);
     s.set_bootstrap_token("A", Some(b"three"), 3).await.unwrap();
-    assert_eq!(s.bootstrap_token("A").await.unwrap().as_deref(), Some(&b"three"[..]));
-    assert_eq!(s.bootstrap_token("B").await.unwrap().as_deref(), Some(&b"other"[..]));
+    assert_eq!(
+        s.bootstrap_token("A").await.unwrap().as_deref(),
+        Some(&b"three"[..])
+    );
+    assert_eq!(
+        s.bootstrap_token("B").await.unwrap().as_deref(),
+        Some(&b"other"[..])
+    );
 }
 
 async fn list_devices_filters_and_pages(s: &dyn Store) {
@@ -560,7 +636,10 @@ async fn audit_is_newest_first_with_cursor(s: &dyn Store) {
     let targets: Vec<&str> = all.iter().map(|e| e.record.target.as_str()).collect();
     assert_eq!(targets, ["t4", "t3", "t2", "t1", "t0"]);
     assert!(all.windows(2).all(|w| w[0].id > w[1].id));
-    assert_eq!(all[0].record.detail, serde_json::json!({ "n": 4, "targets": ["A"] }));
+    assert_eq!(
+        all[0].record.detail,
+        serde_json::json!({ "n": 4, "targets": ["A"] })
+    );
 
     let page = s.audit_list(2, Some(all[1].id)).await.unwrap();
     let targets: Vec<&str> = page.iter().map(|e| e.record.target.as_str()).collect();

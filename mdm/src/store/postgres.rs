@@ -1,17 +1,16 @@
 //! PostgreSQL backend. Several Russet processes may share one database: every statement that
 //! races with another process is either a conditional UPDATE or runs under a row lock.
 
+use super::sqlite::rows::{
+    self, AuditRow, DEVICE_SELECT, DeliveredRow, DeviceRow, QUEUE_SELECT, QueueRow,
+    USER_CHANNEL_COLUMNS, UserChannelRow, clamp_limit, device_views, is_fk_violation, queue_views,
+};
 use super::{
     AdminTokenRecord, AuditEntry, AuditRecord, AuthenticateRecord, CancelOutcome, CommandView,
     DeviceFilter, DeviceView, EnqueueResult, NewCommand, QueueEntryView, ReportOutcome,
     ReportRecord, ResultStatus, Store, StoreError, StoreResult, TokenUpdateRecord,
 };
 use async_trait::async_trait;
-use super::sqlite::rows::{self,
-    AuditRow, DEVICE_SELECT, DeliveredRow, DeviceRow, QUEUE_SELECT, QueueRow,
-    USER_CHANNEL_COLUMNS, UserChannelRow, clamp_limit, device_views, is_fk_violation,
-    queue_views,
-};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, QueryBuilder, Transaction};
 use std::collections::HashSet;
@@ -132,7 +131,7 @@ impl Store for PostgresStore {
 
     async fn token_update(&self, rec: &TokenUpdateRecord) -> StoreResult<bool> {
         let mut tx = self.write().await?;
-        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM devices WHERE id = $1")
+        let known: Option<String> = sqlx::query_scalar("SELECT id FROM devices WHERE id = $1")
             .bind(&rec.device_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -177,12 +176,14 @@ impl Store for PostgresStore {
         sealed: Option<&[u8]>,
         now: i64,
     ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO bootstrap_tokens (device_id, sealed, created_at) VALUES ($1, $2, $3)")
-            .bind(device_id)
-            .bind(sealed)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO bootstrap_tokens (device_id, sealed, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(device_id)
+        .bind(sealed)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -230,15 +231,16 @@ impl Store for PostgresStore {
                 .await?;
             outcome.unknown_command = stored.rows_affected() == 0;
         }
-        let next: Option<String> =
-            sqlx::query_scalar(AssertSqlSafe(// SKIP LOCKED: a row locked by a concurrent cancel (or another process delivering it) is
+        let next: Option<String> = sqlx::query_scalar(AssertSqlSafe(
+            // SKIP LOCKED: a row locked by a concurrent cancel (or another process delivering it) is
             // passed over instead of waited for; after such a wait Postgres would re-check the
             // row and could return nothing even though another command is eligible.
-            format!("{} LIMIT 1 FOR UPDATE SKIP LOCKED", rows::PICK_NEXT)))
-                .bind(&rec.enrollment_id)
-                .bind(session_started_at)
-                .fetch_optional(&mut *tx)
-                .await?;
+            format!("{} LIMIT 1 FOR UPDATE SKIP LOCKED", rows::PICK_NEXT),
+        ))
+        .bind(&rec.enrollment_id)
+        .bind(session_started_at)
+        .fetch_optional(&mut *tx)
+        .await?;
         if let Some(uuid) = next {
             sqlx::query(rows::MARK_SENT)
                 .bind(&rec.enrollment_id)
@@ -310,12 +312,14 @@ impl Store for PostgresStore {
             q.push(" AND d.id = ").push_bind(udid.clone());
         }
         if let Some(enrolled) = filter.enrolled {
-            q.push(" AND COALESCE(e.enabled, FALSE) = ").push_bind(enrolled);
+            q.push(" AND COALESCE(e.enabled, FALSE) = ")
+                .push_bind(enrolled);
         }
         if let Some(cursor) = &filter.cursor {
             q.push(" AND d.id > ").push_bind(cursor.clone());
         }
-        q.push(" ORDER BY d.id LIMIT ").push_bind(clamp_limit(filter.limit));
+        q.push(" ORDER BY d.id LIMIT ")
+            .push_bind(clamp_limit(filter.limit));
         let devices: Vec<DeviceRow> = q.build_query_as().fetch_all(&self.pool).await?;
         if devices.is_empty() {
             return Ok(Vec::new());
@@ -396,11 +400,10 @@ impl Store for PostgresStore {
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
-        let already_delivered: Vec<(String, Option<i64>)> =
-            sqlx::query_as(rows::DELIVERED_ENTRIES)
-                .bind(command_uuid)
-                .fetch_all(&mut *tx)
-                .await?;
+        let already_delivered: Vec<(String, Option<i64>)> = sqlx::query_as(rows::DELIVERED_ENTRIES)
+            .bind(command_uuid)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         canceled.sort();
         Ok(CancelOutcome {
@@ -456,10 +459,12 @@ impl Store for PostgresStore {
     }
 
     async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {

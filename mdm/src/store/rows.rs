@@ -10,7 +10,6 @@ use super::super::{
 };
 use std::collections::HashMap;
 
-
 /// `list_devices` / `device_commands` / `audit_list` page size when the caller passes 0, and
 /// the most one call returns.
 pub(crate) const DEFAULT_LIMIT: u32 = 100;
@@ -86,14 +85,17 @@ pub(crate) struct UserChannelRow {
 pub(crate) fn device_views(devices: Vec<DeviceRow>, users: Vec<UserChannelRow>) -> Vec<DeviceView> {
     let mut by_device: HashMap<String, Vec<UserChannelView>> = HashMap::new();
     for u in users {
-        by_device.entry(u.device_id).or_default().push(UserChannelView {
-            enrollment_id: u.id,
-            user_id: u.user_id,
-            user_short_name: u.user_short_name,
-            user_long_name: u.user_long_name,
-            enrolled: u.enabled,
-            last_seen_at: u.last_seen_at,
-        });
+        by_device
+            .entry(u.device_id)
+            .or_default()
+            .push(UserChannelView {
+                enrollment_id: u.id,
+                user_id: u.user_id,
+                user_short_name: u.user_short_name,
+                user_long_name: u.user_long_name,
+                enrolled: u.enabled,
+                last_seen_at: u.last_seen_at,
+            });
     }
     devices
         .into_iter()
@@ -147,8 +149,9 @@ impl TryFrom<QueueRow> for QueueEntryView {
     type Error = sqlx::Error;
 
     fn try_from(r: QueueRow) -> Result<Self, sqlx::Error> {
-        let status = QueueStatus::parse(&r.status)
-            .ok_or_else(|| sqlx::Error::Decode(format!("unknown queue status {:?}", r.status).into()))?;
+        let status = QueueStatus::parse(&r.status).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown queue status {:?}", r.status).into())
+        })?;
         Ok(QueueEntryView {
             command_uuid: r.command_uuid,
             enrollment_id: r.enrollment_id,
@@ -223,10 +226,12 @@ pub(crate) fn audit_json(rec: &AuditRecord) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Foreign-key violations that outside input can trigger (a device deleted while its check-in

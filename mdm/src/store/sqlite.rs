@@ -10,9 +10,8 @@ use super::{
 };
 use async_trait::async_trait;
 use rows::{
-    AuditRow, DEVICE_SELECT, DeliveredRow, DeviceRow, QUEUE_SELECT, QueueRow,
-    USER_CHANNEL_COLUMNS, UserChannelRow, clamp_limit, device_views, is_fk_violation,
-    queue_views,
+    AuditRow, DEVICE_SELECT, DeliveredRow, DeviceRow, QUEUE_SELECT, QueueRow, USER_CHANNEL_COLUMNS,
+    UserChannelRow, clamp_limit, device_views, is_fk_violation, queue_views,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -150,7 +149,7 @@ impl Store for SqliteStore {
 
     async fn token_update(&self, rec: &TokenUpdateRecord) -> StoreResult<bool> {
         let mut tx = self.write().await?;
-        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM devices WHERE id = $1")
+        let known: Option<String> = sqlx::query_scalar("SELECT id FROM devices WHERE id = $1")
             .bind(&rec.device_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -195,12 +194,14 @@ impl Store for SqliteStore {
         sealed: Option<&[u8]>,
         now: i64,
     ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO bootstrap_tokens (device_id, sealed, created_at) VALUES ($1, $2, $3)")
-            .bind(device_id)
-            .bind(sealed)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO bootstrap_tokens (device_id, sealed, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(device_id)
+        .bind(sealed)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -331,12 +332,14 @@ impl Store for SqliteStore {
             q.push(" AND d.id = ").push_bind(udid.clone());
         }
         if let Some(enrolled) = filter.enrolled {
-            q.push(" AND COALESCE(e.enabled, FALSE) = ").push_bind(enrolled);
+            q.push(" AND COALESCE(e.enabled, FALSE) = ")
+                .push_bind(enrolled);
         }
         if let Some(cursor) = &filter.cursor {
             q.push(" AND d.id > ").push_bind(cursor.clone());
         }
-        q.push(" ORDER BY d.id LIMIT ").push_bind(clamp_limit(filter.limit));
+        q.push(" ORDER BY d.id LIMIT ")
+            .push_bind(clamp_limit(filter.limit));
         let devices: Vec<DeviceRow> = q.build_query_as().fetch_all(&self.pool).await?;
         if devices.is_empty() {
             return Ok(Vec::new());
@@ -414,11 +417,10 @@ impl Store for SqliteStore {
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
-        let already_delivered: Vec<(String, Option<i64>)> =
-            sqlx::query_as(rows::DELIVERED_ENTRIES)
-                .bind(command_uuid)
-                .fetch_all(&mut *tx)
-                .await?;
+        let already_delivered: Vec<(String, Option<i64>)> = sqlx::query_as(rows::DELIVERED_ENTRIES)
+            .bind(command_uuid)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         canceled.sort();
         Ok(CancelOutcome {
@@ -474,10 +476,12 @@ impl Store for SqliteStore {
     }
 
     async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
