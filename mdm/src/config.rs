@@ -24,6 +24,16 @@ pub enum Command {
     /// MDM commands.
     #[command(subcommand)]
     Command(crate::cli::command::CommandCmd),
+    /// Lock a Mac with a 6-digit PIN (escrowed before the command is sent).
+    Lock(crate::cli::lockwipe::LockCmd),
+    /// Erase a Mac (one at a time, confirmed by its serial number), or `wipe cancel UDID`.
+    Wipe(crate::cli::lockwipe::WipeCmd),
+    /// Escrowed unlock PINs.
+    #[command(subcommand)]
+    Pin(crate::cli::lockwipe::PinCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(crate::cli::lockwipe::AuditCmd),
 }
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]

@@ -31,6 +31,10 @@ fn main() -> ExitCode {
             }
             Command::Devices(cmd) => russet_mdm::cli::devices::run(cmd).await,
             Command::Command(cmd) => russet_mdm::cli::command::run(cmd).await,
+            Command::Lock(cmd) => russet_mdm::cli::lockwipe::lock(cmd).await,
+            Command::Wipe(cmd) => russet_mdm::cli::lockwipe::wipe(cmd).await,
+            Command::Pin(cmd) => russet_mdm::cli::lockwipe::pin(cmd).await,
+            Command::Audit(cmd) => russet_mdm::cli::lockwipe::audit(cmd).await,
         }
     });
     match result {

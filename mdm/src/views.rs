@@ -42,6 +42,7 @@ pub fn device(d: &DeviceView) -> Value {
             "certificate_sha256": d.identity_cert_sha256,
             "not_after": rfc3339_opt(d.identity_not_after),
         },
+        "pin_facts": pin_facts(d),
         "authenticated_at": rfc3339_opt(d.authenticated_at),
         "last_seen_at": rfc3339_opt(d.last_seen_at),
         "checked_out_at": rfc3339_opt(d.checked_out_at),
@@ -66,4 +67,31 @@ pub fn queue_entry(e: &QueueEntryView) -> Value {
         "result_at": rfc3339_opt(e.result_at),
         "canceled_at": rfc3339_opt(e.canceled_at),
     })
+}
+
+/// What the Mac reported about lock/wipe PINs (DeviceInformation), `null` until reported.
+pub fn pin_facts(d: &DeviceView) -> Value {
+    json!({
+        "PINRequiredForDeviceLock": d.pin_required_for_lock,
+        "PINRequiredForEraseDevice": d.pin_required_for_erase,
+        "IsAppleSilicon": d.is_apple_silicon,
+    })
+}
+
+/// Lock/wipe history of a device without the PINs themselves (those are revealed, audited,
+/// only through the unlock-pins endpoint).
+pub fn lock_wipe(pins: &[crate::store::EscrowedPin]) -> Value {
+    let latest = |rt: &str| {
+        pins.iter().find(|p| p.request_type == rt).map(|p| {
+            json!({
+                "command_uuid": p.command_uuid,
+                "status": p.status,
+                "issued_by": p.issued_by,
+                "created_at": rfc3339_opt(Some(p.created_at)),
+                "delivered_at": rfc3339_opt(p.delivered_at),
+                "result_at": rfc3339_opt(p.result_at),
+            })
+        })
+    };
+    json!({"lock": latest("DeviceLock"), "wipe": latest("EraseDevice")})
 }

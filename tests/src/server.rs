@@ -86,6 +86,23 @@ impl TestServer {
         }))
     }
 
+    /// The PostgreSQL database URL, when this server runs on PostgreSQL.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.pg.as_ref().map(|p| p.url.as_str())
+    }
+
+    /// Every byte of the SQLite database (main file, WAL, shared memory), for leak checks.
+    pub fn sqlite_bytes(&self) -> Vec<u8> {
+        let dir = self.data_dir.path().join("data");
+        let mut all = Vec::new();
+        for name in ["russet.db", "russet.db-wal", "russet.db-shm"] {
+            if let Ok(b) = std::fs::read(dir.join(name)) {
+                all.extend_from_slice(&b);
+            }
+        }
+        all
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;

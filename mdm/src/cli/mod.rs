@@ -3,6 +3,7 @@
 mod client;
 pub mod command;
 pub mod devices;
+pub mod lockwipe;
 mod table;
 
 pub use client::AdminClient;

@@ -1,6 +1,6 @@
 //! The admin JSON API under `/api/v1` (bearer-token auth) and `/healthz`.
 
-use super::{AdminError, AppState, MAX_ADMIN_BODY};
+use super::{AdminError, AppState, MAX_ADMIN_BODY, lockwipe};
 use crate::admin_token;
 use crate::protocol::command::Command;
 use crate::protocol::convert::plist_to_json;
@@ -32,6 +32,12 @@ pub fn router(state: AppState) -> Router {
             "/devices/{udid}/commands",
             get(device_commands).post(enqueue_one),
         )
+        .route("/devices/{udid}/lock", post(lockwipe::lock))
+        .route(
+            "/devices/{udid}/wipe",
+            post(lockwipe::wipe).delete(lockwipe::cancel_wipe),
+        )
+        .route("/unlock-pins", get(lockwipe::unlock_pins))
         .route("/commands", post(enqueue_many))
         .route(
             "/commands/{uuid}",
@@ -127,13 +133,22 @@ async fn show_device(
     State(state): State<AppState>,
     Path(udid): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
-    let device = state
-        .service
-        .store()
+    let store = state.service.store();
+    let device = store
         .device(&udid)
         .await?
         .ok_or_else(|| AdminError::not_found(format!("no device {udid}")))?;
-    Ok(Json(crate::views::device(&device)))
+    let pins = store
+        .escrowed_pins(&crate::store::PinFilter {
+            serial: None,
+            udid: Some(udid.clone()),
+        })
+        .await?;
+    let mut view = crate::views::device(&device);
+    if let Value::Object(map) = &mut view {
+        map.insert("lock_wipe".into(), crate::views::lock_wipe(&pins));
+    }
+    Ok(Json(view))
 }
 
 async fn delete_device(
@@ -185,7 +200,7 @@ fn parse_command(value: &Value) -> Result<Command, AdminError> {
     Ok(Command::from_json(value)?)
 }
 
-fn parse_json(body: &Bytes) -> Result<Value, AdminError> {
+pub(super) fn parse_json(body: &Bytes) -> Result<Value, AdminError> {
     serde_json::from_slice(body)
         .map_err(|e| AdminError::bad_request(format!("body is not valid JSON: {e}")))
 }
@@ -197,7 +212,10 @@ async fn enqueue_one(
     body: Bytes,
 ) -> Result<Response, AdminError> {
     let command = parse_command(&parse_json(&body)?)?;
-    let outcome = state.service.enqueue(&command, std::slice::from_ref(&udid)).await?;
+    let outcome = state
+        .service
+        .enqueue(&command, std::slice::from_ref(&udid))
+        .await?;
     if !outcome.results.iter().any(|r| r.queued) {
         return Err(AdminError::not_found(format!("no device {udid}")));
     }
@@ -291,9 +309,22 @@ async fn command_status(
         .command(&uuid)
         .await?
         .ok_or_else(|| AdminError::not_found(format!("no command {uuid}")))?;
-    let command = plist::Value::from_reader_xml(view.payload.as_slice())
+    let payload = if view.payload_sealed {
+        state
+            .service
+            .open_payload(&view.command_uuid, &view.payload)?
+    } else {
+        view.payload.clone()
+    };
+    let mut command = plist::Value::from_reader_xml(payload.as_slice())
         .map(|v| plist_to_json(&v))
         .unwrap_or(Value::Null);
+    // The PIN is revealed only through the audited unlock-pins endpoint.
+    if let Some(Value::Object(keys)) = command.pointer_mut("/Command")
+        && keys.contains_key("PIN")
+    {
+        keys.insert("PIN".into(), Value::String("(escrowed)".into()));
+    }
     let devices: Vec<Value> = view.entries.iter().map(|e| entry_json(e, true)).collect();
     Ok(Json(json!({
         "command_uuid": view.command_uuid,

@@ -49,6 +49,8 @@ fn service_status(e: &ServiceError) -> StatusCode {
         ServiceError::UnsupportedTokenService(_) => StatusCode::BAD_REQUEST,
         ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        ServiceError::Conflict(_) => StatusCode::CONFLICT,
         ServiceError::Store(_) | ServiceError::Secret(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -117,6 +119,8 @@ impl From<ServiceError> for AdminError {
             ServiceError::Protocol(_) => "bad_request",
             ServiceError::Refused(_) => "refused",
             ServiceError::NotFound(_) => "not_found",
+            ServiceError::Conflict(_) => "conflict",
+            ServiceError::BadRequest(_) => "bad_request",
             ServiceError::Store(_) | ServiceError::Secret(_) => "internal",
             _ => "bad_request",
         };

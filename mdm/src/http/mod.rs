@@ -5,6 +5,7 @@ pub mod admin;
 pub mod device;
 mod error;
 pub mod identity;
+mod lockwipe;
 
 pub use error::{AdminError, DeviceError};
 

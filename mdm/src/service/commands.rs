@@ -8,7 +8,7 @@ use super::{DeviceIdentity, MdmService, ServiceError, now_ms};
 use crate::protocol::command::Command;
 use crate::protocol::report::{CommandReport, ReportStatus};
 use crate::store::{
-    CancelOutcome, CommandResultRecord, DeliveredCommand, EnqueueResult, NewCommand,
+    CancelOutcome, CommandResultRecord, DeliveredCommand, DeviceFacts, EnqueueResult, NewCommand,
     PRIORITY_NORMAL, PRIORITY_URGENT, ReportRecord, ResultStatus,
 };
 
@@ -17,6 +17,10 @@ pub struct EnqueueOutcome {
     pub command_uuid: String,
     pub request_type: String,
     pub results: Vec<EnqueueResult>,
+}
+
+fn payload_aad(command_uuid: &str) -> String {
+    format!("command-payload:{command_uuid}")
 }
 
 /// Rules for commands enqueued through the generic endpoints.
@@ -70,6 +74,7 @@ impl MdmService {
             .store
             .command_report(&ReportRecord {
                 enrollment_id: enrollment.id.clone(),
+                device_facts: device_facts(raw),
                 result,
                 now: now_ms(),
             })
@@ -84,7 +89,27 @@ impl MdmService {
                 "result for a command that is not open on this enrollment; ignored"
             );
         }
-        Ok(outcome.next)
+        match outcome.next {
+            Some(mut cmd) if cmd.payload_sealed => {
+                cmd.payload = self.open_payload(&cmd.command_uuid, &cmd.payload)?;
+                cmd.payload_sealed = false;
+                Ok(Some(cmd))
+            }
+            next => Ok(next),
+        }
+    }
+
+    /// A command payload sealed because it carries a secret, opened for delivery or display.
+    pub fn open_payload(&self, command_uuid: &str, sealed: &[u8]) -> Result<Vec<u8>, ServiceError> {
+        Ok(self.vault.open(&payload_aad(command_uuid), sealed)?)
+    }
+
+    pub(crate) fn seal_payload(
+        &self,
+        command_uuid: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ServiceError> {
+        Ok(self.vault.seal(&payload_aad(command_uuid), payload)?)
     }
 
     /// Enqueue a command (already validated against Apple's schema) to one or more enrollments.
@@ -124,6 +149,7 @@ impl MdmService {
                     command_uuid: command.command_uuid.clone(),
                     request_type: command.request_type.clone(),
                     payload: command.to_plist(),
+                    payload_sealed: false,
                     priority,
                     now: now_ms(),
                 },
@@ -143,5 +169,63 @@ impl MdmService {
             return Err(ServiceError::NotFound(format!("command {command_uuid}")));
         }
         Ok(self.store.cancel_command(command_uuid, now_ms()).await?)
+    }
+}
+
+/// Facts worth keeping on the device row from a DeviceInformation result: whether a lock/wipe
+/// PIN matters on this Mac, and what it now runs. Only results carrying `QueryResponses` are
+/// parsed again (the body already passed the depth guard).
+fn device_facts(raw: &[u8]) -> Option<DeviceFacts> {
+    const KEY: &[u8] = b"<key>QueryResponses</key>";
+    if !raw.windows(KEY.len()).any(|w| w == KEY) {
+        return None;
+    }
+    let report = plist::Value::from_reader_xml(raw).ok()?;
+    let answers = report
+        .as_dictionary()?
+        .get("QueryResponses")?
+        .as_dictionary()?;
+    let boolean = |k: &str| answers.get(k).and_then(plist::Value::as_boolean);
+    let string = |k: &str| {
+        answers
+            .get(k)
+            .and_then(plist::Value::as_string)
+            .map(str::to_string)
+    };
+    let facts = DeviceFacts {
+        pin_required_for_lock: boolean("PINRequiredForDeviceLock"),
+        pin_required_for_erase: boolean("PINRequiredForEraseDevice"),
+        is_apple_silicon: boolean("IsAppleSilicon"),
+        os_version: string("OSVersion"),
+        build_version: string("BuildVersion"),
+        device_name: string("DeviceName"),
+    };
+    (facts != DeviceFacts::default()).then_some(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_information_answers_become_device_facts() {
+        let raw = br#"<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>CommandUUID</key><string>A</string><key>Status</key><string>Acknowledged</string>
+<key>UDID</key><string>U</string>
+<key>QueryResponses</key><dict>
+  <key>PINRequiredForDeviceLock</key><true/>
+  <key>PINRequiredForEraseDevice</key><false/>
+  <key>IsAppleSilicon</key><false/>
+  <key>OSVersion</key><string>14.6</string>
+</dict></dict></plist>"#;
+        let f = device_facts(raw).expect("facts");
+        assert_eq!(f.pin_required_for_lock, Some(true));
+        assert_eq!(f.pin_required_for_erase, Some(false));
+        assert_eq!(f.is_apple_silicon, Some(false));
+        assert_eq!(f.os_version.as_deref(), Some("14.6"));
+        assert_eq!(f.device_name, None);
+        let idle = b"<plist><dict><key>Status</key><string>Idle</string></dict></plist>";
+        assert_eq!(device_facts(idle), None);
     }
 }

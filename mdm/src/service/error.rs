@@ -24,6 +24,12 @@ pub enum ServiceError {
     /// Admin input that is well-formed but not allowed.
     #[error("{0}")]
     Refused(String),
+    /// Malformed admin input.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request conflicts with the device's state (e.g. a wipe already sent).
+    #[error("{0}")]
+    Conflict(String),
     #[error("not found: {0}")]
     NotFound(String),
     #[error(transparent)]

@@ -7,6 +7,7 @@
 mod checkin;
 mod commands;
 mod error;
+pub mod lockwipe;
 
 pub use checkin::CheckinResponse;
 pub use commands::{EnqueueOutcome, enqueue_rules};

@@ -65,6 +65,7 @@ fn cmd(uuid: &str, priority: i32, now: i64) -> NewCommand {
         command_uuid: uuid.into(),
         request_type: "DeviceInformation".into(),
         payload: format!("payload-{uuid}").into_bytes(),
+        payload_sealed: false,
         priority,
         now,
     }
@@ -81,6 +82,7 @@ async fn enqueue(s: &dyn Store, uuid: &str, priority: i32, now: i64, targets: &[
 
 async fn idle(s: &dyn Store, eid: &str, now: i64) -> ReportOutcome {
     let rec = ReportRecord {
+        device_facts: None,
         enrollment_id: eid.into(),
         result: None,
         now,
@@ -96,6 +98,7 @@ async fn answer(
     now: i64,
 ) -> ReportOutcome {
     let rec = ReportRecord {
+        device_facts: None,
         enrollment_id: eid.into(),
         result: Some(CommandResultRecord {
             command_uuid: uuid.into(),
@@ -685,85 +688,7 @@ async fn ping_and_backend(s: &dyn Store) {
 
 // ---- harness ----
 
-mod harness {
-    use super::super::{PostgresStore, SqliteStore, Store};
-    use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
-    use std::sync::Arc;
-
-    pub const PG_ENV: &str = "RUSSET_TEST_DATABASE_URL";
-
-    pub struct Sqlite {
-        pub store: Arc<dyn Store>,
-        _dir: tempfile::TempDir,
-    }
-
-    pub async fn sqlite() -> Sqlite {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("russet.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
-        Sqlite {
-            store: Arc::new(store),
-            _dir: dir,
-        }
-    }
-
-    pub struct Postgres {
-        pub store: Arc<dyn Store>,
-        admin_url: String,
-        name: String,
-    }
-
-    /// A fresh database per test, so tests run in parallel. `None` without the env variable.
-    pub async fn postgres() -> Option<Postgres> {
-        let admin_url = std::env::var(PG_ENV).ok()?;
-        let name = format!("russet_t_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&admin_url).await.unwrap();
-        admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let store = PostgresStore::connect(&with_database(&admin_url, &name))
-            .await
-            .unwrap();
-        Some(Postgres {
-            store: Arc::new(store),
-            admin_url,
-            name,
-        })
-    }
-
-    impl Postgres {
-        pub async fn drop_database(self) {
-            drop(self.store);
-            let mut admin = PgConnection::connect(&self.admin_url).await.unwrap();
-            admin
-                .execute(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                )))
-                .await
-                .unwrap();
-        }
-    }
-
-    /// `postgres://user@host:port/db?opts` with `db` replaced.
-    fn with_database(url: &str, name: &str) -> String {
-        let (base, query) = match url.split_once('?') {
-            Some((b, q)) => (b, Some(q)),
-            None => (url, None),
-        };
-        let authority_start = base.find("://").map_or(0, |i| i + 3);
-        let base = match base[authority_start..].find('/') {
-            Some(i) => &base[..authority_start + i],
-            None => base,
-        };
-        match query {
-            Some(q) => format!("{base}/{name}?{q}"),
-            None => format!("{base}/{name}"),
-        }
-    }
-}
+mod harness;
 
 /// For each case: `sqlite::case` and `postgres::case`. The case runs in its own task so a
 /// failing assertion still lets the harness drop the PostgreSQL database.
@@ -806,7 +731,182 @@ macro_rules! conformance {
     };
 }
 
+// ---- unlock PIN escrow ----
+
+fn escrow(uuid: &str, device_id: &str, request_type: &str, now: i64) -> PinEscrowRecord {
+    PinEscrowRecord {
+        command_uuid: uuid.into(),
+        device_id: device_id.into(),
+        serial_number: Some(format!("SN-{device_id}")),
+        request_type: request_type.into(),
+        pin_sealed: format!("sealed-{uuid}").into_bytes(),
+        issued_by: "admin".into(),
+        now,
+    }
+}
+
+fn lock_cmd(uuid: &str, now: i64) -> NewCommand {
+    NewCommand {
+        request_type: "DeviceLock".into(),
+        ..cmd(uuid, PRIORITY_URGENT, now)
+    }
+}
+
+async fn escrowed_pin_follows_its_command_and_outlives_the_device(s: &dyn Store) {
+    enroll(s, "A", 1).await;
+    enqueue(s, "inventory", PRIORITY_NORMAL, 2, &["A"]).await;
+    assert!(
+        s.enqueue_escrowed(&lock_cmd("L1", 3), &escrow("L1", "A", "DeviceLock", 3))
+            .await
+            .unwrap()
+    );
+    let by_serial = PinFilter {
+        serial: Some("SN-A".into()),
+        udid: None,
+    };
+    let pins = s.escrowed_pins(&by_serial).await.unwrap();
+    assert_eq!(pins.len(), 1);
+    assert_eq!(
+        (pins[0].status, pins[0].pin_sealed.as_slice()),
+        (QueueStatus::Pending, &b"sealed-L1"[..])
+    );
+
+    // Urgent: the lock jumps the inventory backlog; delivery and result show on the PIN record.
+    assert_eq!(next(&idle(s, "A", 4).await), Some("L1"));
+    assert_eq!(
+        s.escrowed_pins(&by_serial).await.unwrap()[0].delivered_at,
+        Some(4)
+    );
+    answer(s, "A", "L1", ResultStatus::Acknowledged, 5).await;
+    let pin = s.escrowed_pins(&by_serial).await.unwrap().remove(0);
+    assert_eq!(
+        (pin.status, pin.result_at),
+        (QueueStatus::Acknowledged, Some(5))
+    );
+
+    // Nothing that removes the device removes the PIN; its state is kept as it was.
+    s.check_out("A", 6).await.unwrap();
+    s.authenticate(&auth("A", "cert-A", 7)).await.unwrap();
+    assert!(s.delete_device("A").await.unwrap());
+    let pins = s.escrowed_pins(&by_serial).await.unwrap();
+    assert_eq!(pins.len(), 1);
+    assert_eq!(
+        (pins[0].status, pins[0].delivered_at),
+        (QueueStatus::Acknowledged, Some(4))
+    );
+    let by_udid = PinFilter {
+        serial: None,
+        udid: Some("A".into()),
+    };
+    assert_eq!(s.escrowed_pins(&by_udid).await.unwrap().len(), 1);
+    let nobody = PinFilter {
+        serial: Some("SN-Z".into()),
+        udid: None,
+    };
+    assert!(s.escrowed_pins(&nobody).await.unwrap().is_empty());
+}
+
+async fn escrow_needs_an_enrolled_device_and_is_atomic(s: &dyn Store) {
+    assert!(
+        !s.enqueue_escrowed(&lock_cmd("L0", 1), &escrow("L0", "ghost", "DeviceLock", 1))
+            .await
+            .unwrap()
+    );
+    enroll(s, "B", 2).await;
+    s.check_out("B", 3).await.unwrap();
+    assert!(
+        !s.enqueue_escrowed(&lock_cmd("L1", 4), &escrow("L1", "B", "DeviceLock", 4))
+            .await
+            .unwrap()
+    );
+    let any = PinFilter {
+        serial: None,
+        udid: Some("B".into()),
+    };
+    assert!(
+        s.escrowed_pins(&any).await.unwrap().is_empty(),
+        "refused lock left a PIN"
+    );
+    assert!(
+        s.command("L1").await.unwrap().is_none(),
+        "refused lock left a command"
+    );
+
+    enroll(s, "C", 5).await;
+    assert!(
+        s.enqueue_escrowed(&lock_cmd("W1", 6), &escrow("W1", "C", "EraseDevice", 6))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.enqueue_escrowed(&lock_cmd("W2", 7), &escrow("W2", "C", "EraseDevice", 7))
+            .await
+            .unwrap()
+    );
+    let pins = s
+        .escrowed_pins(&PinFilter {
+            serial: None,
+            udid: Some("C".into()),
+        })
+        .await
+        .unwrap();
+    let order: Vec<&str> = pins.iter().map(|p| p.command_uuid.as_str()).collect();
+    assert_eq!(order, vec!["W2", "W1"], "newest first");
+    let canceled = s.cancel_command("W2", 8).await.unwrap();
+    assert_eq!(canceled.canceled, vec!["C".to_string()]);
+    let pins = s
+        .escrowed_pins(&PinFilter {
+            serial: None,
+            udid: Some("C".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(pins[0].status, QueueStatus::Canceled);
+}
+
+async fn device_information_facts_land_on_the_device(s: &dyn Store) {
+    enroll(s, "D", 1).await;
+    enqueue(s, "info", PRIORITY_NORMAL, 2, &["D"]).await;
+    idle(s, "D", 3).await;
+    let rec = ReportRecord {
+        device_facts: Some(DeviceFacts {
+            pin_required_for_lock: Some(true),
+            pin_required_for_erase: Some(false),
+            is_apple_silicon: None,
+            os_version: Some("15.2".into()),
+            build_version: None,
+            device_name: None,
+        }),
+        enrollment_id: "D".into(),
+        result: Some(CommandResultRecord {
+            command_uuid: "info".into(),
+            status: ResultStatus::Acknowledged,
+            raw: b"r".to_vec(),
+        }),
+        now: 4,
+    };
+    s.command_report(&rec).await.unwrap();
+    let d = s.device("D").await.unwrap().expect("device");
+    assert_eq!(
+        (
+            d.pin_required_for_lock,
+            d.pin_required_for_erase,
+            d.is_apple_silicon
+        ),
+        (Some(true), Some(false), None)
+    );
+    assert_eq!(d.os_version.as_deref(), Some("15.2"));
+    assert_eq!(
+        d.build_version.as_deref(),
+        Some("24B83"),
+        "unreported facts are kept"
+    );
+}
+
 conformance!(
+    escrowed_pin_follows_its_command_and_outlives_the_device,
+    escrow_needs_an_enrolled_device_and_is_atomic,
+    device_information_facts_land_on_the_device,
     authenticate_binds_identity_and_refuses_another_device,
     authenticate_clears_queues_and_disables_until_token_update,
     token_update_for_unknown_device_is_refused,

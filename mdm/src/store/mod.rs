@@ -8,6 +8,7 @@
 //! (AES-256-GCM, see `crate::secrets`): the store never sees plaintext.
 
 mod postgres;
+mod rows;
 mod sqlite;
 
 #[cfg(test)]
@@ -91,6 +92,14 @@ impl QueueStatus {
         })
     }
 
+    /// A wipe in this state means the Mac got (or will get) it: sending another needs `force`.
+    pub fn blocks_another_wipe(self) -> bool {
+        !matches!(
+            self,
+            QueueStatus::Canceled | QueueStatus::Error | QueueStatus::CommandFormatError
+        )
+    }
+
     /// Still waiting for a final result from the device.
     pub fn is_open(self) -> bool {
         matches!(
@@ -172,7 +181,60 @@ pub struct ReportRecord {
     pub enrollment_id: String,
     /// `None` for `Idle`.
     pub result: Option<CommandResultRecord>,
+    /// Facts the Mac reported in a DeviceInformation result, stored on its device row.
+    pub device_facts: Option<DeviceFacts>,
     pub now: i64,
+}
+
+/// What a Mac reported about itself (DeviceInformation `QueryResponses`). `None` = not reported
+/// in this result; the stored value is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceFacts {
+    pub pin_required_for_lock: Option<bool>,
+    pub pin_required_for_erase: Option<bool>,
+    pub is_apple_silicon: Option<bool>,
+    pub os_version: Option<String>,
+    pub build_version: Option<String>,
+    pub device_name: Option<String>,
+}
+
+/// A lock/wipe PIN to escrow together with its command.
+#[derive(Debug, Clone)]
+pub struct PinEscrowRecord {
+    pub command_uuid: String,
+    /// Device-channel ID the command is queued for.
+    pub device_id: String,
+    pub serial_number: Option<String>,
+    /// `DeviceLock` or `EraseDevice`.
+    pub request_type: String,
+    pub pin_sealed: Vec<u8>,
+    /// The admin (token name) who asked for it.
+    pub issued_by: String,
+    pub now: i64,
+}
+
+/// Which escrowed PINs to find: by serial number (survives re-enrollment under a new UDID),
+/// by UDID, or both.
+#[derive(Debug, Clone, Default)]
+pub struct PinFilter {
+    pub serial: Option<String>,
+    pub udid: Option<String>,
+}
+
+/// An escrowed PIN (still sealed) with the state of its command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscrowedPin {
+    pub id: i64,
+    pub command_uuid: String,
+    pub device_id: String,
+    pub serial_number: Option<String>,
+    pub request_type: String,
+    pub pin_sealed: Vec<u8>,
+    pub issued_by: String,
+    pub created_at: i64,
+    pub status: QueueStatus,
+    pub delivered_at: Option<i64>,
+    pub result_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,8 +260,10 @@ pub struct ReportOutcome {
 pub struct DeliveredCommand {
     pub command_uuid: String,
     pub request_type: String,
-    /// The full command plist (`{CommandUUID, Command: {RequestType, …}}`), ready to send.
+    /// The full command plist (`{CommandUUID, Command: {RequestType, …}}`), ready to send —
+    /// or sealed, when `payload_sealed` (the service opens it just before sending).
     pub payload: Vec<u8>,
+    pub payload_sealed: bool,
 }
 
 /// A command to enqueue.
@@ -208,6 +272,8 @@ pub struct NewCommand {
     pub command_uuid: String,
     pub request_type: String,
     pub payload: Vec<u8>,
+    /// The payload is sealed because it carries a secret (a lock/wipe PIN).
+    pub payload_sealed: bool,
     /// Higher first. `PRIORITY_URGENT` for DeviceLock / EraseDevice, `PRIORITY_NORMAL` otherwise.
     pub priority: i32,
     pub now: i64,
@@ -254,6 +320,12 @@ pub struct DeviceView {
     pub token_update_count: i64,
     pub identity_cert_sha256: Option<String>,
     pub identity_not_after: Option<i64>,
+    /// DeviceInformation `PINRequiredForDeviceLock` (macOS 11+), when reported.
+    pub pin_required_for_lock: Option<bool>,
+    /// DeviceInformation `PINRequiredForEraseDevice` (macOS 11+), when reported.
+    pub pin_required_for_erase: Option<bool>,
+    /// DeviceInformation `IsAppleSilicon` (macOS 12+), when reported.
+    pub is_apple_silicon: Option<bool>,
     pub authenticated_at: Option<i64>,
     pub last_token_update_at: Option<i64>,
     pub last_seen_at: Option<i64>,
@@ -302,6 +374,7 @@ pub struct CommandView {
     pub request_type: String,
     pub created_at: i64,
     pub payload: Vec<u8>,
+    pub payload_sealed: bool,
     pub entries: Vec<QueueEntryView>,
 }
 
@@ -402,16 +475,31 @@ pub trait Store: Send + Sync + 'static {
         enrollment_ids: &[String],
     ) -> StoreResult<Vec<EnqueueResult>>;
 
+    /// Lock/wipe: in one transaction, escrow the sealed PIN and queue the command for the
+    /// device channel — the PIN exists before anything can deliver the command. Returns false
+    /// (nothing written) if the device has no enabled device-channel enrollment.
+    async fn enqueue_escrowed(
+        &self,
+        cmd: &NewCommand,
+        escrow: &PinEscrowRecord,
+    ) -> StoreResult<bool>;
+
+    /// Escrowed PINs matching the filter, newest first. Never deleted by anything.
+    async fn escrowed_pins(&self, filter: &PinFilter) -> StoreResult<Vec<EscrowedPin>>;
+
     async fn list_devices(&self, filter: &DeviceFilter) -> StoreResult<Vec<DeviceView>>;
     async fn device(&self, device_id: &str) -> StoreResult<Option<DeviceView>>;
 
     /// Forget a device: its enrollments, queue entries and identity bindings. Escrowed secrets
-    /// (bootstrap tokens, and later PINs and keys) stay. Returns false if it was unknown.
+    /// (bootstrap tokens, unlock PINs) stay; PIN records keep a snapshot of their command state. Returns false if it was unknown.
     async fn delete_device(&self, device_id: &str) -> StoreResult<bool>;
 
     /// Queue and history of a device and its user channels, newest first.
-    async fn device_commands(&self, device_id: &str, limit: u32)
-    -> StoreResult<Vec<QueueEntryView>>;
+    async fn device_commands(
+        &self,
+        device_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<QueueEntryView>>;
 
     async fn command(&self, command_uuid: &str) -> StoreResult<Option<CommandView>>;
 

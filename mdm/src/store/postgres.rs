@@ -1,14 +1,15 @@
 //! PostgreSQL backend. Several Russet processes may share one database: every statement that
 //! races with another process is either a conditional UPDATE or runs under a row lock.
 
-use super::sqlite::rows::{
+use super::rows::{
     self, AuditRow, DEVICE_SELECT, DeliveredRow, DeviceRow, QUEUE_SELECT, QueueRow,
     USER_CHANNEL_COLUMNS, UserChannelRow, clamp_limit, device_views, is_fk_violation, queue_views,
 };
 use super::{
     AdminTokenRecord, AuditEntry, AuditRecord, AuthenticateRecord, CancelOutcome, CommandView,
-    DeviceFilter, DeviceView, EnqueueResult, NewCommand, QueueEntryView, ReportOutcome,
-    ReportRecord, ResultStatus, Store, StoreError, StoreResult, TokenUpdateRecord,
+    DeviceFilter, DeviceView, EnqueueResult, EscrowedPin, NewCommand, PinEscrowRecord, PinFilter,
+    QueueEntryView, ReportOutcome, ReportRecord, ResultStatus, Store, StoreError, StoreResult,
+    TokenUpdateRecord,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -50,6 +51,52 @@ impl PostgresStore {
             .bind(ids)
             .fetch_all(&self.pool)
             .await?)
+    }
+}
+
+impl PostgresStore {
+    /// The body of `enqueue`, inside a caller's transaction.
+    async fn enqueue_in(
+        tx: &mut Transaction<'static, Postgres>,
+        cmd: &NewCommand,
+        enrollment_ids: &[String],
+    ) -> StoreResult<Vec<EnqueueResult>> {
+        sqlx::query(rows::INSERT_COMMAND)
+            .bind(&cmd.command_uuid)
+            .bind(&cmd.request_type)
+            .bind(&cmd.payload)
+            .bind(cmd.priority)
+            .bind(cmd.now)
+            .bind(cmd.payload_sealed)
+            .execute(&mut **tx)
+            .await?;
+        // One array parameter, expanded server-side: one round trip for any number of targets.
+        let known: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM enrollments WHERE id = ANY($1)")
+                .bind(enrollment_ids)
+                .fetch_all(&mut **tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO queue_entries (enrollment_id, command_uuid, status, priority, enqueued_at) \
+             SELECT t.id, $2, 'Pending', $3, $4 \
+             FROM UNNEST($1::text[]) WITH ORDINALITY AS t(id, ord) \
+             JOIN enrollments e ON e.id = t.id ORDER BY t.ord \
+             ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
+        )
+        .bind(enrollment_ids)
+        .bind(&cmd.command_uuid)
+        .bind(cmd.priority)
+        .bind(cmd.now)
+        .execute(&mut **tx)
+        .await?;
+        let known: HashSet<String> = known.into_iter().collect();
+        Ok(enrollment_ids
+            .iter()
+            .map(|id| EnqueueResult {
+                enrollment_id: id.clone(),
+                queued: known.contains(id),
+            })
+            .collect())
     }
 }
 
@@ -218,6 +265,19 @@ impl Store for PostgresStore {
                 ..ReportOutcome::default()
             });
         };
+        if let Some(f) = &rec.device_facts {
+            sqlx::query(rows::STORE_DEVICE_FACTS)
+                .bind(&rec.enrollment_id)
+                .bind(f.pin_required_for_lock)
+                .bind(f.pin_required_for_erase)
+                .bind(f.is_apple_silicon)
+                .bind(&f.os_version)
+                .bind(&f.build_version)
+                .bind(&f.device_name)
+                .bind(rec.now)
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut outcome = ReportOutcome::default();
         if let Some(result) = &rec.result {
             let stored = sqlx::query(rows::STORE_RESULT)
@@ -232,9 +292,9 @@ impl Store for PostgresStore {
             outcome.unknown_command = stored.rows_affected() == 0;
         }
         let next: Option<String> = sqlx::query_scalar(AssertSqlSafe(
-            // SKIP LOCKED: a row locked by a concurrent cancel (or another process delivering it) is
-            // passed over instead of waited for; after such a wait Postgres would re-check the
-            // row and could return nothing even though another command is eligible.
+            // SKIP LOCKED: a row locked by a concurrent cancel (or another process delivering
+            // it) is passed over instead of waited for; after such a wait Postgres re-checks
+            // only that row and could return nothing although another command is eligible.
             format!("{} LIMIT 1 FOR UPDATE SKIP LOCKED", rows::PICK_NEXT),
         ))
         .bind(&rec.enrollment_id)
@@ -264,42 +324,51 @@ impl Store for PostgresStore {
         enrollment_ids: &[String],
     ) -> StoreResult<Vec<EnqueueResult>> {
         let mut tx = self.write().await?;
-        sqlx::query(rows::INSERT_COMMAND)
-            .bind(&cmd.command_uuid)
-            .bind(&cmd.request_type)
-            .bind(&cmd.payload)
-            .bind(cmd.priority)
-            .bind(cmd.now)
+        let results = Self::enqueue_in(&mut tx, cmd, enrollment_ids).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn enqueue_escrowed(
+        &self,
+        cmd: &NewCommand,
+        escrow: &PinEscrowRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let enabled: Option<bool> = sqlx::query_scalar(rows::DEVICE_CHANNEL_ENABLED)
+            .bind(&escrow.device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if enabled != Some(true) {
+            return Ok(false);
+        }
+        sqlx::query(rows::INSERT_ESCROWED_PIN)
+            .bind(&escrow.command_uuid)
+            .bind(&escrow.device_id)
+            .bind(&escrow.serial_number)
+            .bind(&escrow.request_type)
+            .bind(&escrow.pin_sealed)
+            .bind(&escrow.issued_by)
+            .bind(escrow.now)
             .execute(&mut *tx)
             .await?;
-        // One array parameter, expanded server-side: one round trip for any number of targets.
-        let known: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM enrollments WHERE id = ANY($1)")
-                .bind(enrollment_ids)
-                .fetch_all(&mut *tx)
-                .await?;
-        sqlx::query(
-            "INSERT INTO queue_entries (enrollment_id, command_uuid, status, priority, enqueued_at) \
-             SELECT t.id, $2, 'Pending', $3, $4 \
-             FROM UNNEST($1::text[]) WITH ORDINALITY AS t(id, ord) \
-             JOIN enrollments e ON e.id = t.id ORDER BY t.ord \
-             ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
-        )
-        .bind(enrollment_ids)
-        .bind(&cmd.command_uuid)
-        .bind(cmd.priority)
-        .bind(cmd.now)
-        .execute(&mut *tx)
-        .await?;
+        Self::enqueue_in(&mut tx, cmd, std::slice::from_ref(&escrow.device_id)).await?;
         tx.commit().await?;
-        let known: HashSet<String> = known.into_iter().collect();
-        Ok(enrollment_ids
-            .iter()
-            .map(|id| EnqueueResult {
-                enrollment_id: id.clone(),
-                queued: known.contains(id),
-            })
-            .collect())
+        Ok(true)
+    }
+
+    async fn escrowed_pins(&self, filter: &PinFilter) -> StoreResult<Vec<EscrowedPin>> {
+        let mut q = QueryBuilder::<Postgres>::new(rows::ESCROWED_PIN_SELECT);
+        q.push(" WHERE TRUE");
+        if let Some(serial) = &filter.serial {
+            q.push(" AND p.serial_number = ").push_bind(serial.clone());
+        }
+        if let Some(udid) = &filter.udid {
+            q.push(" AND p.device_id = ").push_bind(udid.clone());
+        }
+        q.push(" ORDER BY p.created_at DESC, p.id DESC");
+        let rows: Vec<rows::EscrowRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok(rows::escrow_views(rows)?)
     }
 
     async fn list_devices(&self, filter: &DeviceFilter) -> StoreResult<Vec<DeviceView>> {
@@ -340,6 +409,11 @@ impl Store for PostgresStore {
 
     async fn delete_device(&self, device_id: &str) -> StoreResult<bool> {
         let mut tx = self.write().await?;
+        // The queue goes with the device; the PIN records keep their command's state.
+        sqlx::query(rows::SNAPSHOT_ESCROWED_PINS)
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
         let deleted = sqlx::query("DELETE FROM devices WHERE id = $1")
             .bind(device_id)
             .execute(&mut *tx)
@@ -365,13 +439,13 @@ impl Store for PostgresStore {
     }
 
     async fn command(&self, command_uuid: &str) -> StoreResult<Option<CommandView>> {
-        let head: Option<(String, String, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT uuid, request_type, created_at, payload FROM commands WHERE uuid = $1",
+        let head: Option<(String, String, i64, Vec<u8>, bool)> = sqlx::query_as(
+            "SELECT uuid, request_type, created_at, payload, payload_sealed FROM commands WHERE uuid = $1",
         )
         .bind(command_uuid)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((command_uuid, request_type, created_at, payload)) = head else {
+        let Some((command_uuid, request_type, created_at, payload, payload_sealed)) = head else {
             return Ok(None);
         };
         let rows: Vec<QueueRow> = sqlx::query_as(AssertSqlSafe(format!(
@@ -385,13 +459,14 @@ impl Store for PostgresStore {
             request_type,
             created_at,
             payload,
+            payload_sealed,
             entries: queue_views(rows)?,
         }))
     }
 
     async fn cancel_command(&self, command_uuid: &str, now: i64) -> StoreResult<CancelOutcome> {
         // Only `Pending` flips, under the row lock the UPDATE takes. Against a delivery:
-        // - cancel first: the delivery's pick skips the locked row, then sees it Canceled;
+        // - cancel first: the delivery's pick skips the locked row (Canceled once committed);
         // - delivery first: this UPDATE waits for its commit, re-checks `status = 'Pending'`
         //   (now Sent) and leaves the row; the next statement sees it as delivered.
         let mut tx = self.write().await?;

@@ -1,12 +1,11 @@
-//! Row shapes and SQL shared by both backends. Declared from `sqlite.rs` with `#[path]` (the
-//! parent `mod.rs` is the frozen contract); `postgres.rs` reaches it as `super::sqlite::rows`.
+//! Row shapes and SQL shared by both backends.
 //!
 //! Both dialects accept `$N` placeholders (sqlx's SQLite driver maps `$N` to `?N`), so the
 //! plain `SELECT`s used to build views are written once, here.
 
-use super::super::{
-    AuditEntry, AuditRecord, DeliveredCommand, DeviceView, QueueEntryView, QueueStatus,
-    UserChannelView,
+use super::{
+    AuditEntry, AuditRecord, DeliveredCommand, DeviceView, EscrowedPin, QueueEntryView,
+    QueueStatus, UserChannelView,
 };
 use std::collections::HashMap;
 
@@ -20,11 +19,12 @@ pub(crate) fn clamp_limit(limit: u32) -> i64 {
     i64::from(limit.min(MAX_LIMIT))
 }
 
-/// A device joined with its device-channel enrollment (absent only between a failed
-/// `Authenticate` and nothing else, but decoded as optional to be safe).
+/// A device joined with its device-channel enrollment (written in the same transaction as the
+/// device; the LEFT JOIN only keeps a view possible without it).
 pub(crate) const DEVICE_SELECT: &str = "SELECT d.id, d.enrollment_type, d.serial_number, d.model, \
      d.model_name, d.device_name, d.os_version, d.build_version, d.product_name, \
      d.identity_cert_sha256, d.identity_not_after, d.authenticated_at, d.created_at, d.updated_at, \
+     d.pin_required_for_lock, d.pin_required_for_erase, d.is_apple_silicon, \
      e.topic, e.enabled, e.awaiting_configuration, e.push_token, e.push_magic, \
      e.token_update_count, e.last_token_update_at, e.last_seen_at, e.checked_out_at \
      FROM devices d LEFT JOIN enrollments e ON e.id = d.id";
@@ -53,6 +53,9 @@ pub(crate) struct DeviceRow {
     authenticated_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    pin_required_for_lock: Option<bool>,
+    pin_required_for_erase: Option<bool>,
+    is_apple_silicon: Option<bool>,
     topic: Option<String>,
     enabled: Option<bool>,
     awaiting_configuration: Option<bool>,
@@ -118,6 +121,9 @@ pub(crate) fn device_views(devices: Vec<DeviceRow>, users: Vec<UserChannelRow>) 
             token_update_count: d.token_update_count.unwrap_or(0),
             identity_cert_sha256: d.identity_cert_sha256,
             identity_not_after: d.identity_not_after,
+            pin_required_for_lock: d.pin_required_for_lock,
+            pin_required_for_erase: d.pin_required_for_erase,
+            is_apple_silicon: d.is_apple_silicon,
             authenticated_at: d.authenticated_at,
             last_token_update_at: d.last_token_update_at,
             last_seen_at: d.last_seen_at,
@@ -179,6 +185,7 @@ pub(crate) struct DeliveredRow {
     command_uuid: String,
     request_type: String,
     payload: Vec<u8>,
+    payload_sealed: bool,
 }
 
 impl From<DeliveredRow> for DeliveredCommand {
@@ -187,6 +194,7 @@ impl From<DeliveredRow> for DeliveredCommand {
             command_uuid: r.command_uuid,
             request_type: r.request_type,
             payload: r.payload,
+            payload_sealed: r.payload_sealed,
         }
     }
 }
@@ -332,12 +340,12 @@ pub(crate) const MARK_SENT: &str = "UPDATE queue_entries SET status = 'Sent', \
      delivered_at = COALESCE(delivered_at, $3), delivery_count = delivery_count + 1 \
      WHERE enrollment_id = $1 AND command_uuid = $2 AND status IN ('Pending', 'Sent', 'NotNow')";
 
-pub(crate) const COMMAND_PAYLOAD: &str =
-    "SELECT uuid AS command_uuid, request_type, payload FROM commands WHERE uuid = $1";
+pub(crate) const COMMAND_PAYLOAD: &str = "SELECT uuid AS command_uuid, request_type, payload, payload_sealed FROM commands WHERE uuid = $1";
 
 /// A command UUID is stored once; enqueueing it again (a retried API call) only adds targets.
 pub(crate) const INSERT_COMMAND: &str = "INSERT INTO commands (uuid, request_type, payload, \
-     priority, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (uuid) DO NOTHING";
+     priority, created_at, payload_sealed) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (uuid) DO NOTHING";
 
 pub(crate) const DEVICE_COMMANDS_TAIL: &str = "JOIN enrollments e ON e.id = q.enrollment_id \
      WHERE e.device_id = $1 ORDER BY q.enqueued_at DESC, q.seq DESC LIMIT $2";
@@ -358,3 +366,74 @@ pub(crate) const AUDIT_LIST: &str = "SELECT id, at, actor, action, target, detai
 
 pub(crate) const SET_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/// DeviceInformation facts onto the device row of an enrollment; NULL parameters keep what is
+/// stored.
+pub(crate) const STORE_DEVICE_FACTS: &str = "UPDATE devices SET \
+     pin_required_for_lock = COALESCE($2, pin_required_for_lock), \
+     pin_required_for_erase = COALESCE($3, pin_required_for_erase), \
+     is_apple_silicon = COALESCE($4, is_apple_silicon), \
+     os_version = COALESCE($5, os_version), build_version = COALESCE($6, build_version), \
+     device_name = COALESCE($7, device_name), updated_at = $8 \
+     WHERE id = (SELECT device_id FROM enrollments WHERE id = $1)";
+
+pub(crate) const INSERT_ESCROWED_PIN: &str = "INSERT INTO escrowed_pins (command_uuid, device_id, \
+     serial_number, request_type, pin_sealed, issued_by, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Escrowed PINs with the live state of their queue entry, or the snapshot taken when the
+/// device was deleted. Each backend appends its WHERE clause and the order.
+pub(crate) const ESCROWED_PIN_SELECT: &str = "SELECT p.id, p.command_uuid, p.device_id, \
+     p.serial_number, p.request_type, p.pin_sealed, p.issued_by, p.created_at, \
+     COALESCE(q.status, p.status) AS status, COALESCE(q.delivered_at, p.delivered_at) AS delivered_at, \
+     COALESCE(q.result_at, p.result_at) AS result_at \
+     FROM escrowed_pins p LEFT JOIN queue_entries q \
+     ON q.command_uuid = p.command_uuid AND q.enrollment_id = p.device_id";
+
+/// Before a device row (and with it its queue) is deleted, copy each PIN's command state.
+pub(crate) const SNAPSHOT_ESCROWED_PINS: &str = "UPDATE escrowed_pins SET status = q.status, \
+     delivered_at = q.delivered_at, result_at = q.result_at FROM queue_entries q \
+     WHERE q.command_uuid = escrowed_pins.command_uuid \
+     AND q.enrollment_id = escrowed_pins.device_id AND escrowed_pins.device_id = $1";
+
+/// The device channel exists and is enabled (lock/wipe need a Mac that can receive them).
+pub(crate) const DEVICE_CHANNEL_ENABLED: &str =
+    "SELECT enabled FROM enrollments WHERE id = $1 AND device_id = $1";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EscrowRow {
+    id: i64,
+    command_uuid: String,
+    device_id: String,
+    serial_number: Option<String>,
+    request_type: String,
+    pin_sealed: Vec<u8>,
+    issued_by: String,
+    created_at: i64,
+    status: String,
+    delivered_at: Option<i64>,
+    result_at: Option<i64>,
+}
+
+pub(crate) fn escrow_views(rows: Vec<EscrowRow>) -> Result<Vec<EscrowedPin>, sqlx::Error> {
+    rows.into_iter()
+        .map(|r| {
+            let status = QueueStatus::parse(&r.status).ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown escrow status {:?}", r.status).into())
+            })?;
+            Ok(EscrowedPin {
+                id: r.id,
+                command_uuid: r.command_uuid,
+                device_id: r.device_id,
+                serial_number: r.serial_number,
+                request_type: r.request_type,
+                pin_sealed: r.pin_sealed,
+                issued_by: r.issued_by,
+                created_at: r.created_at,
+                status,
+                delivered_at: r.delivered_at,
+                result_at: r.result_at,
+            })
+        })
+        .collect()
+}

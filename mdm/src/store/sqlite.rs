@@ -1,18 +1,17 @@
 //! SQLite backend: one file, WAL, one writer at a time.
 
-#[path = "rows.rs"]
-pub(crate) mod rows;
-
-use super::{
-    AdminTokenRecord, AuditEntry, AuditRecord, AuthenticateRecord, CancelOutcome, CommandView,
-    DeviceFilter, DeviceView, EnqueueResult, NewCommand, QueueEntryView, ReportOutcome,
-    ReportRecord, ResultStatus, Store, StoreError, StoreResult, TokenUpdateRecord,
-};
-use async_trait::async_trait;
-use rows::{
+use super::rows;
+use super::rows::{
     AuditRow, DEVICE_SELECT, DeliveredRow, DeviceRow, QUEUE_SELECT, QueueRow, USER_CHANNEL_COLUMNS,
     UserChannelRow, clamp_limit, device_views, is_fk_violation, queue_views,
 };
+use super::{
+    AdminTokenRecord, AuditEntry, AuditRecord, AuthenticateRecord, CancelOutcome, CommandView,
+    DeviceFilter, DeviceView, EnqueueResult, EscrowedPin, NewCommand, PinEscrowRecord, PinFilter,
+    QueueEntryView, ReportOutcome, ReportRecord, ResultStatus, Store, StoreError, StoreResult,
+    TokenUpdateRecord,
+};
+use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -69,6 +68,58 @@ impl SqliteStore {
 /// limit on bound variables, one statement for any number of targets.
 fn json_array<T: serde::Serialize>(items: &[T]) -> StoreResult<String> {
     serde_json::to_string(items).map_err(|e| StoreError::Config(e.to_string()))
+}
+
+impl SqliteStore {
+    /// The body of `enqueue`, inside a caller's transaction.
+    async fn enqueue_in(
+        tx: &mut Transaction<'static, Sqlite>,
+        cmd: &NewCommand,
+        enrollment_ids: &[String],
+    ) -> StoreResult<Vec<EnqueueResult>> {
+        let ids = json_array(enrollment_ids)?;
+        sqlx::query(rows::INSERT_COMMAND)
+            .bind(&cmd.command_uuid)
+            .bind(&cmd.request_type)
+            .bind(&cmd.payload)
+            .bind(cmd.priority)
+            .bind(cmd.now)
+            .bind(cmd.payload_sealed)
+            .execute(&mut **tx)
+            .await?;
+        let known: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT e.id FROM json_each($1) j JOIN enrollments e ON e.id = j.value",
+        )
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        // Writers are serialized (BEGIN IMMEDIATE), so MAX(seq) + array index is monotonic.
+        let base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM queue_entries")
+            .fetch_one(&mut **tx)
+            .await?;
+        // `WHERE TRUE` keeps SQLite from parsing `ON CONFLICT` as a join constraint.
+        sqlx::query(
+            "INSERT INTO queue_entries (enrollment_id, command_uuid, status, priority, seq, enqueued_at) \
+             SELECT e.id, $2, 'Pending', $3, $4 + j.key, $5 \
+             FROM json_each($1) j JOIN enrollments e ON e.id = j.value WHERE TRUE \
+             ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(&cmd.command_uuid)
+        .bind(cmd.priority)
+        .bind(base)
+        .bind(cmd.now)
+        .execute(&mut **tx)
+        .await?;
+        let known: HashSet<String> = known.into_iter().collect();
+        Ok(enrollment_ids
+            .iter()
+            .map(|id| EnqueueResult {
+                enrollment_id: id.clone(),
+                queued: known.contains(id),
+            })
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -236,6 +287,19 @@ impl Store for SqliteStore {
                 ..ReportOutcome::default()
             });
         };
+        if let Some(f) = &rec.device_facts {
+            sqlx::query(rows::STORE_DEVICE_FACTS)
+                .bind(&rec.enrollment_id)
+                .bind(f.pin_required_for_lock)
+                .bind(f.pin_required_for_erase)
+                .bind(f.is_apple_silicon)
+                .bind(&f.os_version)
+                .bind(&f.build_version)
+                .bind(&f.device_name)
+                .bind(rec.now)
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut outcome = ReportOutcome::default();
         if let Some(result) = &rec.result {
             let stored = sqlx::query(rows::STORE_RESULT)
@@ -277,49 +341,52 @@ impl Store for SqliteStore {
         cmd: &NewCommand,
         enrollment_ids: &[String],
     ) -> StoreResult<Vec<EnqueueResult>> {
-        let ids = json_array(enrollment_ids)?;
         let mut tx = self.write().await?;
-        sqlx::query(rows::INSERT_COMMAND)
-            .bind(&cmd.command_uuid)
-            .bind(&cmd.request_type)
-            .bind(&cmd.payload)
-            .bind(cmd.priority)
-            .bind(cmd.now)
+        let results = Self::enqueue_in(&mut tx, cmd, enrollment_ids).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn enqueue_escrowed(
+        &self,
+        cmd: &NewCommand,
+        escrow: &PinEscrowRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let enabled: Option<bool> = sqlx::query_scalar(rows::DEVICE_CHANNEL_ENABLED)
+            .bind(&escrow.device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if enabled != Some(true) {
+            return Ok(false);
+        }
+        sqlx::query(rows::INSERT_ESCROWED_PIN)
+            .bind(&escrow.command_uuid)
+            .bind(&escrow.device_id)
+            .bind(&escrow.serial_number)
+            .bind(&escrow.request_type)
+            .bind(&escrow.pin_sealed)
+            .bind(&escrow.issued_by)
+            .bind(escrow.now)
             .execute(&mut *tx)
             .await?;
-        let known: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT e.id FROM json_each($1) j JOIN enrollments e ON e.id = j.value",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-        // Writers are serialized (BEGIN IMMEDIATE), so MAX(seq) + array index is monotonic.
-        let base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM queue_entries")
-            .fetch_one(&mut *tx)
-            .await?;
-        // `WHERE TRUE` keeps SQLite from parsing `ON CONFLICT` as a join constraint.
-        sqlx::query(
-            "INSERT INTO queue_entries (enrollment_id, command_uuid, status, priority, seq, enqueued_at) \
-             SELECT e.id, $2, 'Pending', $3, $4 + j.key, $5 \
-             FROM json_each($1) j JOIN enrollments e ON e.id = j.value WHERE TRUE \
-             ON CONFLICT (enrollment_id, command_uuid) DO NOTHING",
-        )
-        .bind(&ids)
-        .bind(&cmd.command_uuid)
-        .bind(cmd.priority)
-        .bind(base)
-        .bind(cmd.now)
-        .execute(&mut *tx)
-        .await?;
+        Self::enqueue_in(&mut tx, cmd, std::slice::from_ref(&escrow.device_id)).await?;
         tx.commit().await?;
-        let known: HashSet<String> = known.into_iter().collect();
-        Ok(enrollment_ids
-            .iter()
-            .map(|id| EnqueueResult {
-                enrollment_id: id.clone(),
-                queued: known.contains(id),
-            })
-            .collect())
+        Ok(true)
+    }
+
+    async fn escrowed_pins(&self, filter: &PinFilter) -> StoreResult<Vec<EscrowedPin>> {
+        let mut q = QueryBuilder::<Sqlite>::new(rows::ESCROWED_PIN_SELECT);
+        q.push(" WHERE TRUE");
+        if let Some(serial) = &filter.serial {
+            q.push(" AND p.serial_number = ").push_bind(serial.clone());
+        }
+        if let Some(udid) = &filter.udid {
+            q.push(" AND p.device_id = ").push_bind(udid.clone());
+        }
+        q.push(" ORDER BY p.created_at DESC, p.id DESC");
+        let rows: Vec<rows::EscrowRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok(rows::escrow_views(rows)?)
     }
 
     async fn list_devices(&self, filter: &DeviceFilter) -> StoreResult<Vec<DeviceView>> {
@@ -360,6 +427,11 @@ impl Store for SqliteStore {
 
     async fn delete_device(&self, device_id: &str) -> StoreResult<bool> {
         let mut tx = self.write().await?;
+        // The queue goes with the device; the PIN records keep their command's state.
+        sqlx::query(rows::SNAPSHOT_ESCROWED_PINS)
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
         let deleted = sqlx::query("DELETE FROM devices WHERE id = $1")
             .bind(device_id)
             .execute(&mut *tx)
@@ -385,13 +457,13 @@ impl Store for SqliteStore {
     }
 
     async fn command(&self, command_uuid: &str) -> StoreResult<Option<CommandView>> {
-        let head: Option<(String, String, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT uuid, request_type, created_at, payload FROM commands WHERE uuid = $1",
+        let head: Option<(String, String, i64, Vec<u8>, bool)> = sqlx::query_as(
+            "SELECT uuid, request_type, created_at, payload, payload_sealed FROM commands WHERE uuid = $1",
         )
         .bind(command_uuid)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((command_uuid, request_type, created_at, payload)) = head else {
+        let Some((command_uuid, request_type, created_at, payload, payload_sealed)) = head else {
             return Ok(None);
         };
         let rows: Vec<QueueRow> = sqlx::query_as(AssertSqlSafe(format!(
@@ -405,6 +477,7 @@ impl Store for SqliteStore {
             request_type,
             created_at,
             payload,
+            payload_sealed,
             entries: queue_views(rows)?,
         }))
     }
