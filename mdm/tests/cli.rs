@@ -226,10 +226,83 @@ fn serve_and_cli_round_trip() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["devices"][0]["status"], "Sent");
 
+    // Lock: the PIN is printed, escrowed, and found again with `pin show`.
+    let out = cli(&data, &["lock", udid, "--message", "Call IT"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    let pin = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Unlock PIN: "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("PIN printed")
+        .to_string();
+    assert!(
+        pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()),
+        "{text}"
+    );
+    let out = cli(&data, &["wipe", udid, "--confirm", "WRONGSERIAL"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not match"));
+    let out = cli(
+        &data,
+        &["wipe", udid, "--confirm", "C02CLITEST01", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&data, &["wipe", "cancel", udid]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(
+        &data,
+        &[
+            "pin",
+            "show",
+            "--serial",
+            "C02CLITEST01",
+            "--reason",
+            "helpdesk",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains(&pin) && stdout(&out).contains("EraseDevice"),
+        "{}",
+        stdout(&out)
+    );
+    let out = cli(&data, &["audit", "list"]);
+    for action in [
+        "device.lock",
+        "device.wipe",
+        "device.wipe.cancel",
+        "pin.reveal",
+    ] {
+        assert!(stdout(&out).contains(action), "{action}: {}", stdout(&out));
+    }
+
     let out = cli(&data, &["devices", "delete", udid]);
     assert!(out.status.success());
     let out = cli(&data, &["devices", "show", udid]);
     assert!(!out.status.success());
+    let out = cli(&data, &["pin", "show", "--udid", udid]);
+    assert!(
+        stdout(&out).contains(&pin),
+        "PIN outlives the device: {}",
+        stdout(&out)
+    );
 
     // SIGTERM: graceful shutdown, exit 0.
     #[cfg(unix)]

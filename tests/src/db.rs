@@ -17,11 +17,43 @@ pub fn postgres_admin_url() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// A throw-away PostgreSQL database. Dropped (asynchronously, best effort) with `drop_now`.
+/// A throw-away PostgreSQL database: dropped by `drop_now`, or on `Drop` when a test panicked
+/// before it could call that.
 pub struct PgDatabase {
     pub url: String,
     admin_url: String,
     name: String,
+    dropped: bool,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        // No async in Drop, and we may be inside a runtime: use a thread with its own.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_database(&admin_url, &name));
+            }
+        })
+        .join();
+    }
+}
+
+async fn drop_database(admin_url: &str, name: &str) {
+    if let Ok(mut conn) = PgConnection::connect(admin_url).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+        let _ = conn.close().await;
+    }
 }
 
 impl PgDatabase {
@@ -36,19 +68,13 @@ impl PgDatabase {
             url: replace_db_name(admin_url, &name),
             admin_url: admin_url.to_string(),
             name,
+            dropped: false,
         })
     }
 
-    pub async fn drop_now(&self) {
-        if let Ok(mut conn) = PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&mut conn)
-            .await;
-            let _ = conn.close().await;
-        }
+    pub async fn drop_now(mut self) {
+        drop_database(&self.admin_url, &self.name).await;
+        self.dropped = true;
     }
 }
 

@@ -431,3 +431,31 @@ async fn forwarded_client_certificate_header_is_an_identity() {
     assert_eq!(dev["enrolled"], json!(true));
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn once_a_push_certificate_is_configured_other_topics_are_refused() {
+    let srv = server().await;
+    let store = srv.running.as_ref().expect("running").store.clone();
+    let early = srv.mac();
+    early.enroll().await;
+    store
+        .set_setting(
+            russet_mdm::service::SETTING_PUSH_TOPIC,
+            "com.apple.mgmt.External.real",
+        )
+        .await
+        .expect("setting");
+    let mut mac = srv.mac();
+    let r = mac.checkin(&mac.authenticate_message()).await;
+    assert_eq!(
+        r.status, 403,
+        "a Mac bound to another topic could never be woken"
+    );
+    assert_eq!(
+        early.checkin(&early.token_update_message()).await.status,
+        403
+    );
+    mac.topic = "com.apple.mgmt.External.real".into();
+    mac.enroll().await;
+    srv.stop().await;
+}
