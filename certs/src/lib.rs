@@ -2,9 +2,15 @@
 //!
 //! * [`identity`]: who sent a device request (`Mdm-Signature`, proxy-forwarded client
 //!   certificate) and whether that certificate is an accepted device identity.
+//! * [`ca`]: Russet's RSA certificate authority (device identities, dev TLS certificate).
+//! * [`scep`]: the SCEP message layer (PKIOperation parse/decrypt, CertRep) and a client.
+//! * [`profile_sign`]: attached CMS signing of configuration profiles.
 //! * `testing` (feature `test-util`): a fake device CA and devices for tests and load harnesses.
 
+pub mod ca;
 pub mod identity;
+pub mod profile_sign;
+pub mod scep;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 

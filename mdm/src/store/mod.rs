@@ -8,6 +8,7 @@
 //! (AES-256-GCM, see `crate::secrets`): the store never sees plaintext.
 
 mod postgres;
+pub mod push;
 mod rows;
 mod sqlite;
 
@@ -15,6 +16,7 @@ mod sqlite;
 mod conformance;
 
 pub use postgres::PostgresStore;
+pub use push::{PushCertificateRecord, PushCsrKey, PushResultRecord, PushStore, PushTarget};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -414,8 +416,10 @@ pub struct AdminTokenRecord {
     pub hash: Vec<u8>,
 }
 
+/// Everything Russet stores. Feature areas with their own trait (push, …) are supertraits, so
+/// an `Arc<dyn Store>` reaches all of them.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: PushStore + Send + Sync + 'static {
     /// "sqlite" or "postgres", for logs and `healthz`.
     fn backend(&self) -> &'static str;
 

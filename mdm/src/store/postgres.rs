@@ -551,3 +551,5 @@ impl Store for PostgresStore {
         Ok(())
     }
 }
+
+super::push::impl_push_store!(PostgresStore);

@@ -304,7 +304,7 @@ pub(crate) const UPSERT_ENROLLMENT: &str = "INSERT INTO enrollments (id, device_
      topic = excluded.topic, push_token = excluded.push_token, push_magic = excluded.push_magic, \
      unlock_token_sealed = COALESCE(excluded.unlock_token_sealed, enrollments.unlock_token_sealed), \
      awaiting_configuration = excluded.awaiting_configuration, enabled = TRUE, \
-     token_update_count = enrollments.token_update_count + 1, \
+     push_blocked = NULL, token_update_count = enrollments.token_update_count + 1, \
      last_token_update_at = excluded.last_token_update_at, \
      last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at";
 

@@ -566,3 +566,5 @@ impl Store for SqliteStore {
         Ok(())
     }
 }
+
+super::push::impl_push_store!(SqliteStore);
