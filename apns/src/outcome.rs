@@ -49,6 +49,8 @@ pub fn classify(status: u16, body: &[u8]) -> PushOutcome {
             _ => PushOutcome::BadToken { reason },
         },
         403 => PushOutcome::CertificateRefused { reason },
+        // Wrong path, method or an oversized body: our request is malformed, retrying won't help.
+        404 | 405 | 413 => PushOutcome::Rejected { reason },
         _ => PushOutcome::Retry { reason },
     }
 }
@@ -92,6 +94,14 @@ mod tests {
         assert!(matches!(
             classify(403, br#"{"reason":"BadCertificate"}"#),
             PushOutcome::CertificateRefused { .. }
+        ));
+        assert!(matches!(
+            classify(413, br#"{"reason":"PayloadTooLarge"}"#),
+            PushOutcome::Rejected { .. }
+        ));
+        assert!(matches!(
+            classify(404, br#"{"reason":"BadPath"}"#),
+            PushOutcome::Rejected { .. }
         ));
         assert!(matches!(
             classify(429, br#"{"reason":"TooManyRequests"}"#),

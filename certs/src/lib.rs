@@ -10,6 +10,7 @@
 pub mod ca;
 pub mod identity;
 pub mod profile_sign;
+pub mod pushcert;
 pub mod scep;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -31,6 +31,14 @@ pub enum Command {
     /// Escrowed unlock PINs.
     #[command(subcommand)]
     Pin(crate::cli::lockwipe::PinCmd),
+    /// Wake a device through APNs now.
+    Push(crate::cli::apns::PushCmd),
+    /// The APNs push certificate.
+    #[command(subcommand)]
+    Apns(crate::cli::apns::ApnsCmd),
+    /// MDM vendor tools: sign customers' push CSRs.
+    #[command(subcommand)]
+    Vendor(crate::cli::apns::VendorCmd),
     /// The audit log.
     #[command(subcommand)]
     Audit(crate::cli::lockwipe::AuditCmd),
@@ -91,6 +99,19 @@ pub struct ServeArgs {
     /// Extra trust (PEM) for `--apns-url`.
     #[arg(long, env = "RUSSET_APNS_CA")]
     pub apns_ca: Option<PathBuf>,
+    /// How often to re-push devices that have pending commands but stayed silent (seconds).
+    #[arg(long, env = "RUSSET_PUSH_SWEEP_INTERVAL_SECS", default_value_t = 300)]
+    pub push_sweep_interval_secs: u64,
+    /// MDM vendor: the "MDM CSR" certificate from Apple's developer portal (PEM). With
+    /// `--vendor-key`, this server signs customers' push CSRs at `POST /api/v1/vendor/sign`.
+    #[arg(long, env = "RUSSET_VENDOR_CERT")]
+    pub vendor_cert: Option<PathBuf>,
+    /// MDM vendor: the private key of `--vendor-cert` (PEM).
+    #[arg(long, env = "RUSSET_VENDOR_KEY")]
+    pub vendor_key: Option<PathBuf>,
+    /// MDM vendor: Apple's WWDR intermediate and root (PEM), appended to the signed request.
+    #[arg(long, env = "RUSSET_VENDOR_CHAIN")]
+    pub vendor_chain: Option<PathBuf>,
     /// Apple DEP base URL.
     #[arg(
         long,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod fsutil;
 pub mod http;
 pub mod protocol;
+pub mod push;
 pub mod secrets;
 pub mod server;
 pub mod service;

@@ -35,6 +35,9 @@ fn main() -> ExitCode {
             Command::Wipe(cmd) => russet_mdm::cli::lockwipe::wipe(cmd).await,
             Command::Pin(cmd) => russet_mdm::cli::lockwipe::pin(cmd).await,
             Command::Audit(cmd) => russet_mdm::cli::lockwipe::audit(cmd).await,
+            Command::Push(cmd) => russet_mdm::cli::apns::push(cmd).await,
+            Command::Apns(cmd) => russet_mdm::cli::apns::apns(cmd).await,
+            Command::Vendor(cmd) => russet_mdm::cli::apns::vendor(cmd),
         }
     });
     match result {

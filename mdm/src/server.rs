@@ -4,6 +4,8 @@ use crate::config::ServeArgs;
 use crate::fsutil;
 use crate::http::identity::IdentityVerifier;
 use crate::http::{AppState, REQUEST_TIMEOUT, admin, device, sensitive_headers};
+use crate::push::certificate::VendorSigner;
+use crate::push::{Dispatcher, DispatcherSettings};
 use crate::secrets::SecretBox;
 use crate::service::{MdmService, ServiceOptions, UserAuthenticateMode, now_ms};
 use crate::store::{self, Store};
@@ -72,22 +74,49 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     tracing::info!(backend = store.backend(), "database ready");
     let new_admin_token = ensure_admin_token(store.as_ref(), &args.data_dir).await?;
 
+    let (shutdown, rx) = watch::channel(false);
+    let dispatcher = Dispatcher::start(
+        store.clone(),
+        vault.clone(),
+        DispatcherSettings {
+            apns_url: args.apns_url.clone(),
+            apns_extra_ca_pem: args
+                .apns_ca
+                .as_ref()
+                .map(|p| {
+                    std::fs::read(p).with_context(|| format!("reading --apns-ca {}", p.display()))
+                })
+                .transpose()?,
+            sweep_interval: std::time::Duration::from_secs(args.push_sweep_interval_secs.max(1)),
+        },
+        rx.clone(),
+    );
+    let vendor = load_vendor(args)?;
     let identity = Arc::new(IdentityVerifier::new(
         load_device_trust(&args.device_ca)?,
         parse_header_name(args.client_cert_header.as_deref())?,
     ));
-    let service = Arc::new(MdmService::new(
-        store.clone(),
-        vault,
-        ServiceOptions {
-            user_authenticate: if args.user_authenticate_zero_challenge {
-                UserAuthenticateMode::ZeroLengthChallenge
-            } else {
-                UserAuthenticateMode::Refuse
+    let service = Arc::new(
+        MdmService::new(
+            store.clone(),
+            vault,
+            ServiceOptions {
+                user_authenticate: if args.user_authenticate_zero_challenge {
+                    UserAuthenticateMode::ZeroLengthChallenge
+                } else {
+                    UserAuthenticateMode::Refuse
+                },
             },
-        },
-    ));
-    let state = AppState { service, identity };
+        )
+        .with_pusher(dispatcher.clone()),
+    );
+    log_push_certificate(store.as_ref()).await;
+    let state = AppState {
+        service,
+        identity,
+        dispatcher,
+        vendor,
+    };
 
     let device_listener = TcpListener::bind(&args.listen)
         .await
@@ -103,7 +132,6 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     )
     .context("writing admin-url")?;
 
-    let (shutdown, rx) = watch::channel(false);
     let sensitive = sensitive_headers(state.identity.client_cert_header());
     let device_app = with_common_layers(device::router(state.clone()), sensitive.clone());
     let admin_app = with_common_layers(admin::router(state), sensitive);
@@ -199,6 +227,43 @@ fn load_device_trust(paths: &[std::path::PathBuf]) -> anyhow::Result<Option<Devi
     Ok(Some(
         DeviceTrust::from_pem(&pem).context("parsing --device-ca")?,
     ))
+}
+
+/// The vendor's CSR-signing credentials, when this server runs the broker.
+fn load_vendor(args: &ServeArgs) -> anyhow::Result<Option<Arc<VendorSigner>>> {
+    let (Some(cert), Some(key)) = (&args.vendor_cert, &args.vendor_key) else {
+        if args.vendor_cert.is_some() || args.vendor_key.is_some() {
+            bail!("--vendor-cert and --vendor-key go together");
+        }
+        return Ok(None);
+    };
+    let chain = match &args.vendor_chain {
+        Some(p) => {
+            std::fs::read(p).with_context(|| format!("reading --vendor-chain {}", p.display()))?
+        }
+        None => Vec::new(),
+    };
+    Ok(Some(Arc::new(VendorSigner::load(
+        &std::fs::read(cert)
+            .with_context(|| format!("reading --vendor-cert {}", cert.display()))?,
+        &std::fs::read(key).with_context(|| format!("reading --vendor-key {}", key.display()))?,
+        &chain,
+    )?)))
+}
+
+async fn log_push_certificate(store: &dyn Store) {
+    match crate::push::certificate::status(store).await {
+        Ok(Some(s)) => match &s.warning {
+            Some(w) => tracing::warn!(topic = %s.topic, "push certificate {w}"),
+            None => {
+                tracing::info!(topic = %s.topic, days_left = s.days_left, "push certificate loaded")
+            }
+        },
+        Ok(None) => tracing::warn!(
+            "no push certificate: Macs can't be woken; import one with `russet apns import`"
+        ),
+        Err(e) => tracing::error!(error = %e, "reading the push certificate failed"),
+    }
 }
 
 fn parse_header_name(name: Option<&str>) -> anyhow::Result<Option<HeaderName>> {

@@ -37,6 +37,9 @@ pub fn device(d: &DeviceView) -> Value {
             "has_push_magic": d.has_push_magic,
             "token_update_count": d.token_update_count,
             "last_token_update_at": rfc3339_opt(d.last_token_update_at),
+            "last_push_at": rfc3339_opt(d.last_push_at),
+            "last_push_result": d.last_push_result,
+            "blocked": d.push_blocked,
         },
         "identity": {
             "certificate_sha256": d.identity_cert_sha256,

@@ -43,6 +43,17 @@ impl AdminClient {
         })
     }
 
+    /// A client for an explicit server and token (e.g. a vendor's API).
+    pub fn new(base: &str, token: String) -> anyhow::Result<Self> {
+        Ok(AdminClient {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()?,
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
     pub async fn call(
         &self,
         method: Method,

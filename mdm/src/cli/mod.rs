@@ -1,5 +1,6 @@
 //! Admin CLI commands. They call the admin API like any other client.
 
+pub mod apns;
 mod client;
 pub mod command;
 pub mod devices;

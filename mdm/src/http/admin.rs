@@ -1,6 +1,6 @@
 //! The admin JSON API under `/api/v1` (bearer-token auth) and `/healthz`.
 
-use super::{AdminError, AppState, MAX_ADMIN_BODY, lockwipe};
+use super::{AdminError, AppState, MAX_ADMIN_BODY, apns, lockwipe};
 use crate::admin_token;
 use crate::protocol::command::Command;
 use crate::protocol::convert::plist_to_json;
@@ -38,6 +38,11 @@ pub fn router(state: AppState) -> Router {
             post(lockwipe::wipe).delete(lockwipe::cancel_wipe),
         )
         .route("/unlock-pins", get(lockwipe::unlock_pins))
+        .route("/devices/{udid}/push", post(apns::push_device))
+        .route("/apns", get(apns::status))
+        .route("/apns/certificate", axum::routing::put(apns::import))
+        .route("/apns/csr", post(apns::csr))
+        .route("/vendor/sign", post(apns::vendor_sign))
         .route("/commands", post(enqueue_many))
         .route(
             "/commands/{uuid}",

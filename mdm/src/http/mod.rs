@@ -2,6 +2,7 @@
 //! `--admin-listen`). Handlers are short: extract, call the service, map the result.
 
 pub mod admin;
+mod apns;
 pub mod device;
 mod error;
 pub mod identity;
@@ -26,6 +27,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AppState {
     pub service: Arc<MdmService>,
     pub identity: Arc<IdentityVerifier>,
+    pub dispatcher: Arc<crate::push::Dispatcher>,
+    /// Set when this server signs customers' push CSRs (MDM vendor).
+    pub vendor: Option<Arc<crate::push::certificate::VendorSigner>>,
 }
 
 /// Headers that carry secrets or identities: never logged.

@@ -156,6 +156,7 @@ impl MdmService {
                 enrollment_ids,
             )
             .await?;
+        self.announce(&command.command_uuid);
         Ok(EnqueueOutcome {
             command_uuid: command.command_uuid.clone(),
             request_type: command.request_type.clone(),

@@ -330,10 +330,12 @@ impl MdmService {
         if !queued {
             return Err(ServiceError::NotFound(format!("no device {}", device.udid)));
         }
+        // Escrowed and committed: only now may a push make the Mac fetch it.
+        self.announce(&command.command_uuid);
         Ok(())
     }
 
-    pub(crate) async fn audit(
+    pub async fn audit(
         &self,
         actor: &str,
         action: &str,

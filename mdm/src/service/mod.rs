@@ -44,10 +44,18 @@ pub struct ServiceOptions {
 /// Settings key holding the APNs topic of the configured push certificate.
 pub const SETTING_PUSH_TOPIC: &str = "apns.topic";
 
+/// Wakes devices that have new work (APNs). The service only announces; delivery, coalescing
+/// and retries belong to the implementation.
+pub trait Pusher: Send + Sync {
+    /// A command was queued: wake the enrollments that have it. Must not block.
+    fn command_enqueued(&self, command_uuid: &str);
+}
+
 pub struct MdmService {
     store: Arc<dyn Store>,
     vault: Arc<SecretBox>,
     options: ServiceOptions,
+    pusher: Option<Arc<dyn Pusher>>,
 }
 
 impl MdmService {
@@ -56,7 +64,23 @@ impl MdmService {
             store,
             vault,
             options,
+            pusher: None,
         }
+    }
+
+    pub fn with_pusher(mut self, pusher: Arc<dyn Pusher>) -> Self {
+        self.pusher = Some(pusher);
+        self
+    }
+
+    fn announce(&self, command_uuid: &str) {
+        if let Some(p) = &self.pusher {
+            p.command_enqueued(command_uuid);
+        }
+    }
+
+    pub fn vault(&self) -> &Arc<SecretBox> {
+        &self.vault
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -332,6 +332,10 @@ pub struct DeviceView {
     pub last_token_update_at: Option<i64>,
     pub last_seen_at: Option<i64>,
     pub checked_out_at: Option<i64>,
+    pub last_push_at: Option<i64>,
+    pub last_push_result: Option<String>,
+    /// Why APNs declared the token dead (no pushes until the next TokenUpdate).
+    pub push_blocked: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     /// User channels of this device (macOS user enrollments).

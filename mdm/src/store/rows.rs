@@ -26,7 +26,8 @@ pub(crate) const DEVICE_SELECT: &str = "SELECT d.id, d.enrollment_type, d.serial
      d.identity_cert_sha256, d.identity_not_after, d.authenticated_at, d.created_at, d.updated_at, \
      d.pin_required_for_lock, d.pin_required_for_erase, d.is_apple_silicon, \
      e.topic, e.enabled, e.awaiting_configuration, e.push_token, e.push_magic, \
-     e.token_update_count, e.last_token_update_at, e.last_seen_at, e.checked_out_at \
+     e.token_update_count, e.last_token_update_at, e.last_seen_at, e.checked_out_at, \
+     e.last_push_at, e.last_push_result, e.push_blocked \
      FROM devices d LEFT JOIN enrollments e ON e.id = d.id";
 
 pub(crate) const USER_CHANNEL_COLUMNS: &str = "SELECT device_id, id, user_id, user_short_name, \
@@ -65,6 +66,9 @@ pub(crate) struct DeviceRow {
     last_token_update_at: Option<i64>,
     last_seen_at: Option<i64>,
     checked_out_at: Option<i64>,
+    last_push_at: Option<i64>,
+    last_push_result: Option<String>,
+    push_blocked: Option<String>,
 }
 
 impl DeviceRow {
@@ -128,6 +132,9 @@ pub(crate) fn device_views(devices: Vec<DeviceRow>, users: Vec<UserChannelRow>) 
             last_token_update_at: d.last_token_update_at,
             last_seen_at: d.last_seen_at,
             checked_out_at: d.checked_out_at,
+            last_push_at: d.last_push_at,
+            last_push_result: d.last_push_result,
+            push_blocked: d.push_blocked,
             created_at: d.created_at,
             updated_at: d.updated_at,
         })
