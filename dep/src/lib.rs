@@ -1,8 +1,25 @@
-//! Apple's DEP (Automated Device Enrollment) API: typed records, the sync cursor contract, and
-//! Apple's error codes. The OAuth1 client, the sync loop and the simulator build on these.
+//! Apple's DEP (Automated Device Enrollment) API: typed records, server tokens, the OAuth1
+//! client, the database-independent sync loop, and a DEP simulator for tests and `russet dep-sim`.
 
+pub mod client;
 pub mod cursor;
+pub mod error;
+mod retry;
+pub mod sim;
+pub mod sync;
+pub mod token;
 pub mod types;
 
+pub use client::{DEFAULT_BASE_URL, DEFAULT_PROTOCOL_VERSION, DepClient, RetryPolicy};
 pub use cursor::CursorStore;
-pub use types::{DepDevice, FetchResponse, OpType, ProfileStatus};
+pub use error::DepError;
+pub use sync::{
+    DeviceSink, SyncError, SyncOptions, SyncPhase, SyncProgress, SyncReport, sync_once,
+    sync_once_with,
+};
+pub use token::{OAuthTokens, TokenError, decrypt_token, generate_link_keypair};
+pub use types::{
+    AccountDetail, ActivationLockRequest, ActivationLockResponse, AssignProfileResponse,
+    DefineProfileResponse, DepDevice, DeviceDetailsResponse, DeviceStatus, DeviceStatusResponse,
+    FetchResponse, OpType, Profile, ProfileStatus,
+};

@@ -1,0 +1,358 @@
+//! Load harness: N simulated Macs against a real `russet serve` process.
+//!
+//! `cargo build --release -p russet-mdm -p russet-tests && target/release/russet-bench --macs 1000`
+//! (see docs/benchmarks.md). Scenarios: enrollment, one command enqueued to every Mac, the
+//! command round trip (Idle → command → Acknowledged → empty), and push fan-out to the fake
+//! APNs. Figures: requests/s, round trips/s, p50/p99 latency, the server's CPU seconds and
+//! peak RSS (from /proc).
+
+use clap::Parser;
+use plist::Value;
+use russet_apns::fake::pki::{TestCa as ApnsCa, random_topic};
+use russet_apns::fake::{FakeApns, FakeApnsConfig};
+use russet_tests::bench::{Latencies, cached_identities, default_server_binary, process_usage};
+use russet_tests::db::{PgDatabase, postgres_admin_url};
+use russet_tests::sim_mac::SimMac;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+#[derive(Parser)]
+#[command(about = "Russet load harness: simulated Macs against a real server process")]
+struct Args {
+    /// Number of simulated Macs.
+    #[arg(long, default_value_t = 1000)]
+    macs: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// sqlite or postgres (PostgreSQL needs RUSSET_TEST_DATABASE_URL).
+    #[arg(long, default_value = "sqlite")]
+    db: String,
+    /// The `russet` binary to run (default: next to this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Where generated identities are cached between runs.
+    #[arg(long, default_value = "target/bench-identities")]
+    identities: PathBuf,
+    /// Command round trips per Mac.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+}
+
+struct Server {
+    child: Child,
+    device_url: String,
+    admin_url: String,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn usage(&self) -> (f64, u64) {
+        process_usage(self.child.id()).unwrap_or((0.0, 0))
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn start_server(
+    bin: &PathBuf,
+    dir: &std::path::Path,
+    ca_pem: &std::path::Path,
+    db: Option<&str>,
+    apns: (&str, &std::path::Path),
+) -> anyhow::Result<Server> {
+    let port = free_port()?;
+    let data = dir.join("data");
+    let mut cmd = Command::new(bin);
+    cmd.args(["serve", "--insecure-http", "--admin-listen", "127.0.0.1:0"])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--device-ca")
+        .arg(ca_pem)
+        .args(["--apns-url", apns.0, "--push-sweep-interval-secs", "3600"])
+        .arg("--apns-ca")
+        .arg(apns.1)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(url) = db {
+        cmd.args(["--database-url", url]);
+    }
+    let child = cmd.spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !data.join("admin-url").exists() || !data.join("admin-token").exists() {
+        anyhow::ensure!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Server {
+        child,
+        device_url: format!("http://127.0.0.1:{port}"),
+        admin_url: std::fs::read_to_string(data.join("admin-url"))?
+            .trim()
+            .to_string(),
+        token: std::fs::read_to_string(data.join("admin-token"))?
+            .trim()
+            .to_string(),
+    })
+}
+
+fn report(
+    name: &str,
+    n: usize,
+    unit: &str,
+    elapsed: Duration,
+    cpu: f64,
+    lat: Option<&mut Latencies>,
+) {
+    let secs = elapsed.as_secs_f64();
+    let mut line = format!(
+        "{name:<28} {n:>8} {unit:<12} {secs:>8.2} s {:>10.0} {unit}/s  server CPU {cpu:>7.2} s = {:.3} ms/{unit}",
+        n as f64 / secs,
+        cpu * 1000.0 / n.max(1) as f64
+    );
+    if let Some(l) = lat {
+        line.push_str(&format!(
+            "  p50 {:.2} ms  p99 {:.2} ms",
+            l.percentile(0.5).as_secs_f64() * 1000.0,
+            l.percentile(0.99).as_secs_f64() * 1000.0
+        ));
+    }
+    println!("{line}");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = args
+        .server_bin
+        .clone()
+        .unwrap_or_else(default_server_binary);
+    anyhow::ensure!(
+        bin.exists(),
+        "server binary {} not found (cargo build --release -p russet-mdm)",
+        bin.display()
+    );
+    eprintln!(
+        "identities: loading/creating {} (cached in {})",
+        args.macs,
+        args.identities.display()
+    );
+    let (ca, ids) = cached_identities(&args.identities, args.macs)?;
+    let dir = tempfile::tempdir()?;
+    let ca_pem = dir.path().join("ca.pem");
+    std::fs::write(&ca_pem, ca.cert_pem())?;
+
+    // Fake APNs with a push certificate the server will import.
+    let apns_ca = ApnsCa::new("bench push CA")?;
+    let topic = random_topic();
+    let fake = FakeApns::start(FakeApnsConfig::trusting_ca(&apns_ca.cert_pem(), &topic)).await?;
+    let fake_ca = dir.path().join("apns-ca.pem");
+    std::fs::write(&fake_ca, fake.ca_pem())?;
+    let pg = match args.db.as_str() {
+        "sqlite" => None,
+        "postgres" => Some(
+            PgDatabase::create(
+                &postgres_admin_url()
+                    .ok_or_else(|| anyhow::anyhow!("set RUSSET_TEST_DATABASE_URL"))?,
+            )
+            .await?,
+        ),
+        other => anyhow::bail!("--db {other}: sqlite or postgres"),
+    };
+    let server = start_server(
+        &bin,
+        dir.path(),
+        &ca_pem,
+        pg.as_ref().map(|p| p.url.as_str()),
+        (&fake.base_url(), &fake_ca),
+    )?;
+    let http = reqwest::Client::new();
+    let cert = apns_ca.issue_push_certificate(&topic)?;
+    let r = http
+        .put(format!("{}/api/v1/apns/certificate", server.admin_url))
+        .bearer_auth(&server.token)
+        .json(&json!({"certificate_pem": String::from_utf8_lossy(&cert.cert_pem), "key_pem": String::from_utf8_lossy(&cert.key_pem)}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        r.status().is_success(),
+        "importing the push certificate: {}",
+        r.text().await?
+    );
+
+    let macs: Vec<Arc<SimMac>> = ids
+        .into_iter()
+        .map(|id| {
+            let mut m = SimMac::new(&server.device_url, id);
+            m.topic = topic.clone();
+            Arc::new(m)
+        })
+        .collect();
+    println!(
+        "russet-bench: {} Macs, concurrency {}, database {}, {} cores",
+        args.macs,
+        args.concurrency,
+        args.db,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    let sem = Arc::new(Semaphore::new(args.concurrency));
+
+    // 1. Enrollment: Authenticate + TokenUpdate per Mac.
+    let (cpu0, _) = server.usage();
+    let t = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for m in &macs {
+        let (m, sem) = (m.clone(), sem.clone());
+        tasks.spawn(async move {
+            let _p = sem.acquire().await;
+            let mut lat = Vec::with_capacity(2);
+            for msg in [m.authenticate_message(), m.token_update_message()] {
+                let s = Instant::now();
+                let r = m.checkin(&msg).await;
+                lat.push(s.elapsed());
+                if r.status != 200 {
+                    return Err(anyhow::anyhow!("check-in answered {}", r.status));
+                }
+            }
+            Ok(lat)
+        });
+    }
+    let mut lat = Latencies(Vec::new());
+    while let Some(r) = tasks.join_next().await {
+        lat.0.extend(r??);
+    }
+    let (cpu1, _) = server.usage();
+    report(
+        "enrollment (2 requests/Mac)",
+        macs.len() * 2,
+        "requests",
+        t.elapsed(),
+        cpu1 - cpu0,
+        Some(&mut lat),
+    );
+
+    // 2. One command enqueued to every Mac; 3. push fan-out to the fake APNs.
+    let devices: Vec<String> = macs.iter().map(|m| m.udid.clone()).collect();
+    let t = Instant::now();
+    let r = http
+        .post(format!("{}/api/v1/commands", server.admin_url))
+        .bearer_auth(&server.token)
+        .json(&json!({"devices": devices, "command": {"request_type": "SecurityInfo"}}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        r.status().as_u16() == 201,
+        "bulk enqueue: {}",
+        r.text().await?
+    );
+    let enqueue = t.elapsed();
+    let (cpu2, _) = server.usage();
+    report(
+        "enqueue 1 command to all",
+        macs.len(),
+        "devices",
+        enqueue,
+        cpu2 - cpu1,
+        None,
+    );
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while fake.push_count() < macs.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (cpu3, _) = server.usage();
+    report(
+        "push fan-out (enqueue→APNs)",
+        fake.push_count(),
+        "pushes",
+        t.elapsed(),
+        cpu3 - cpu1,
+        None,
+    );
+
+    // 4. Command round trips: Idle → command → Acknowledged → empty (the SecurityInfo above,
+    // then fresh commands for further rounds).
+    let mut round_lat = Latencies(Vec::new());
+    let mut total = Duration::ZERO;
+    let mut cpu_total = 0.0;
+    for round in 0..args.rounds {
+        if round > 0 {
+            let r = http
+                .post(format!("{}/api/v1/commands", server.admin_url))
+                .bearer_auth(&server.token)
+                .json(&json!({"devices": devices, "command": {"request_type": "ProfileList"}}))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().as_u16() == 201, "enqueue: {}", r.text().await?);
+        }
+        let (c0, _) = server.usage();
+        let t = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for m in &macs {
+            let (m, sem) = (m.clone(), sem.clone());
+            tasks.spawn(async move {
+                let _p = sem.acquire().await;
+                let s = Instant::now();
+                let reply = m.idle().await;
+                let Some((uuid, _, _)) = reply.command() else {
+                    return Err(anyhow::anyhow!(
+                        "no command after Idle (status {})",
+                        reply.status
+                    ));
+                };
+                let done = m
+                    .report(
+                        &uuid,
+                        "Acknowledged",
+                        &[("SecurityInfo", Value::Dictionary(Default::default()))],
+                    )
+                    .await;
+                anyhow::ensure!(
+                    done.status == 200 && done.body.is_empty(),
+                    "ack answered {}",
+                    done.status
+                );
+                Ok(s.elapsed())
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            round_lat.0.push(r??);
+        }
+        total += t.elapsed();
+        let (c1, _) = server.usage();
+        cpu_total += c1 - c0;
+    }
+    report(
+        "command round trip (2 req)",
+        macs.len() * args.rounds,
+        "roundtrips",
+        total,
+        cpu_total,
+        Some(&mut round_lat),
+    );
+    let (_, rss) = server.usage();
+    println!("server peak RSS {:.1} MiB", rss as f64 / 1024.0);
+    drop(server);
+    if let Some(pg) = pg {
+        pg.drop_now().await;
+    }
+    Ok(())
+}
