@@ -161,11 +161,12 @@ async fn delete_device(
     Extension(actor): Extension<Actor>,
     Path(udid): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
-    let store = state.service.store();
-    if !store.delete_device(&udid).await? {
+    if !state.service.delete_device(&udid).await? {
         return Err(AdminError::not_found(format!("no device {udid}")));
     }
-    store
+    state
+        .service
+        .store()
         .audit_append(&AuditRecord {
             at: now_ms(),
             actor: actor.0,

@@ -11,17 +11,26 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderName};
 use russet_certs::{DeviceCertificate, DeviceTrust};
+use std::collections::HashMap;
+use std::sync::RwLock;
 
 pub struct IdentityVerifier {
     trust: Option<DeviceTrust>,
     client_cert_header: Option<HeaderName>,
+    /// Certificates whose chain already verified (SHA-256 → notAfter, Unix seconds). The chain
+    /// check is the costly part of a request and gives the same answer until the certificate
+    /// expires; the signature over each body is still checked every time.
+    trusted: RwLock<HashMap<String, i64>>,
 }
+
+const MAX_TRUSTED_CACHE: usize = 200_000;
 
 impl IdentityVerifier {
     pub fn new(trust: Option<DeviceTrust>, client_cert_header: Option<HeaderName>) -> Self {
         IdentityVerifier {
             trust,
             client_cert_header,
+            trusted: RwLock::new(HashMap::new()),
         }
     }
 
@@ -36,7 +45,22 @@ impl IdentityVerifier {
             .trust
             .as_ref()
             .ok_or(DeviceError::NoIdentity("no device CA is configured"))?;
-        trust.verify(&cert)?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let known = self
+            .trusted
+            .read()
+            .ok()
+            .and_then(|m| m.get(&cert.sha256_hex).copied())
+            .is_some_and(|not_after| not_after > now);
+        if !known {
+            trust.verify(&cert)?;
+            if let Ok(mut m) = self.trusted.write() {
+                if m.len() >= MAX_TRUSTED_CACHE {
+                    m.clear();
+                }
+                m.insert(cert.sha256_hex.clone(), cert.not_after_unix);
+            }
+        }
         Ok(DeviceIdentity {
             cert_sha256: cert.sha256_hex,
             not_after: Some(cert.not_after_unix.saturating_mul(1000)),

@@ -68,8 +68,14 @@ impl MdmService {
         identity: &DeviceIdentity,
         device_id: &str,
     ) -> Result<(), ServiceError> {
+        if self.cached_binding(&identity.cert_sha256).as_deref() == Some(device_id) {
+            return Ok(());
+        }
         match self.store.identity_owner(&identity.cert_sha256).await? {
-            Some(owner) if owner == device_id => Ok(()),
+            Some(owner) if owner == device_id => {
+                self.remember_binding(&identity.cert_sha256, device_id);
+                Ok(())
+            }
             _ => Err(ServiceError::IdentityMismatch(device_id.to_string())),
         }
     }
@@ -109,7 +115,10 @@ impl MdmService {
             now: now_ms(),
         };
         match self.store.authenticate(&rec).await {
-            Ok(()) => Ok(CheckinResponse::Empty),
+            Ok(()) => {
+                self.remember_binding(&rec.cert_hash, &rec.device_id);
+                Ok(CheckinResponse::Empty)
+            }
             Err(StoreError::IdentityConflict) => Err(ServiceError::IdentityMismatch(rec.device_id)),
             Err(e) => Err(e.into()),
         }

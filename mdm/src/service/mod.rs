@@ -15,7 +15,8 @@ pub use error::ServiceError;
 
 use crate::secrets::SecretBox;
 use crate::store::Store;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// The identity certificate a request was verified with.
 #[derive(Debug, Clone)]
@@ -56,7 +57,15 @@ pub struct MdmService {
     vault: Arc<SecretBox>,
     options: ServiceOptions,
     pusher: Option<Arc<dyn Pusher>>,
+    /// Identity certificate hash → device it is bound to. Bindings appear at Authenticate and
+    /// go away with the device; remembering them saves a query on every request. A stale
+    /// entry (device deleted on another node) only lets that device's own certificate reach
+    /// a store that no longer knows the device, which answers "not enrolled".
+    bindings: RwLock<HashMap<String, String>>,
 }
+
+/// Bindings remembered at most; beyond that the cache starts over.
+const MAX_CACHED_BINDINGS: usize = 200_000;
 
 impl MdmService {
     pub fn new(store: Arc<dyn Store>, vault: Arc<SecretBox>, options: ServiceOptions) -> Self {
@@ -65,7 +74,30 @@ impl MdmService {
             vault,
             options,
             pusher: None,
+            bindings: RwLock::new(HashMap::new()),
         }
+    }
+
+    pub(crate) fn cached_binding(&self, cert_hash: &str) -> Option<String> {
+        self.bindings.read().ok()?.get(cert_hash).cloned()
+    }
+
+    pub(crate) fn remember_binding(&self, cert_hash: &str, device_id: &str) {
+        if let Ok(mut map) = self.bindings.write() {
+            if map.len() >= MAX_CACHED_BINDINGS {
+                map.clear();
+            }
+            map.insert(cert_hash.to_string(), device_id.to_string());
+        }
+    }
+
+    /// Forget a device (escrowed secrets stay) and its cached bindings.
+    pub async fn delete_device(&self, device_id: &str) -> Result<bool, ServiceError> {
+        let deleted = self.store.delete_device(device_id).await?;
+        if let Ok(mut map) = self.bindings.write() {
+            map.retain(|_, d| d != device_id);
+        }
+        Ok(deleted)
     }
 
     pub fn with_pusher(mut self, pusher: Arc<dyn Pusher>) -> Self {

@@ -291,26 +291,22 @@ impl Store for PostgresStore {
                 .await?;
             outcome.unknown_command = stored.rows_affected() == 0;
         }
-        let next: Option<String> = sqlx::query_scalar(AssertSqlSafe(
+        let next: Option<DeliveredRow> = sqlx::query_as(AssertSqlSafe(
             // SKIP LOCKED: a row locked by a concurrent cancel (or another process delivering
             // it) is passed over instead of waited for; after such a wait Postgres re-checks
             // only that row and could return nothing although another command is eligible.
-            format!("{} LIMIT 1 FOR UPDATE SKIP LOCKED", rows::PICK_NEXT),
+            format!("{} LIMIT 1 FOR UPDATE OF q SKIP LOCKED", rows::PICK_NEXT),
         ))
         .bind(&rec.enrollment_id)
         .bind(session_started_at)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(uuid) = next {
+        if let Some(row) = next {
             sqlx::query(rows::MARK_SENT)
                 .bind(&rec.enrollment_id)
-                .bind(&uuid)
+                .bind(row.command_uuid())
                 .bind(rec.now)
                 .execute(&mut *tx)
-                .await?;
-            let row: DeliveredRow = sqlx::query_as(rows::COMMAND_PAYLOAD)
-                .bind(&uuid)
-                .fetch_one(&mut *tx)
                 .await?;
             outcome.next = Some(row.into());
         }

@@ -195,6 +195,12 @@ pub(crate) struct DeliveredRow {
     payload_sealed: bool,
 }
 
+impl DeliveredRow {
+    pub(crate) fn command_uuid(&self) -> &str {
+        &self.command_uuid
+    }
+}
+
 impl From<DeliveredRow> for DeliveredCommand {
     fn from(r: DeliveredRow) -> Self {
         DeliveredCommand {
@@ -338,16 +344,16 @@ pub(crate) const STORE_RESULT: &str = "UPDATE queue_entries SET status = $3, res
 /// starts a new session (an `Idle` after the `NotNow`): Apple's devices re-poll on their own
 /// only if `NotNow` was the last status they sent, so re-sending it in the same session would
 /// loop. `$2` is the session start (NULL before the first `Idle`: NotNow'd entries wait).
-/// Each backend appends `LIMIT 1` and its locking clause.
-pub(crate) const PICK_NEXT: &str = "SELECT command_uuid FROM queue_entries \
-     WHERE enrollment_id = $1 AND (status IN ('Pending', 'Sent') \
-     OR (status = 'NotNow' AND last_not_now_at < $2)) ORDER BY priority DESC, seq";
+/// The payload comes along (one statement fewer per report). Each backend appends `LIMIT 1`
+/// and its locking clause (`q` is the queue entry).
+pub(crate) const PICK_NEXT: &str = "SELECT q.command_uuid, c.request_type, c.payload, \
+     c.payload_sealed FROM queue_entries q JOIN commands c ON c.uuid = q.command_uuid \
+     WHERE q.enrollment_id = $1 AND (q.status IN ('Pending', 'Sent') \
+     OR (q.status = 'NotNow' AND q.last_not_now_at < $2)) ORDER BY q.priority DESC, q.seq";
 
 pub(crate) const MARK_SENT: &str = "UPDATE queue_entries SET status = 'Sent', \
      delivered_at = COALESCE(delivered_at, $3), delivery_count = delivery_count + 1 \
      WHERE enrollment_id = $1 AND command_uuid = $2 AND status IN ('Pending', 'Sent', 'NotNow')";
-
-pub(crate) const COMMAND_PAYLOAD: &str = "SELECT uuid AS command_uuid, request_type, payload, payload_sealed FROM commands WHERE uuid = $1";
 
 /// A command UUID is stored once; enqueueing it again (a retried API call) only adds targets.
 pub(crate) const INSERT_COMMAND: &str = "INSERT INTO commands (uuid, request_type, payload, \

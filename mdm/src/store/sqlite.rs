@@ -313,22 +313,18 @@ impl Store for SqliteStore {
                 .await?;
             outcome.unknown_command = stored.rows_affected() == 0;
         }
-        let next: Option<String> =
-            sqlx::query_scalar(AssertSqlSafe(format!("{} LIMIT 1", rows::PICK_NEXT)))
+        let next: Option<DeliveredRow> =
+            sqlx::query_as(AssertSqlSafe(format!("{} LIMIT 1", rows::PICK_NEXT)))
                 .bind(&rec.enrollment_id)
                 .bind(session_started_at)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if let Some(uuid) = next {
+        if let Some(row) = next {
             sqlx::query(rows::MARK_SENT)
                 .bind(&rec.enrollment_id)
-                .bind(&uuid)
+                .bind(row.command_uuid())
                 .bind(rec.now)
                 .execute(&mut *tx)
-                .await?;
-            let row: DeliveredRow = sqlx::query_as(rows::COMMAND_PAYLOAD)
-                .bind(&uuid)
-                .fetch_one(&mut *tx)
                 .await?;
             outcome.next = Some(row.into());
         }
