@@ -6,14 +6,7 @@ use reqwest::Method;
 use russet_tests::{Backend, TestServer};
 use serde_json::json;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test] async fn $name() { super::$name(super::Backend::Sqlite).await } )* }
-        mod postgres { $(#[tokio::test] async fn $name() { super::$name(super::Backend::Postgres).await } )* }
-    };
-}
-
-on_both_backends!(
+russet_tests::on_both_backends!(
     enroll_command_notnow_resend_acknowledged,
     notnow_is_skipped_for_the_rest_of_the_session_only,
     authenticate_again_clears_the_queue,

@@ -6,14 +6,7 @@ use russet_tests::{Backend, SimMac, TestServer};
 use serde_json::{Value as Json, json};
 use sqlx::Connection;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test] async fn $name() { super::$name(super::Backend::Sqlite).await } )* }
-        mod postgres { $(#[tokio::test] async fn $name() { super::$name(super::Backend::Postgres).await } )* }
-    };
-}
-
-on_both_backends!(
+russet_tests::on_both_backends!(
     lock_is_delivered_with_the_returned_pin_ahead_of_the_backlog,
     wipe_guards,
     cancel_wipe_before_and_after_delivery,
