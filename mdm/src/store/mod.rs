@@ -7,6 +7,7 @@
 //! Times are Unix milliseconds (`i64`) in both databases. Secrets arrive here already sealed
 //! (AES-256-GCM, see `crate::secrets`): the store never sees plaintext.
 
+pub mod admin;
 mod postgres;
 pub mod push;
 mod rows;
@@ -15,6 +16,7 @@ mod sqlite;
 #[cfg(test)]
 mod conformance;
 
+pub use admin::AdminStore;
 pub use postgres::PostgresStore;
 pub use push::{PushCertificateRecord, PushCsrKey, PushResultRecord, PushStore, PushTarget};
 pub use sqlite::SqliteStore;
@@ -423,7 +425,7 @@ pub struct AdminTokenRecord {
 /// Everything Russet stores. Feature areas with their own trait (push, …) are supertraits, so
 /// an `Arc<dyn Store>` reaches all of them.
 #[async_trait]
-pub trait Store: PushStore + Send + Sync + 'static {
+pub trait Store: AdminStore + PushStore + Send + Sync + 'static {
     /// "sqlite" or "postgres", for logs and `healthz`.
     fn backend(&self) -> &'static str;
 
@@ -514,16 +516,4 @@ pub trait Store: PushStore + Send + Sync + 'static {
     /// Cancel a command on every enrollment where it is still `Pending` (never delivered).
     /// Races with delivery have exactly one winner.
     async fn cancel_command(&self, command_uuid: &str, now: i64) -> StoreResult<CancelOutcome>;
-
-    // ---- admin tokens, audit, settings ----
-
-    async fn insert_admin_token(&self, name: &str, hash: &[u8], now: i64) -> StoreResult<i64>;
-    async fn admin_tokens(&self) -> StoreResult<Vec<AdminTokenRecord>>;
-
-    async fn audit_append(&self, rec: &AuditRecord) -> StoreResult<()>;
-    /// Newest first; entries with `id < before` when given.
-    async fn audit_list(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>>;
-
-    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
-    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
 }

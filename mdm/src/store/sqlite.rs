@@ -2,14 +2,13 @@
 
 use super::rows;
 use super::rows::{
-    AuditRow, DEVICE_SELECT, DeliveredRow, DeviceRow, QUEUE_SELECT, QueueRow, USER_CHANNEL_COLUMNS,
+    DEVICE_SELECT, DeliveredRow, DeviceRow, QUEUE_SELECT, QueueRow, USER_CHANNEL_COLUMNS,
     UserChannelRow, clamp_limit, device_views, is_fk_violation, queue_views,
 };
 use super::{
-    AdminTokenRecord, AuditEntry, AuditRecord, AuthenticateRecord, CancelOutcome, CommandView,
-    DeviceFilter, DeviceView, EnqueueResult, EscrowedPin, NewCommand, PinEscrowRecord, PinFilter,
-    QueueEntryView, ReportOutcome, ReportRecord, ResultStatus, Store, StoreError, StoreResult,
-    TokenUpdateRecord,
+    AuthenticateRecord, CancelOutcome, CommandView, DeviceFilter, DeviceView, EnqueueResult,
+    EscrowedPin, NewCommand, PinEscrowRecord, PinFilter, QueueEntryView, ReportOutcome,
+    ReportRecord, ResultStatus, Store, StoreError, StoreResult, TokenUpdateRecord,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -497,70 +496,7 @@ impl Store for SqliteStore {
             already_delivered,
         })
     }
-
-    async fn insert_admin_token(&self, name: &str, hash: &[u8], now: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO admin_tokens (name, hash, created_at) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(name)
-        .bind(hash)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn admin_tokens(&self) -> StoreResult<Vec<AdminTokenRecord>> {
-        let rows: Vec<(i64, String, Vec<u8>)> =
-            sqlx::query_as("SELECT id, name, hash FROM admin_tokens ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, hash)| AdminTokenRecord { id, name, hash })
-            .collect())
-    }
-
-    async fn audit_append(&self, rec: &AuditRecord) -> StoreResult<()> {
-        sqlx::query(rows::AUDIT_INSERT)
-            .bind(rec.at)
-            .bind(&rec.actor)
-            .bind(&rec.action)
-            .bind(&rec.target)
-            .bind(rows::audit_json(rec))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn audit_list(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<AuditEntry>> {
-        let rows: Vec<AuditRow> = sqlx::query_as(rows::AUDIT_LIST)
-            .bind(clamp_limit(limit))
-            .bind(before)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(AuditEntry::try_from)
-            .collect::<Result<_, _>>()?)
-    }
-
-    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        sqlx::query(rows::SET_SETTING)
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
 }
 
 super::push::impl_push_store!(SqliteStore);
+super::admin::impl_admin_store!(SqliteStore);
