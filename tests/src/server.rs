@@ -103,6 +103,50 @@ impl TestServer {
         all
     }
 
+    /// A second server process-equivalent sharing this one's PostgreSQL database, device CA
+    /// and key-encryption key (as a scaled-out deployment would), with its own listeners and
+    /// data directory. `None` unless this server runs on PostgreSQL.
+    pub async fn start_sharing(&self) -> anyhow::Result<Option<TestServer>> {
+        let Some(url) = self.postgres_url() else {
+            return Ok(None);
+        };
+        let kek = std::fs::read_to_string(self.data_dir.path().join("data").join("kek"))?;
+        let data_dir = tempfile::tempdir()?;
+        let ca_path = data_dir.path().join("device-ca.pem");
+        std::fs::write(&ca_path, self.ca.cert_pem())?;
+        let argv = vec![
+            "serve".to_string(),
+            "--data-dir".into(),
+            data_dir.path().join("data").display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--admin-listen".into(),
+            "127.0.0.1:0".into(),
+            "--insecure-http".into(),
+            "--device-ca".into(),
+            ca_path.display().to_string(),
+            "--database-url".into(),
+            url.to_string(),
+            "--kek".into(),
+            kek.trim().to_string(),
+        ];
+        let parsed = ServeOnly::try_parse_from(argv)?;
+        let running = server::start(&parsed.args).await?;
+        Ok(Some(TestServer {
+            device_url: format!("http://{}", running.device_addr),
+            admin_url: format!("http://{}", running.admin_addr),
+            running: Some(running),
+            token: self.token.clone(),
+            ca: TestCa {
+                cert: self.ca.cert.clone(),
+                key: self.ca.key.clone(),
+            },
+            data_dir,
+            pg: None,
+            http: reqwest::Client::new(),
+        }))
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
