@@ -35,6 +35,8 @@ fn main() -> ExitCode {
             Command::Wipe(cmd) => russet_mdm::cli::lockwipe::wipe(cmd).await,
             Command::Pin(cmd) => russet_mdm::cli::lockwipe::pin(cmd).await,
             Command::Audit(cmd) => russet_mdm::cli::lockwipe::audit(cmd).await,
+            Command::Enroll(cmd) => russet_mdm::cli::enroll::run(cmd).await,
+            Command::Doctor(args) => russet_mdm::cli::doctor::run(&args).await,
         }
     });
     match result {

@@ -3,6 +3,8 @@
 mod client;
 pub mod command;
 pub mod devices;
+pub mod doctor;
+pub mod enroll;
 pub mod lockwipe;
 mod table;
 

@@ -3,9 +3,12 @@
 
 pub mod admin;
 pub mod device;
+pub mod enroll;
 mod error;
 pub mod identity;
 mod lockwipe;
+pub mod scep;
+pub mod tls;
 
 pub use error::{AdminError, DeviceError};
 

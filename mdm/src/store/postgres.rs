@@ -553,3 +553,4 @@ impl Store for PostgresStore {
 }
 
 super::push::impl_push_store!(PostgresStore);
+super::identity::impl_identity_store!(PostgresStore);

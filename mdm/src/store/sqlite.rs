@@ -568,3 +568,4 @@ impl Store for SqliteStore {
 }
 
 super::push::impl_push_store!(SqliteStore);
+super::identity::impl_identity_store!(SqliteStore);
