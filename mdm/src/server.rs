@@ -239,7 +239,7 @@ async fn serve_tls(
     });
     let config = OpenSSLConfig::from_acceptor(Arc::new(acceptor));
     axum_server::from_tcp(listener.into_std()?)?
-        .acceptor(OpenSSLAcceptor::new(config))
+        .acceptor(http::tls::PeerCertAcceptor(OpenSSLAcceptor::new(config)))
         .handle(handle)
         .serve(app.into_make_service())
         .await

@@ -112,8 +112,8 @@ impl FromRequest<AppState> for VerifiedBody {
         let headers = req.headers().clone();
         let peer: Option<Vec<u8>> = req
             .extensions()
-            .get::<std::sync::Arc<axum_server::tls::TlsInfo>>()
-            .and_then(|info| info.peer_certificates.first().cloned());
+            .get::<super::tls::PeerCertificate>()
+            .and_then(|p| p.0.clone());
         let body = Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;

@@ -249,3 +249,40 @@ pub fn acceptor(id: &ServerIdentity, client_cas: &[X509]) -> anyhow::Result<SslA
     b.set_verify_callback(SslVerifyMode::PEER, |_preverify, _ctx| true);
     Ok(b.build())
 }
+
+/// The verified-later TLS client certificate (DER) of the connection, as a request extension.
+/// (axum-server's own `TlsInfo` reads OpenSSL's peer chain, which on the server side omits the
+/// client's leaf certificate, so a Mac that sends only its identity would look anonymous.)
+#[derive(Clone, Debug)]
+pub struct PeerCertificate(pub Option<Vec<u8>>);
+
+/// axum-server's OpenSSL acceptor plus the [`PeerCertificate`] extension on every request.
+#[derive(Clone)]
+pub struct PeerCertAcceptor(pub axum_server::tls_openssl::OpenSSLAcceptor);
+
+impl<I, S> axum_server::accept::Accept<I, S> for PeerCertAcceptor
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Send + 'static,
+{
+    type Stream = tokio_openssl::SslStream<I>;
+    type Service = axum::middleware::AddExtension<axum_server::tls::TlsService<S>, PeerCertificate>;
+    type Future =
+        futures::future::BoxFuture<'static, std::io::Result<(Self::Stream, Self::Service)>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        use tower::Layer;
+        let fut = self.0.accept(stream, service);
+        Box::pin(async move {
+            let (stream, service) = fut.await?;
+            let peer = stream
+                .ssl()
+                .peer_certificate()
+                .and_then(|c| c.to_der().ok());
+            Ok((
+                stream,
+                axum::Extension(PeerCertificate(peer)).layer(service),
+            ))
+        })
+    }
+}
