@@ -154,8 +154,9 @@ impl TlsServer {
             Some("application/x-apple-aspen-config")
         );
         let der = resp.bytes().await.expect("body");
-        let xml = russet_certs::profile_sign::verify_signed_profile(&der, &[self.ca.clone()])
-            .expect("profile signature verifies against the CA");
+        let xml =
+            russet_certs::profile_sign::verify_signed_profile(&der, std::slice::from_ref(&self.ca))
+                .expect("profile signature verifies against the CA");
         let v = Value::from_reader_xml(xml.as_slice()).expect("profile is a plist");
         (status, v.into_dictionary())
     }
