@@ -42,6 +42,11 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(crate::cli::lockwipe::AuditCmd),
+    /// Enrollment links (who may download the enrollment profile).
+    #[command(subcommand)]
+    Enroll(crate::cli::enroll::EnrollCmd),
+    /// Check the configuration `serve` would use: ports, TLS, push certificate, APNs, DEP.
+    Doctor(Box<ServeArgs>),
 }
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
@@ -125,6 +130,18 @@ pub struct ServeArgs {
     /// Optional static SCEP challenge.
     #[arg(long, env = "RUSSET_SCEP_CHALLENGE", hide_env_values = true)]
     pub scep_challenge: Option<String>,
+    /// Import the SCEP CA certificate (PEM) instead of generating one (needs `--scep-ca-key`).
+    #[arg(long, env = "RUSSET_SCEP_CA_CERT", requires = "scep_ca_key")]
+    pub scep_ca_cert: Option<PathBuf>,
+    /// Private key (PEM, RSA) of `--scep-ca-cert`.
+    #[arg(long, env = "RUSSET_SCEP_CA_KEY", requires = "scep_ca_cert")]
+    pub scep_ca_key: Option<PathBuf>,
+    /// Validity of issued device identities, in days.
+    #[arg(long, env = "RUSSET_IDENTITY_VALIDITY_DAYS", default_value_t = 730)]
+    pub identity_validity_days: u32,
+    /// Lifetime of the one-time SCEP challenge in each downloaded profile, in minutes.
+    #[arg(long, env = "RUSSET_CHALLENGE_TTL_MINUTES", default_value_t = 60)]
+    pub challenge_ttl_minutes: u32,
     /// Answer macOS `UserAuthenticate` with a zero-length DigestChallenge (allow directory users'
     /// user channel) instead of refusing it with 410.
     #[arg(long, env = "RUSSET_USER_AUTHENTICATE_ZERO_CHALLENGE")]

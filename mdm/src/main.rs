@@ -38,6 +38,8 @@ fn main() -> ExitCode {
             Command::Push(cmd) => russet_mdm::cli::apns::push(cmd).await,
             Command::Apns(cmd) => russet_mdm::cli::apns::apns(cmd).await,
             Command::Vendor(cmd) => russet_mdm::cli::apns::vendor(cmd),
+            Command::Enroll(cmd) => russet_mdm::cli::enroll::run(cmd).await,
+            Command::Doctor(args) => russet_mdm::cli::doctor::run(&args).await,
         }
     });
     match result {

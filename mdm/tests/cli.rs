@@ -328,8 +328,16 @@ fn serve_and_cli_round_trip() {
 }
 
 #[test]
-fn serve_refuses_to_start_without_tls_or_insecure_http() {
+fn serve_refuses_a_tls_certificate_for_another_host() {
+    // Russet now terminates TLS itself; what it must refuse is a certificate that does not
+    // name the --public-url host (the old "no TLS yet" refusal is gone with the identity issue).
     let tmp = tempfile::tempdir().expect("tempdir");
+    let id = russet_certs::testing::TestCa::new("Operator CA")
+        .issue_device_identity("wrong.example.org");
+    let cert = tmp.path().join("tls.pem");
+    let key = tmp.path().join("tls.key");
+    std::fs::write(&cert, id.cert_pem()).expect("write");
+    std::fs::write(&key, id.key.private_key_to_pem_pkcs8().expect("pem")).expect("write");
     let out = Command::new(BIN)
         .args([
             "serve",
@@ -337,11 +345,18 @@ fn serve_refuses_to_start_without_tls_or_insecure_http() {
             "127.0.0.1:0",
             "--admin-listen",
             "127.0.0.1:0",
-            "--data-dir",
+            "--public-url",
+            "https://mdm.example.org:8443",
+            "--tls-cert",
         ])
-        .arg(tmp.path())
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
         .output()
         .expect("runs");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure-http"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not name"), "{stderr}");
 }

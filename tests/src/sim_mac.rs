@@ -62,6 +62,13 @@ impl SimMac {
         }
     }
 
+    /// Use this HTTP client (e.g. one that trusts the server's CA and presents the identity as
+    /// TLS client certificate).
+    pub fn with_http(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
     pub fn dict(entries: &[(&str, Value)]) -> Dictionary {
         let mut d = Dictionary::new();
         for (k, v) in entries {

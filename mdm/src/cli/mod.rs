@@ -4,6 +4,8 @@ pub mod apns;
 mod client;
 pub mod command;
 pub mod devices;
+pub mod doctor;
+pub mod enroll;
 pub mod lockwipe;
 mod table;
 

@@ -49,6 +49,11 @@ pub fn router(state: AppState) -> Router {
             get(command_status).delete(cancel_command),
         )
         .route("/audit", get(audit_list))
+        .route("/enroll-links", post(super::enroll::create_link))
+        .route(
+            "/identities/expiring",
+            get(super::enroll::expiring_identities),
+        )
         .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
@@ -136,6 +141,7 @@ async fn list_devices(
 
 async fn show_device(
     State(state): State<AppState>,
+    enroll: Option<Extension<std::sync::Arc<crate::service::enrollment::EnrollmentService>>>,
     Path(udid): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let store = state.service.store();
@@ -152,6 +158,9 @@ async fn show_device(
     let mut view = crate::views::device(&device);
     if let Value::Object(map) = &mut view {
         map.insert("lock_wipe".into(), crate::views::lock_wipe(&pins));
+        map.extend(
+            super::enroll::device_extras(enroll.as_deref().map(|e| e.as_ref()), &device).await,
+        );
     }
     Ok(Json(view))
 }

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
+use axum::routing::{get, put};
 
 const CHECKIN_CONTENT_TYPE: &str = "application/x-apple-aspen-mdm-checkin";
 
@@ -16,6 +16,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/mdm/checkin", put(checkin))
         .route("/mdm/connect", put(connect))
+        .route("/mdm/enroll", get(super::enroll::enroll_profile))
+        .route("/scep", get(super::scep::scep).post(super::scep::scep))
         .layer(DefaultBodyLimit::max(MAX_DEVICE_BODY))
         .with_state(state)
 }

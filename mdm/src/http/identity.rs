@@ -1,6 +1,8 @@
 //! Device identity on every device request, checked before the body is parsed.
 //!
-//! Two sources, as Apple and NanoMDM define them: the `Mdm-Signature` header (detached CMS over
+//! Three sources, as Apple and NanoMDM define them: the TLS client certificate when Russet
+//! terminates TLS itself (taken first, from the connection's `TlsInfo` extension), the
+//! `Mdm-Signature` header (detached CMS over
 //! the exact body, when the MDM payload has `SignMessage`), or the TLS client certificate as
 //! forwarded by a trusted TLS-terminating proxy (`--client-cert-header`). Either way the
 //! certificate must chain to a trusted device CA.
@@ -40,11 +42,45 @@ impl IdentityVerifier {
 
     /// Find, verify and return the identity of the device that sent `body`.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<DeviceIdentity, DeviceError> {
-        let cert = self.certificate(headers, body)?;
+        self.verify_with_peer(None, headers, body)
+    }
+
+    /// Like [`Self::verify`], with the TLS client certificate (DER) of the connection, if any.
+    /// A trusted TLS client identity counts like a verified `Mdm-Signature`; one that is not
+    /// trusted falls back to the other sources.
+    pub fn verify_with_peer(
+        &self,
+        peer: Option<&[u8]>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<DeviceIdentity, DeviceError> {
         let trust = self
             .trust
             .as_ref()
             .ok_or(DeviceError::NoIdentity("no device CA is configured"))?;
+        let mut tls_error = None;
+        if let Some(der) = peer {
+            match DeviceCertificate::from_der(der)
+                .and_then(|c| self.check_trust(trust, &c).map(|()| c))
+            {
+                Ok(cert) => return Ok(identity_of(cert)),
+                Err(e) => tls_error = Some(e),
+            }
+        }
+        let cert = match self.certificate(headers, body) {
+            Ok(c) => c,
+            Err(e) => return Err(tls_error.map(DeviceError::from).unwrap_or(e)),
+        };
+        self.check_trust(trust, &cert)?;
+        Ok(identity_of(cert))
+    }
+
+    /// Chain check, remembered per certificate until it expires.
+    fn check_trust(
+        &self,
+        trust: &DeviceTrust,
+        cert: &DeviceCertificate,
+    ) -> Result<(), russet_certs::IdentityError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let known = self
             .trusted
@@ -53,7 +89,7 @@ impl IdentityVerifier {
             .and_then(|m| m.get(&cert.sha256_hex).copied())
             .is_some_and(|not_after| not_after > now);
         if !known {
-            trust.verify(&cert)?;
+            trust.verify(cert)?;
             if let Ok(mut m) = self.trusted.write() {
                 if m.len() >= MAX_TRUSTED_CACHE {
                     m.clear();
@@ -61,10 +97,7 @@ impl IdentityVerifier {
                 m.insert(cert.sha256_hex.clone(), cert.not_after_unix);
             }
         }
-        Ok(DeviceIdentity {
-            cert_sha256: cert.sha256_hex,
-            not_after: Some(cert.not_after_unix.saturating_mul(1000)),
-        })
+        Ok(())
     }
 
     fn certificate(
@@ -92,6 +125,13 @@ impl IdentityVerifier {
     }
 }
 
+fn identity_of(cert: DeviceCertificate) -> DeviceIdentity {
+    DeviceIdentity {
+        cert_sha256: cert.sha256_hex,
+        not_after: Some(cert.not_after_unix.saturating_mul(1000)),
+    }
+}
+
 /// A device request body whose sender's identity has been verified. Extracting it reads the
 /// body (bounded by the router's body limit) and checks the identity; the handler then parses.
 pub struct VerifiedBody {
@@ -106,12 +146,16 @@ impl FromRequest<AppState> for VerifiedBody {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         use axum::response::IntoResponse;
         let headers = req.headers().clone();
+        let peer: Option<Vec<u8>> = req
+            .extensions()
+            .get::<super::tls::PeerCertificate>()
+            .and_then(|p| p.0.clone());
         let body = Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
         let identity = state
             .identity
-            .verify(&headers, &body)
+            .verify_with_peer(peer.as_deref(), &headers, &body)
             .map_err(IntoResponse::into_response)?;
         Ok(VerifiedBody {
             identity,

@@ -4,9 +4,12 @@
 pub mod admin;
 mod apns;
 pub mod device;
+pub mod enroll;
 mod error;
 pub mod identity;
 mod lockwipe;
+pub mod scep;
+pub mod tls;
 
 pub use error::{AdminError, DeviceError};
 

@@ -4,10 +4,13 @@
 //! The caller (the HTTP layer) has already verified the device's identity certificate; the
 //! service checks that the certificate belongs to the enrollment the message names.
 
+pub mod ca;
 mod checkin;
 mod commands;
+pub mod enrollment;
 mod error;
 pub mod lockwipe;
+pub mod profile;
 
 pub use checkin::CheckinResponse;
 pub use commands::{EnqueueOutcome, enqueue_rules};

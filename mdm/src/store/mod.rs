@@ -8,6 +8,7 @@
 //! (AES-256-GCM, see `crate::secrets`): the store never sees plaintext.
 
 pub mod admin;
+pub mod identity;
 mod postgres;
 pub mod push;
 mod rows;
@@ -17,6 +18,10 @@ mod sqlite;
 mod conformance;
 
 pub use admin::AdminStore;
+pub use identity::{
+    ChallengeUse, ExpiringIdentity, IdentityStore, IssuedCertificate, LinkUse, NewEnrollLink,
+    StoredCa,
+};
 pub use postgres::PostgresStore;
 pub use push::{PushCertificateRecord, PushCsrKey, PushResultRecord, PushStore, PushTarget};
 pub use sqlite::SqliteStore;
@@ -425,7 +430,7 @@ pub struct AdminTokenRecord {
 /// Everything Russet stores. Feature areas with their own trait (push, …) are supertraits, so
 /// an `Arc<dyn Store>` reaches all of them.
 #[async_trait]
-pub trait Store: AdminStore + PushStore + Send + Sync + 'static {
+pub trait Store: AdminStore + PushStore + IdentityStore + Send + Sync + 'static {
     /// "sqlite" or "postgres", for logs and `healthz`.
     fn backend(&self) -> &'static str;
 

@@ -500,3 +500,4 @@ impl Store for SqliteStore {
 
 super::push::impl_push_store!(SqliteStore);
 super::admin::impl_admin_store!(SqliteStore);
+super::identity::impl_identity_store!(SqliteStore);

@@ -1,0 +1,43 @@
+-- Identity and enrollment: Russet's SCEP CA (shared by every node), issued identities,
+-- one-time SCEP challenges and enrollment links. Keep in step with ../sqlite/0004_identity.sql.
+
+-- At most one row: the first node to start creates the CA, the others read it back.
+CREATE TABLE scep_ca (
+    id         INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    cert_pem   TEXT NOT NULL,
+    key_sealed BYTEA NOT NULL, -- AES-256-GCM under the key-encryption key
+    created_at BIGINT NOT NULL
+);
+
+-- Every identity the SCEP server issued (expiry reports, renewal audit).
+CREATE TABLE issued_certificates (
+    serial       TEXT PRIMARY KEY NOT NULL, -- hex
+    sha256       TEXT NOT NULL UNIQUE,      -- SHA-256 hex of the certificate DER
+    subject      TEXT NOT NULL,
+    message_type TEXT NOT NULL,             -- PKCSReq or RenewalReq
+    renewed_from TEXT,                      -- SHA-256 of the identity that signed a RenewalReq
+    not_after    BIGINT NOT NULL,
+    issued_at    BIGINT NOT NULL
+);
+CREATE INDEX issued_certificates_not_after_idx ON issued_certificates (not_after);
+
+-- One-time challenges, one per downloaded enrollment profile. Only the SHA-256 is stored.
+CREATE TABLE scep_challenges (
+    hash       BYTEA PRIMARY KEY NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at    BIGINT
+);
+CREATE INDEX scep_challenges_expires_idx ON scep_challenges (expires_at);
+
+-- Enrollment links created by admins. Only the SHA-256 of the token is stored.
+CREATE TABLE enroll_links (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hash       BYTEA NOT NULL UNIQUE,
+    uses       BIGINT,          -- as created; NULL = unlimited
+    uses_left  BIGINT,          -- NULL = unlimited
+    used_count BIGINT NOT NULL DEFAULT 0,
+    expires_at BIGINT,          -- NULL = never
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
