@@ -38,6 +38,8 @@ fn main() -> ExitCode {
             Command::Push(cmd) => russet_mdm::cli::apns::push(cmd).await,
             Command::Apns(cmd) => russet_mdm::cli::apns::apns(cmd).await,
             Command::Vendor(cmd) => russet_mdm::cli::apns::vendor(cmd),
+            Command::Dep(cmd) => russet_mdm::cli::dep::run(cmd).await,
+            Command::DepSim(args) => russet_mdm::cli::dep::dep_sim(args).await,
         }
     });
     match result {

@@ -7,6 +7,7 @@
 //! Times are Unix milliseconds (`i64`) in both databases. Secrets arrive here already sealed
 //! (AES-256-GCM, see `crate::secrets`): the store never sees plaintext.
 
+pub mod dep;
 mod postgres;
 pub mod push;
 mod rows;
@@ -15,6 +16,7 @@ mod sqlite;
 #[cfg(test)]
 mod conformance;
 
+pub use dep::DepStore;
 pub use postgres::PostgresStore;
 pub use push::{PushCertificateRecord, PushCsrKey, PushResultRecord, PushStore, PushTarget};
 pub use sqlite::SqliteStore;
@@ -423,7 +425,7 @@ pub struct AdminTokenRecord {
 /// Everything Russet stores. Feature areas with their own trait (push, …) are supertraits, so
 /// an `Arc<dyn Store>` reaches all of them.
 #[async_trait]
-pub trait Store: PushStore + Send + Sync + 'static {
+pub trait Store: PushStore + DepStore + Send + Sync + 'static {
     /// "sqlite" or "postgres", for logs and `healthz`.
     fn backend(&self) -> &'static str;
 

@@ -553,3 +553,4 @@ impl Store for PostgresStore {
 }
 
 super::push::impl_push_store!(PostgresStore);
+super::dep::impl_dep_store!(PostgresStore, sqlx::Postgres, postgres_leader);

@@ -568,3 +568,4 @@ impl Store for SqliteStore {
 }
 
 super::push::impl_push_store!(SqliteStore);
+super::dep::impl_dep_store!(SqliteStore, sqlx::Sqlite, sqlite_leader);
