@@ -752,7 +752,10 @@ async fn dep_link_token_cursor_and_call_outcomes(s: &dyn Store) {
     assert!(s.dep_link("nope").await.unwrap().is_none());
     assert_eq!(s.dep_cursor("corp").await.unwrap(), None);
     s.save_dep_cursor("corp", "CURSOR-1", 3).await.unwrap();
-    assert_eq!(s.dep_cursor("corp").await.unwrap().as_deref(), Some("CURSOR-1"));
+    assert_eq!(
+        s.dep_cursor("corp").await.unwrap().as_deref(),
+        Some("CURSOR-1")
+    );
     let update = DepTokenUpdate {
         token_sealed: b"sealed-token".to_vec(),
         token_expiry: 99,
@@ -773,14 +776,23 @@ async fn dep_link_token_cursor_and_call_outcomes(s: &dyn Store) {
     assert_eq!(l.server_uuid.as_deref(), Some("UUID-1"));
     assert_eq!(l.last_error_code.as_deref(), Some("T_C_NOT_SIGNED"));
     s.record_dep_call("corp", None, 6).await.unwrap();
-    s.set_dep_default_profile("corp", Some("P1"), 7).await.unwrap();
+    s.set_dep_default_profile("corp", Some("P1"), 7)
+        .await
+        .unwrap();
     let l = s.dep_link("corp").await.unwrap().unwrap();
     assert_eq!((l.last_error_code, l.last_ok_at), (None, Some(6)));
     assert_eq!(l.default_profile_uuid.as_deref(), Some("P1"));
     // A new key pair drops the token and the cursor (they belong to the old key).
-    assert!(s.replace_dep_link_key("corp", "PEM2", b"k2", 8).await.unwrap());
+    assert!(
+        s.replace_dep_link_key("corp", "PEM2", b"k2", 8)
+            .await
+            .unwrap()
+    );
     let l = s.dep_link("corp").await.unwrap().unwrap();
-    assert_eq!((l.token_sealed, l.cursor, l.cert_pem.as_str()), (None, None, "PEM2"));
+    assert_eq!(
+        (l.token_sealed, l.cursor, l.cert_pem.as_str()),
+        (None, None, "PEM2")
+    );
     s.insert_dep_profile(&DepProfileRecord {
         profile_uuid: "P1".into(),
         link: "corp".into(),
@@ -792,7 +804,10 @@ async fn dep_link_token_cursor_and_call_outcomes(s: &dyn Store) {
     .unwrap();
     assert_eq!(s.dep_profiles(Some("corp")).await.unwrap().len(), 1);
     assert!(s.dep_profiles(Some("other")).await.unwrap().is_empty());
-    assert_eq!(s.dep_profile("P1").await.unwrap().unwrap().profile_name, "Macs");
+    assert_eq!(
+        s.dep_profile("P1").await.unwrap().unwrap().profile_name,
+        "Macs"
+    );
     assert_eq!(s.dep_links().await.unwrap().len(), 1);
 }
 
@@ -832,14 +847,21 @@ async fn dep_upsert_is_idempotent_and_latest_op_date_wins(s: &dyn Store) {
         .unwrap();
     let d = s.dep_device("SN00002").await.unwrap().unwrap();
     assert_eq!((d.deleted, d.russet_status.as_str()), (true, "disowned"));
-    assert_eq!(d.model.as_deref(), Some("model-0"), "a deleted keeps the last fields");
+    assert_eq!(
+        d.model.as_deref(),
+        Some("model-0"),
+        "a deleted keeps the last fields"
+    );
 
     // Enrolled: a Russet device with that serial (the fixture's serial is SN-<id>).
     s.upsert_dep_devices(&[dep_row("SN-A", "corp", None, None)])
         .await
         .unwrap();
     enroll(s, "A", 10).await;
-    assert_eq!(s.dep_device("SN-A").await.unwrap().unwrap().russet_status, "enrolled");
+    assert_eq!(
+        s.dep_device("SN-A").await.unwrap().unwrap().russet_status,
+        "enrolled"
+    );
     s.mark_assigned_for_test("SN00003").await;
     let st = dep_statuses(s, Some("corp")).await;
     assert_eq!(st.len(), 1000, "limit");
@@ -910,16 +932,15 @@ async fn dep_auto_assign_waits_after_failure_and_rearms_on_added(s: &dyn Store) 
         s.dep_auto_assign_due("corp", 100, 10).await.unwrap(),
         vec!["A", "B", "C"]
     );
-    let outcome = |serial: &str, status: &str, retry_at: Option<i64>, settled: bool| {
-        DepAssignOutcome {
+    let outcome =
+        |serial: &str, status: &str, retry_at: Option<i64>, settled: bool| DepAssignOutcome {
             serial_number: serial.into(),
             profile_uuid: "P1".into(),
             status: status.into(),
             retry_at,
             settled,
             at: 100,
-        }
-    };
+        };
     s.record_dep_assignments(&[
         outcome("A", "SUCCESS", None, true),
         outcome("B", "FAILED", Some(100 + 86_400_000), false),
@@ -927,14 +948,25 @@ async fn dep_auto_assign_waits_after_failure_and_rearms_on_added(s: &dyn Store) 
     ])
     .await
     .unwrap();
-    assert!(s.dep_auto_assign_due("corp", 200, 10).await.unwrap().is_empty());
+    assert!(
+        s.dep_auto_assign_due("corp", 200, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        s.dep_auto_assign_due("corp", 100 + 86_400_000, 10).await.unwrap(),
+        s.dep_auto_assign_due("corp", 100 + 86_400_000, 10)
+            .await
+            .unwrap(),
         vec!["B"]
     );
     let a = s.dep_device("A").await.unwrap().unwrap();
     assert_eq!(
-        (a.russet_status.as_str(), a.profile_uuid.as_deref(), a.assign_status.as_deref()),
+        (
+            a.russet_status.as_str(),
+            a.profile_uuid.as_deref(),
+            a.assign_status.as_deref()
+        ),
         ("assigned", Some("P1"), Some("SUCCESS"))
     );
     let b = s.dep_device("B").await.unwrap().unwrap();
@@ -943,9 +975,18 @@ async fn dep_auto_assign_waits_after_failure_and_rearms_on_added(s: &dyn Store) 
     s.upsert_dep_devices(&[dep_row("C", "corp", Some("modified"), Some(5))])
         .await
         .unwrap();
-    assert!(!s.dep_device("C").await.unwrap().unwrap().auto_assign_pending);
+    assert!(
+        !s.dep_device("C")
+            .await
+            .unwrap()
+            .unwrap()
+            .auto_assign_pending
+    );
     s.dep_mark_disowned(&["C".into()], 6).await.unwrap();
-    assert_eq!(s.dep_device("C").await.unwrap().unwrap().russet_status, "disowned");
+    assert_eq!(
+        s.dep_device("C").await.unwrap().unwrap().russet_status,
+        "disowned"
+    );
     s.upsert_dep_devices(&[dep_row("C", "corp", Some("added"), Some(7))])
         .await
         .unwrap();
