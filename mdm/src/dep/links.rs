@@ -49,22 +49,22 @@ impl DepService {
         check_name(name)?;
         let now = now_ms();
         let existing = self.store.dep_link(name).await?;
-        if let Some(link) = &existing {
-            if !force {
-                let why = if has_working_token(link, now) {
-                    format!(
-                        "DEP link {name} exists and has a working token (organisation {}); a new \
-                         key pair makes that token useless until you upload the new certificate \
-                         to Apple and download a new token: pass --force (\"force\": true) to do it",
-                        link.org_name.as_deref().unwrap_or("unknown")
-                    )
-                } else {
-                    format!(
-                        "DEP link {name} exists; pass --force (\"force\": true) to replace its key pair"
-                    )
-                };
-                return Err(DepOpError::Conflict(why));
-            }
+        if let Some(link) = &existing
+            && !force
+        {
+            let why = if has_working_token(link, now) {
+                format!(
+                    "DEP link {name} exists and has a working token (organisation {}); a new \
+                     key pair makes that token useless until you upload the new certificate \
+                     to Apple and download a new token: pass --force (\"force\": true) to do it",
+                    link.org_name.as_deref().unwrap_or("unknown")
+                )
+            } else {
+                format!(
+                    "DEP link {name} exists; pass --force (\"force\": true) to replace its key pair"
+                )
+            };
+            return Err(DepOpError::Conflict(why));
         }
         let (cert, key) = generate_link_keypair(&format!("russet-dep-{name}"))?;
         let cert_pem = pem_text(cert.to_pem())?;
