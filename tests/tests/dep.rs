@@ -247,6 +247,20 @@ async fn link_create_cert_smime_token_shows_the_account() {
     );
     assert!(link["token_days_left"].as_i64().is_some_and(|d| d >= 363));
 
+    let (_, doc) = srv.api(Method::GET, "/api/v1/openapi.json", None).await;
+    for p in [
+        "/api/v1/dep/links",
+        "/api/v1/dep/links/{name}/certificate",
+        "/api/v1/dep/links/{name}/token",
+        "/api/v1/dep/devices",
+        "/api/v1/dep/sync",
+        "/api/v1/dep/profiles",
+        "/api/v1/dep/profiles/{uuid}/devices",
+        "/api/v1/dep/disown",
+    ] {
+        assert!(doc["paths"][p].is_object(), "OpenAPI documents {p}");
+    }
+
     // The last call's refusal shows in link status.
     sim.inject("/account", 403, "T_C_NOT_SIGNED", 1);
     let (status, v) = srv
