@@ -718,3 +718,54 @@ async fn get_token_maid_is_a_jwt_signed_by_the_dep_link_key() {
     assert_eq!(r.status, 400);
     srv.stop().await;
 }
+
+// ---- the worker ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_worker_syncs_every_link_with_a_token_on_its_interval() {
+    let sim = DepSimulator::start(SimConfig {
+        devices: 25,
+        ..Default::default()
+    })
+    .await
+    .expect("simulator starts");
+    let srv = TestServer::start_with(
+        Backend::Sqlite,
+        &["--dep-url", sim.url(), "--dep-sync-interval-secs", "1"],
+    )
+    .await
+    .expect("server starts")
+    .expect("sqlite");
+    // A link without a token is left alone.
+    let (status, _) = srv
+        .api(
+            Method::POST,
+            "/api/v1/dep/links",
+            Some(json!({"name": "idle"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    linked(&srv, &sim, "corp").await;
+    let mut link = Value::Null;
+    for _ in 0..100 {
+        (_, link) = srv.api(Method::GET, "/api/v1/dep/links/corp", None).await;
+        if link["last_sync_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(link["last_sync"]["ok"], json!(true), "{link}");
+    assert_eq!(link["devices"]["not_assigned"], json!(25), "{link}");
+    let (_, idle) = srv.api(Method::GET, "/api/v1/dep/links/idle", None).await;
+    assert_eq!(idle["last_sync_at"], Value::Null);
+    // Later passes only read the change feed.
+    sim.add_devices(1);
+    for _ in 0..100 {
+        if count_devices(&srv, "").await == 26 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count_devices(&srv, "").await, 26);
+    srv.stop().await;
+}
