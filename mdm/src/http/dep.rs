@@ -7,6 +7,7 @@ use crate::dep::{DepOpError, views};
 use crate::service::now_ms;
 use crate::store::dep::{DEP_STATUSES, DepDeviceFilter};
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -143,9 +144,10 @@ async fn set_token(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
-    Query(q): Query<ForceQuery>,
+    query: Result<Query<ForceQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<Json<Value>, AdminError> {
+    let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
     let mut force = q.force.unwrap_or(false);
     let file: Vec<u8> = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(o)) if o.contains_key("consumer_key") => body.to_vec(),
@@ -211,7 +213,7 @@ struct DeviceQuery {
 
 async fn list_devices(
     State(state): State<AppState>,
-    query: Result<Query<DeviceQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<DeviceQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
     let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
     let status = q
@@ -257,9 +259,10 @@ struct SyncQuery {
 async fn sync(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
-    Query(q): Query<SyncQuery>,
+    query: Result<Query<SyncQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<Response, AdminError> {
+    let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
     let v = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
@@ -339,8 +342,9 @@ struct ProfileQuery {
 
 async fn list_profiles(
     State(state): State<AppState>,
-    Query(q): Query<ProfileQuery>,
+    query: Result<Query<ProfileQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
+    let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
     let store = state.dep.store();
     let profiles = store.dep_profiles(q.link.as_deref()).await?;
     let links = store.dep_links().await?;
@@ -362,9 +366,10 @@ async fn list_profiles(
 async fn create_profile(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
-    Query(q): Query<ProfileQuery>,
+    query: Result<Query<ProfileQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
+    let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
     let v = parse_json(&body)?;
     let (profile, link, default) = match v.get("profile") {
         Some(p) if p.is_object() => (
