@@ -47,6 +47,11 @@ pub enum Command {
     Enroll(crate::cli::enroll::EnrollCmd),
     /// Check the configuration `serve` would use: ports, TLS, push certificate, APNs, DEP.
     Doctor(Box<ServeArgs>),
+    /// DEP (Automated Device Enrollment): links, sync, device records, profiles.
+    #[command(subcommand)]
+    Dep(crate::cli::dep::DepCmd),
+    /// Run the DEP simulator (Apple's DEP API for trials and tests) until Ctrl-C.
+    DepSim(crate::cli::dep::DepSimArgs),
 }
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
@@ -124,6 +129,9 @@ pub struct ServeArgs {
         default_value = "https://mdmenrollment.apple.com"
     )]
     pub dep_url: String,
+    /// How often the DEP sync worker pulls device changes from Apple, per link (seconds).
+    #[arg(long, env = "RUSSET_DEP_SYNC_INTERVAL_SECS", default_value_t = 300)]
+    pub dep_sync_interval_secs: u64,
     /// Serve `GET /mdm/enroll` to anyone (otherwise only with an enrollment-link token).
     #[arg(long, env = "RUSSET_OPEN_ENROLLMENT")]
     pub open_enrollment: bool,

@@ -4,6 +4,7 @@
 pub mod admin_token;
 pub mod cli;
 pub mod config;
+pub mod dep;
 pub mod fsutil;
 pub mod http;
 pub mod protocol;

@@ -40,6 +40,8 @@ fn main() -> ExitCode {
             Command::Vendor(cmd) => russet_mdm::cli::apns::vendor(cmd),
             Command::Enroll(cmd) => russet_mdm::cli::enroll::run(cmd).await,
             Command::Doctor(args) => russet_mdm::cli::doctor::run(&args).await,
+            Command::Dep(cmd) => russet_mdm::cli::dep::run(cmd).await,
+            Command::DepSim(args) => russet_mdm::cli::dep::dep_sim(args).await,
         }
     });
     match result {

@@ -119,6 +119,17 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         Some(trust),
         parse_header_name(args.client_cert_header.as_deref())?,
     ));
+    let dep = Arc::new(crate::dep::DepService::new(
+        store.clone(),
+        vault.clone(),
+        crate::dep::DepSettings {
+            dep_url: args.dep_url.clone(),
+            public_url: args
+                .public_url
+                .clone()
+                .unwrap_or_else(crate::dep::default_public_url),
+        },
+    ));
     let service = Arc::new(
         MdmService::new(
             store.clone(),
@@ -139,6 +150,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         identity,
         dispatcher,
         vendor,
+        dep: dep.clone(),
     };
 
     let device_listener = TcpListener::bind(&args.listen)
@@ -207,6 +219,11 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     };
     let tasks = vec![
         device_task,
+        crate::dep::spawn_worker(
+            dep,
+            std::time::Duration::from_secs(args.dep_sync_interval_secs.max(1)),
+            rx.clone(),
+        ),
         tokio::spawn(serve(admin_listener, admin_app, rx)),
     ];
     tracing::info!(

@@ -54,6 +54,13 @@ impl AdminClient {
         })
     }
 
+    /// A request with the token set, for callers that read the answer themselves (streams).
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
     pub async fn call(
         &self,
         method: Method,

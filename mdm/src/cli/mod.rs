@@ -3,6 +3,7 @@
 pub mod apns;
 mod client;
 pub mod command;
+pub mod dep;
 pub mod devices;
 pub mod doctor;
 pub mod enroll;

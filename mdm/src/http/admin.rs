@@ -1,6 +1,6 @@
 //! The admin JSON API under `/api/v1` (bearer-token auth) and `/healthz`.
 
-use super::{AdminError, AppState, MAX_ADMIN_BODY, apns, lockwipe};
+use super::{AdminError, AppState, MAX_ADMIN_BODY, apns, dep, lockwipe};
 use crate::admin_token;
 use crate::protocol::command::Command;
 use crate::protocol::convert::plist_to_json;
@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             get(super::enroll::expiring_identities),
         )
         .route("/openapi.json", get(openapi))
+        .merge(dep::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(healthz))

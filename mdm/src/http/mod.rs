@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod apns;
+mod dep;
 pub mod device;
 pub mod enroll;
 mod error;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub dispatcher: Arc<crate::push::Dispatcher>,
     /// Set when this server signs customers' push CSRs (MDM vendor).
     pub vendor: Option<Arc<crate::push::certificate::VendorSigner>>,
+    /// DEP links, sync, profiles.
+    pub dep: Arc<crate::dep::DepService>,
 }
 
 /// Headers that carry secrets or identities: never logged.

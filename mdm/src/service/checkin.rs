@@ -57,7 +57,7 @@ impl MdmService {
             CheckinMessage::SetBootstrapToken(m) => self.set_bootstrap_token(m).await,
             CheckinMessage::GetBootstrapToken(m) => self.get_bootstrap_token(m).await,
             CheckinMessage::DeclarativeManagement(m) => declarative_management(&m),
-            CheckinMessage::GetToken(m) => get_token(&m),
+            CheckinMessage::GetToken(m) => self.get_token(&m).await,
         }
     }
 
@@ -229,12 +229,35 @@ fn declarative_management(m: &DeclarativeManagement) -> Result<CheckinResponse, 
     Ok(CheckinResponse::Json(body.to_string().into_bytes()))
 }
 
-/// `GetToken`: Apple says to answer 400 for a service type the server does not provide.
-/// (`com.apple.maid` needs a DEP link's key and arrives with DEP support.)
-fn get_token(m: &GetToken) -> Result<CheckinResponse, ServiceError> {
-    Err(ServiceError::UnsupportedTokenService(
-        m.token_service_type.clone(),
-    ))
+impl MdmService {
+    /// `GetToken`: `com.apple.maid` gets a JWT signed with the device's DEP link key; Apple says
+    /// to answer 400 for a service type the server does not provide.
+    async fn get_token(&self, m: &GetToken) -> Result<CheckinResponse, ServiceError> {
+        if m.token_service_type != crate::dep::maid::SERVICE_TYPE {
+            return Err(ServiceError::UnsupportedTokenService(
+                m.token_service_type.clone(),
+            ));
+        }
+        let serial = self
+            .store
+            .device(&m.enrollment.device_id)
+            .await?
+            .and_then(|d| d.serial_number);
+        let jwt = crate::dep::maid::token(self.store.as_ref(), &self.vault, serial.as_deref())
+            .await
+            .map_err(|e| match e {
+                crate::dep::maid::MaidError::Store(e) => ServiceError::Store(e),
+                crate::dep::maid::MaidError::Secret(e) => ServiceError::Secret(e),
+                other => ServiceError::UnsupportedTokenService(format!(
+                    "{} ({other})",
+                    m.token_service_type
+                )),
+            })?;
+        Ok(CheckinResponse::Plist(plist_dict(&[(
+            "TokenData",
+            plist::Value::Data(jwt.into_bytes()),
+        )])))
+    }
 }
 
 pub(crate) fn plist_dict(entries: &[(&str, plist::Value)]) -> Vec<u8> {

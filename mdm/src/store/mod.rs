@@ -8,6 +8,7 @@
 //! (AES-256-GCM, see `crate::secrets`): the store never sees plaintext.
 
 pub mod admin;
+pub mod dep;
 pub mod identity;
 mod postgres;
 pub mod push;
@@ -18,6 +19,7 @@ mod sqlite;
 mod conformance;
 
 pub use admin::AdminStore;
+pub use dep::DepStore;
 pub use identity::{
     ChallengeUse, ExpiringIdentity, IdentityStore, IssuedCertificate, LinkUse, NewEnrollLink,
     StoredCa,
@@ -430,7 +432,7 @@ pub struct AdminTokenRecord {
 /// Everything Russet stores. Feature areas with their own trait (push, …) are supertraits, so
 /// an `Arc<dyn Store>` reaches all of them.
 #[async_trait]
-pub trait Store: AdminStore + PushStore + IdentityStore + Send + Sync + 'static {
+pub trait Store: AdminStore + PushStore + IdentityStore + DepStore + Send + Sync + 'static {
     /// "sqlite" or "postgres", for logs and `healthz`.
     fn backend(&self) -> &'static str;
 

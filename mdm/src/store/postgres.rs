@@ -486,3 +486,4 @@ impl Store for PostgresStore {
 super::push::impl_push_store!(PostgresStore);
 super::admin::impl_admin_store!(PostgresStore);
 super::identity::impl_identity_store!(PostgresStore);
+super::dep::impl_dep_store!(PostgresStore, sqlx::Postgres, postgres_leader);
