@@ -371,6 +371,28 @@ pub async fn postgres_leader(
 /// Implements [`DepStore`] for a backend whose struct has a `pool` field.
 macro_rules! impl_dep_store {
     ($store:ty, $db:ty, $leader:ident) => {
+        impl $store {
+            /// Run one `UPDATE … WHERE serial_number = $1` (with `$2` = now) per serial, in one
+            /// transaction.
+            async fn dep_update_serials(
+                &self,
+                sql: &'static str,
+                serials: &[String],
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for s in serials {
+                    sqlx::query(sql)
+                        .bind(s)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::dep::DepStore for $store {
             async fn insert_dep_link(
@@ -718,19 +740,13 @@ macro_rules! impl_dep_store {
                 serials: &[String],
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
-                for s in serials {
-                    sqlx::query(
-                        "UPDATE dep_devices SET profile_uuid = NULL, profile_status = 'removed', \
-                         auto_assign_pending = FALSE, updated_at = $2 WHERE serial_number = $1",
-                    )
-                    .bind(s)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
+                self.dep_update_serials(
+                    "UPDATE dep_devices SET profile_uuid = NULL, profile_status = 'removed', \
+                     auto_assign_pending = FALSE, updated_at = $2 WHERE serial_number = $1",
+                    serials,
+                    now,
+                )
+                .await
             }
 
             async fn dep_mark_disowned(
@@ -738,19 +754,13 @@ macro_rules! impl_dep_store {
                 serials: &[String],
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
-                for s in serials {
-                    sqlx::query(
-                        "UPDATE dep_devices SET deleted = TRUE, op_type = 'deleted', \
-                         auto_assign_pending = FALSE, updated_at = $2 WHERE serial_number = $1",
-                    )
-                    .bind(s)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
+                self.dep_update_serials(
+                    "UPDATE dep_devices SET deleted = TRUE, op_type = 'deleted', \
+                     auto_assign_pending = FALSE, updated_at = $2 WHERE serial_number = $1",
+                    serials,
+                    now,
+                )
+                .await
             }
 
             async fn insert_dep_profile(
