@@ -63,7 +63,6 @@ pub async fn checks(args: &ServeArgs) -> Vec<Check> {
     ];
     out.extend(push_check(args).await);
     out.push(apns_check(args).await);
-    out.push(check(Level::Ok, "dep", "not configured"));
     out
 }
 
@@ -180,7 +179,66 @@ async fn push_check(args: &ServeArgs) -> Vec<Check> {
         )),
         Err(e) => out.push(check(Level::Fail, "push-certificate", format!("{e}"))),
     }
+    out.extend(dep_checks(store.as_ref()).await);
     out
+}
+
+/// One line per DEP link: token present and not expiring, Apple not refusing it.
+async fn dep_checks(store: &dyn crate::store::Store) -> Vec<Check> {
+    let links = match store.dep_links().await {
+        Ok(l) => l,
+        Err(e) => return vec![check(Level::Fail, "dep", format!("{e}"))],
+    };
+    if links.is_empty() {
+        return vec![check(Level::Ok, "dep", "no DEP link configured")];
+    }
+    let now = now_ms();
+    links
+        .iter()
+        .map(|l| {
+            let name = &l.name;
+            if l.token_sealed.is_none() {
+                return check(
+                    Level::Warn,
+                    "dep",
+                    format!("link {name}: no token yet (russet dep link token {name} FILE)"),
+                );
+            }
+            if let Some(code) = &l.last_error_code
+                && l.last_error_at > l.last_ok_at
+                && matches!(
+                    code.as_str(),
+                    "T_C_NOT_SIGNED" | "ACCESS_DENIED" | "UNAUTHORIZED"
+                )
+            {
+                return check(
+                    Level::Fail,
+                    "dep",
+                    format!(
+                        "link {name}: Apple refuses it ({code}){}",
+                        if code == "T_C_NOT_SIGNED" {
+                            ": accept the new terms in Apple Business/School Manager"
+                        } else {
+                            ": download a new token"
+                        }
+                    ),
+                );
+            }
+            match crate::dep::views::token_warning(l.token_expiry, now) {
+                Some(("expired", msg)) => check(Level::Fail, "dep", format!("link {name}: {msg}")),
+                Some((_, msg)) => check(Level::Warn, "dep", format!("link {name}: {msg}")),
+                None => check(
+                    Level::Ok,
+                    "dep",
+                    format!(
+                        "link {name}: {} ({})",
+                        l.org_name.as_deref().unwrap_or("organisation unknown"),
+                        l.server_name.as_deref().unwrap_or("-")
+                    ),
+                ),
+            }
+        })
+        .collect()
 }
 
 /// `https://host[:port]/…` → (host, port).
@@ -238,5 +296,85 @@ async fn apns_check(args: &ServeArgs) -> Check {
             "apns",
             format!("{target} not reachable ({e}); offline?"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::dep::{DepLinkRecord, DepTokenUpdate};
+
+    fn link(name: &str) -> DepLinkRecord {
+        DepLinkRecord {
+            name: name.into(),
+            cert_pem: "pem".into(),
+            key_sealed: vec![1],
+            token_sealed: None,
+            token_expiry: None,
+            server_uuid: None,
+            server_name: None,
+            org_name: None,
+            admin_id: None,
+            account_json: None,
+            default_profile_uuid: None,
+            cursor: None,
+            last_sync_at: None,
+            last_sync_json: None,
+            last_ok_at: None,
+            last_error_code: None,
+            last_error_message: None,
+            last_error_at: None,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn dep_links_are_checked_for_token_expiry_and_apple_refusals() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = crate::store::open(&url).await.expect("store");
+        let levels = |c: &[Check]| c.iter().map(|c| c.level).collect::<Vec<_>>();
+        assert_eq!(levels(&dep_checks(store.as_ref()).await), vec![Level::Ok]);
+
+        for name in ["a", "b", "c"] {
+            assert!(store.insert_dep_link(&link(name)).await.expect("insert"));
+        }
+        let now = now_ms();
+        let token = |expiry: i64| DepTokenUpdate {
+            token_sealed: vec![2],
+            token_expiry: expiry,
+            server_uuid: None,
+            server_name: Some("Russet".into()),
+            org_name: Some("Example".into()),
+            admin_id: None,
+            account_json: "{}".into(),
+            now,
+        };
+        let year = 365 * 86_400_000;
+        store
+            .set_dep_link_token("a", &token(now + year))
+            .await
+            .expect("token");
+        store
+            .set_dep_link_token("b", &token(now + 3 * 86_400_000))
+            .await
+            .expect("token");
+        // c has no token yet.
+        assert_eq!(
+            levels(&dep_checks(store.as_ref()).await),
+            vec![Level::Ok, Level::Warn, Level::Warn]
+        );
+        store
+            .record_dep_call("a", Some(("T_C_NOT_SIGNED", "terms")), now + 1)
+            .await
+            .expect("record");
+        let checks = dep_checks(store.as_ref()).await;
+        assert_eq!(checks[0].level, Level::Fail);
+        assert!(
+            checks[0].detail.contains("accept the new terms"),
+            "{}",
+            checks[0].detail
+        );
     }
 }
