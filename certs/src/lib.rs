@@ -4,11 +4,13 @@
 //!   certificate) and whether that certificate is an accepted device identity.
 //! * [`ca`]: Russet's RSA certificate authority (device identities, dev TLS certificate).
 //! * [`scep`]: the SCEP message layer (PKIOperation parse/decrypt, CertRep) and a client.
+//! * [`machine_info`]: the Apple-signed MachineInfo an ADE Mac posts during Setup Assistant.
 //! * [`profile_sign`]: attached CMS signing of configuration profiles.
 //! * `testing` (feature `test-util`): a fake device CA and devices for tests and load harnesses.
 
 pub mod ca;
 pub mod identity;
+pub mod machine_info;
 pub mod profile_sign;
 pub mod pushcert;
 pub mod scep;

@@ -58,6 +58,21 @@ pub struct IssueOptions {
     /// Fixed serial number (default: random 64-bit). Two certificates from one CA with the same
     /// serial are indistinguishable by issuerAndSerialNumber, which CMS uses to find its signer.
     pub serial: Option<u32>,
+    /// Sign the certificate with SHA-1, as Apple's device CA does.
+    pub sha1: bool,
+}
+
+impl IssueOptions {
+    /// What Apple's "Apple iPhone Device CA" issues to a device: SHA-1, no extendedKeyUsage,
+    /// and (here) outside its validity period, since Apple says the dates are ignored.
+    pub fn legacy() -> Self {
+        IssueOptions {
+            eku: TestEku::Absent,
+            validity: TestValidity::Expired,
+            serial: None,
+            sha1: true,
+        }
+    }
 }
 
 /// A self-signed device CA (or an intermediate made by [`TestCa::issue_intermediate`]).
@@ -223,8 +238,49 @@ impl TestCa {
             .build(&b.x509v3_context(Some(&self.cert), None))
             .expect("aki");
         b.append_extension(aki).expect("aki");
-        b.sign(&self.key, MessageDigest::sha256()).expect("sign");
+        let digest = if opts.sha1 {
+            MessageDigest::sha1()
+        } else {
+            MessageDigest::sha256()
+        };
+        b.sign(&self.key, digest).expect("sign");
         DeviceIdentity {
+            cert: b.build(),
+            key,
+        }
+    }
+
+    /// A CA shaped like Apple's "Apple iPhone Device CA": RSA 1024, SHA-1, valid 2007–2014
+    /// only. For ADE MachineInfo tests (nobody outside Apple can sign as the real one).
+    pub fn legacy_device_ca(common_name: &str) -> TestCa {
+        let key = PKey::from_rsa(Rsa::generate(1024).expect("RSA keygen")).expect("PKey");
+        let subject = name(common_name);
+        let mut b = X509Builder::new().expect("builder");
+        b.set_version(2).expect("version");
+        b.set_serial_number(&serial(None)).expect("serial");
+        b.set_subject_name(&subject).expect("subject");
+        b.set_issuer_name(&subject).expect("issuer");
+        b.set_pubkey(&key).expect("pubkey");
+        // 2007-04-16 … 2014-04-16, the real device CA's validity.
+        b.set_not_before(&Asn1Time::from_unix(1_176_764_086).expect("time"))
+            .expect("notBefore");
+        b.set_not_after(&Asn1Time::from_unix(1_397_688_886).expect("time"))
+            .expect("notAfter");
+        let bc = BasicConstraints::new().critical().ca().build().expect("bc");
+        b.append_extension(bc).expect("bc");
+        let ku = KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .build()
+            .expect("ku");
+        b.append_extension(ku).expect("ku");
+        let ski = SubjectKeyIdentifier::new()
+            .build(&b.x509v3_context(None, None))
+            .expect("ski");
+        b.append_extension(ski).expect("ski");
+        b.sign(&key, MessageDigest::sha1()).expect("sign");
+        TestCa {
             cert: b.build(),
             key,
         }
@@ -262,6 +318,32 @@ impl DeviceIdentity {
             body,
             Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY | Pkcs7Flags::NOSMIMECAP,
         )
+    }
+
+    /// An attached CMS SignedData (DER) carrying `content`, as a Mac signs its MachineInfo
+    /// during Setup Assistant.
+    pub fn sign_attached(&self, content: &[u8]) -> Vec<u8> {
+        let no_extra = Stack::<X509>::new().expect("stack");
+        Pkcs7::sign(
+            &self.cert,
+            &self.key,
+            &no_extra,
+            content,
+            Pkcs7Flags::BINARY,
+        )
+        .expect("pkcs7 sign")
+        .to_der()
+        .expect("der")
+    }
+
+    /// A detached signature (DER) over `content`: carries no content.
+    pub fn sign_detached_der(&self, content: &[u8]) -> Vec<u8> {
+        let no_extra = Stack::<X509>::new().expect("stack");
+        let flags = Pkcs7Flags::BINARY | Pkcs7Flags::DETACHED;
+        Pkcs7::sign(&self.cert, &self.key, &no_extra, content, flags)
+            .expect("pkcs7 sign")
+            .to_der()
+            .expect("der")
     }
 
     /// The certificate, DER.

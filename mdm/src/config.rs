@@ -75,7 +75,8 @@ pub struct ServeArgs {
     /// Admin API listener.
     #[arg(long, env = "RUSSET_ADMIN_LISTEN", default_value = "127.0.0.1:8080")]
     pub admin_listen: String,
-    /// Base URL written into enrollment profiles (default `https://<hostname>:8443`).
+    /// Base URL written into enrollment profiles and DEP profiles (default
+    /// `https://<listen address, or the hostname>:<port>`).
     #[arg(long, env = "RUSSET_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Server certificate chain (PEM) for `--listen`.
@@ -129,6 +130,10 @@ pub struct ServeArgs {
         default_value = "https://mdmenrollment.apple.com"
     )]
     pub dep_url: String,
+    /// PEM CA(s) that sign ADE MachineInfo instead of Apple's bundled device CA (labs and
+    /// tests; leave unset in production).
+    #[arg(long, env = "RUSSET_ADE_DEVICE_CA")]
+    pub ade_device_ca: Option<PathBuf>,
     /// How often the DEP sync worker pulls device changes from Apple, per link (seconds).
     #[arg(long, env = "RUSSET_DEP_SYNC_INTERVAL_SECS", default_value_t = 300)]
     pub dep_sync_interval_secs: u64,

@@ -15,6 +15,7 @@ use axum::http::{HeaderName, StatusCode};
 use axum::{Extension, Router};
 use russet_certs::DeviceTrust;
 use russet_certs::ca::CertificateAuthority;
+use russet_certs::machine_info::MachineInfoTrust;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -119,17 +120,6 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         Some(trust),
         parse_header_name(args.client_cert_header.as_deref())?,
     ));
-    let dep = Arc::new(crate::dep::DepService::new(
-        store.clone(),
-        vault.clone(),
-        crate::dep::DepSettings {
-            dep_url: args.dep_url.clone(),
-            public_url: args
-                .public_url
-                .clone()
-                .unwrap_or_else(crate::dep::default_public_url),
-        },
-    ));
     let service = Arc::new(
         MdmService::new(
             store.clone(),
@@ -145,13 +135,6 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         .with_pusher(dispatcher.clone()),
     );
     log_push_certificate(store.as_ref()).await;
-    let state = AppState {
-        service,
-        identity,
-        dispatcher,
-        vendor,
-        dep: dep.clone(),
-    };
 
     let device_listener = TcpListener::bind(&args.listen)
         .await
@@ -193,6 +176,28 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         &host,
         public_url.clone(),
     )?);
+    // DEP profiles point at the same public URL as the enrollment profile, and trust the
+    // same private root (`anchor_certs`) when the TLS chain is not public.
+    let dep = Arc::new(crate::dep::DepService::new(
+        store.clone(),
+        vault.clone(),
+        crate::dep::DepSettings {
+            dep_url: args.dep_url.clone(),
+            public_url: public_url.clone(),
+            anchor_certs: enroll
+                .trust_root()
+                .and_then(|c| c.to_der().ok())
+                .into_iter()
+                .collect(),
+        },
+    ));
+    let state = AppState {
+        service,
+        identity,
+        dispatcher,
+        vendor,
+        dep: dep.clone(),
+    };
     report_expiring_identities(store.as_ref()).await;
     if store.active_push_certificate().await?.is_none() {
         tracing::warn!("{}", crate::service::enrollment::PLACEHOLDER_TOPIC_WARNING);
@@ -387,6 +392,19 @@ fn enrollment_service(
         }
     };
     let trust_root = tls.and_then(|id| http::tls::private_root(id, &ca));
+    let machine_info_trust = match &args.ade_device_ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading --ade-device-ca {}", path.display()))?;
+            let trust = MachineInfoTrust::from_pem(&pem).context("--ade-device-ca")?;
+            tracing::warn!(
+                anchors = ?trust.anchors(),
+                "--ade-device-ca: ADE MachineInfo is checked against these CAs instead of Apple's"
+            );
+            trust
+        }
+        None => MachineInfoTrust::apple().context("the bundled Apple device CA")?,
+    };
     EnrollmentService::new(
         store,
         ca,
@@ -398,6 +416,7 @@ fn enrollment_service(
             static_challenge: args.scep_challenge.clone().filter(|c| !c.is_empty()),
             open_enrollment: args.open_enrollment,
             trust_root,
+            machine_info_trust,
         },
     )
 }

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod db;
+pub mod dep;
 pub mod server;
 pub mod sim_mac;
 

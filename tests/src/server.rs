@@ -36,6 +36,20 @@ impl TestServer {
         backend: Backend,
         extra: &[&str],
     ) -> anyhow::Result<Option<TestServer>> {
+        Self::start_inner(backend, extra, false).await
+    }
+
+    /// Like [`Self::start_with`] but serving HTTPS on the device listener (a development
+    /// certificate from Russet's CA unless `extra` names one). `device_url` is `https://`.
+    pub async fn start_tls(backend: Backend, extra: &[&str]) -> anyhow::Result<Option<TestServer>> {
+        Self::start_inner(backend, extra, true).await
+    }
+
+    async fn start_inner(
+        backend: Backend,
+        extra: &[&str],
+        tls: bool,
+    ) -> anyhow::Result<Option<TestServer>> {
         let pg = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => match postgres_admin_url() {
@@ -59,10 +73,12 @@ impl TestServer {
             "127.0.0.1:0".into(),
             "--admin-listen".into(),
             "127.0.0.1:0".into(),
-            "--insecure-http".into(),
             "--device-ca".into(),
             ca_path.display().to_string(),
         ];
+        if !tls {
+            argv.push("--insecure-http".into());
+        }
         if let Some(db) = &pg {
             argv.push("--database-url".into());
             argv.push(db.url.clone());
@@ -75,7 +91,11 @@ impl TestServer {
             .clone()
             .ok_or_else(|| anyhow::anyhow!("first start did not create an admin token"))?;
         Ok(Some(TestServer {
-            device_url: format!("http://{}", running.device_addr),
+            device_url: format!(
+                "{}://{}",
+                if tls { "https" } else { "http" },
+                running.device_addr
+            ),
             admin_url: format!("http://{}", running.admin_addr),
             running: Some(running),
             token,

@@ -8,6 +8,7 @@ use plist::Value as Plist;
 use reqwest::Method;
 use russet_dep::DeviceStatus;
 use russet_dep::sim::{DepSimulator, SimConfig};
+use russet_tests::dep::{PUBLIC_URL, corp_profile, count_devices, dep_device, linked, setup, sync};
 use russet_tests::{Backend, SimMac, TestServer};
 use serde_json::{Value, json};
 
@@ -24,88 +25,6 @@ on_both_backends!(
     default_profile_is_assigned_to_added_devices,
     define_assign_remove_disown_with_mixed_outcomes,
 );
-
-const PUBLIC_URL: &str = "https://mdm.example.org:8443";
-
-async fn setup(backend: Backend, devices: usize) -> Option<(TestServer, DepSimulator)> {
-    let sim = DepSimulator::start(SimConfig {
-        devices,
-        ..Default::default()
-    })
-    .await
-    .expect("simulator starts");
-    let srv = TestServer::start_with(
-        backend,
-        &["--dep-url", sim.url(), "--public-url", PUBLIC_URL],
-    )
-    .await
-    .expect("server starts")?;
-    Some((srv, sim))
-}
-
-/// A link whose token is the simulator's JSON token (what `dep-sim --write-token` writes).
-async fn linked(srv: &TestServer, sim: &DepSimulator, name: &str) {
-    let (status, v) = srv
-        .api(
-            Method::POST,
-            "/api/v1/dep/links",
-            Some(json!({"name": name})),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    let token: Value = serde_json::from_str(&sim.tokens().to_json()).expect("token JSON");
-    let (status, v) = srv
-        .api(
-            Method::PUT,
-            &format!("/api/v1/dep/links/{name}/token"),
-            Some(token),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(v["connection"]["ok"], json!(true), "{v}");
-}
-
-async fn sync(srv: &TestServer, link: &str) -> Value {
-    let (status, v) = srv
-        .api(
-            Method::POST,
-            "/api/v1/dep/sync",
-            Some(json!({"link": link})),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
-    v["reports"][0].clone()
-}
-
-async fn dep_device(srv: &TestServer, serial: &str) -> Value {
-    let (status, v) = srv
-        .api(
-            Method::GET,
-            &format!("/api/v1/dep/devices?serial={serial}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
-    v["devices"][0].clone()
-}
-
-async fn count_devices(srv: &TestServer, query: &str) -> usize {
-    let mut total = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/api/v1/dep/devices?limit=1000{query}");
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
-        }
-        let (status, v) = srv.api(Method::GET, &path, None).await;
-        assert_eq!(status, 200, "{v}");
-        total += v["devices"].as_array().map_or(0, Vec::len);
-        match v["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return total,
-        }
-    }
-}
 
 // ---- links ----
 
@@ -425,23 +344,6 @@ async fn cursor_and_session_expiry_mid_sync(backend: Backend) {
 }
 
 // ---- profiles ----
-
-fn corp_profile() -> Value {
-    json!({
-        "profile_name": "Corp Macs",
-        "is_supervised": true,
-        "is_mandatory": true,
-        "is_mdm_removable": false,
-        "await_device_configured": true,
-        "org_magic": "corp-1",
-        "department": "IT",
-        "support_phone_number": "+1 408 555 1010",
-        "support_email_address": "support@example.org",
-        "language": "en",
-        "region": "US",
-        "skip_setup_items": ["AppleID", "Siri", "Privacy"]
-    })
-}
 
 async fn define_assign_remove_disown_with_mixed_outcomes(backend: Backend) {
     let Some((srv, sim)) = setup(backend, 20).await else {

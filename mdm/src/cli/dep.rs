@@ -5,6 +5,7 @@ use super::{AdminClient, table};
 use crate::config::ClientArgs;
 use anyhow::{Context, bail};
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -98,7 +99,8 @@ pub enum LinkCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum ProfileCmd {
-    /// Define a profile from Apple's profile JSON (Russet fills `url`).
+    /// Define a profile from Apple's profile JSON (Russet fills `url` and, for a private TLS
+    /// chain, `anchor_certs`).
     Create {
         #[command(flatten)]
         client: ClientArgs,
@@ -108,6 +110,21 @@ pub enum ProfileCmd {
         /// Assign this profile to devices added from now on.
         #[arg(long)]
         default: bool,
+        /// A .mobileconfig installed while Setup Assistant waits (its MDM payload, if any, is
+        /// replaced by Russet's own).
+        #[arg(long, value_name = "MOBILECONFIG")]
+        attach: Option<PathBuf>,
+        /// AccountConfiguration keys (JSON, as Apple names them) sent while Setup Assistant
+        /// waits; `passwordHash` is base64.
+        #[arg(long, value_name = "JSON_FILE")]
+        account_config: Option<PathBuf>,
+        /// Macs older than this (macOS 14+) must update first (Apple's
+        /// com.apple.softwareupdate.required).
+        #[arg(long, value_name = "VERSION")]
+        min_os: Option<String>,
+        /// With --min-os: the build to update to.
+        #[arg(long, value_name = "BUILD", requires = "min_os")]
+        min_build: Option<String>,
     },
     List {
         #[command(flatten)]
@@ -348,7 +365,7 @@ async fn link(cmd: LinkCmd) -> anyhow::Result<()> {
                     Method::PUT,
                     &format!("/api/v1/dep/links/{}/token", urlencode(&name)),
                     Some(&json!({
-                        "token": base64::engine::general_purpose::STANDARD.encode(bytes),
+                        "token": STANDARD.encode(bytes),
                         "force": force,
                     })),
                 )
@@ -529,17 +546,45 @@ async fn profile(cmd: ProfileCmd) -> anyhow::Result<()> {
             file,
             link,
             default,
+            attach,
+            account_config,
+            min_os,
+            min_build,
         } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let profile: Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", file.display()))?;
+            let attached = attach
+                .map(|p| {
+                    std::fs::read(&p)
+                        .with_context(|| format!("reading {}", p.display()))
+                        .map(|b| STANDARD.encode(b))
+                })
+                .transpose()?;
+            let account: Option<Value> = account_config
+                .map(|p| -> anyhow::Result<Value> {
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", p.display()))
+                })
+                .transpose()?;
+            let setup = json!({
+                "attached_profile": attached,
+                "account_configuration": account,
+                "min_os_version": min_os,
+                "min_build_version": min_build,
+            });
             let api = AdminClient::from_args(&client)?;
             let v = api
                 .call(
                     Method::POST,
                     "/api/v1/dep/profiles",
-                    Some(&json!({"profile": profile, "link": link, "default": default})),
+                    Some(
+                        &json!({"profile": profile, "link": link, "default": default,
+                                 "setup": setup}),
+                    ),
                 )
                 .await?;
             if client.json {

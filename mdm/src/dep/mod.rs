@@ -6,6 +6,7 @@
 mod links;
 pub mod maid;
 mod profiles;
+pub mod setup;
 mod sync;
 pub mod views;
 
@@ -56,8 +57,12 @@ pub type DepResult<T> = Result<T, DepOpError>;
 pub struct DepSettings {
     /// Apple's DEP base URL (`--dep-url`).
     pub dep_url: String,
-    /// Russet's public base URL (`--public-url`); profiles point at `<public_url>/mdm/enroll`.
+    /// Russet's public base URL (the enrollment profile's); DEP profiles point at
+    /// `<public_url>/mdm/enroll`.
     pub public_url: String,
+    /// DER certificates for DEP profiles' `anchor_certs`: the private root of Russet's TLS
+    /// chain, so Setup Assistant trusts `url` (empty with a public chain).
+    pub anchor_certs: Vec<Vec<u8>>,
 }
 
 pub struct DepService {
@@ -114,17 +119,6 @@ impl DepService {
             }
         }
     }
-}
-
-/// `https://<hostname>:8443`, the default `--public-url`.
-pub fn default_public_url() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    format!("https://{host}:8443")
 }
 
 pub(crate) fn key_aad(link: &str) -> String {

@@ -5,7 +5,10 @@
 use super::sync::assign_outcomes;
 use super::{CHUNK, DepOpError, DepResult, DepService};
 use crate::service::now_ms;
+use crate::service::setup::{ProfileSetup, setup_aad};
 use crate::store::dep::DepProfileRecord;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use russet_dep::Profile;
 use russet_dep::error::codes;
 use serde_json::{Value, json};
@@ -168,6 +171,7 @@ impl DepService {
         link: Option<&str>,
         mut profile_json: Value,
         make_default: bool,
+        setup: ProfileSetup,
     ) -> DepResult<Value> {
         let link = self.resolve_link(link).await?;
         let obj = profile_json
@@ -184,6 +188,19 @@ impl DepService {
             profile.url = format!(
                 "{}/mdm/enroll",
                 self.settings.public_url.trim_end_matches('/')
+            );
+        }
+        // A private TLS chain: Setup Assistant must trust `url` before any profile is on the
+        // Mac, so the root goes into the DEP profile itself (unless the admin gave anchors).
+        if profile.anchor_certs.as_ref().is_none_or(Vec::is_empty)
+            && !self.settings.anchor_certs.is_empty()
+        {
+            profile.anchor_certs = Some(
+                self.settings
+                    .anchor_certs
+                    .iter()
+                    .map(|der| STANDARD.encode(der))
+                    .collect(),
             );
         }
         let problems = validate_profile(&profile);
@@ -209,6 +226,13 @@ impl DepService {
         profile.devices = None;
         let stored = serde_json::to_string(&profile)
             .map_err(|e| DepOpError::Internal(format!("profile JSON: {e}")))?;
+        let setup_sealed = if setup.is_empty() {
+            None
+        } else {
+            let plain = serde_json::to_vec(&setup)
+                .map_err(|e| DepOpError::Internal(format!("profile setup: {e}")))?;
+            Some(self.vault.seal(&setup_aad(&answer.profile_uuid), &plain)?)
+        };
         self.store
             .insert_dep_profile(&DepProfileRecord {
                 profile_uuid: answer.profile_uuid.clone(),
@@ -216,6 +240,7 @@ impl DepService {
                 profile_name: profile.profile_name.clone(),
                 profile_json: stored,
                 created_at: now,
+                setup_sealed,
             })
             .await?;
         if !answer.devices.is_empty() {
@@ -233,6 +258,9 @@ impl DepService {
             "profile_name": profile.profile_name,
             "url": profile.url,
             "default": make_default,
+            "anchor_certs": profile.anchor_certs.as_ref().map_or(0, Vec::len),
+            "await_device_configured": profile.await_device_configured.unwrap_or(false),
+            "setup": setup.summary(),
             "devices": status_map(&answer.devices),
         }))
     }

@@ -361,8 +361,8 @@ async fn list_profiles(
     })))
 }
 
-/// Body: `{"profile": {…Apple's profile JSON…}, "link"?, "default"?}`, or the profile JSON
-/// itself (then `?link=&default=`).
+/// Body: `{"profile": {…Apple's profile JSON…}, "link"?, "default"?, "setup"?}`, or the
+/// profile JSON itself (then `?link=&default=`). `setup`: see [`crate::dep::setup`].
 async fn create_profile(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -371,17 +371,21 @@ async fn create_profile(
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
     let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
     let v = parse_json(&body)?;
-    let (profile, link, default) = match v.get("profile") {
+    let (profile, link, default, setup) = match v.get("profile") {
         Some(p) if p.is_object() => (
             p.clone(),
             text(&v, "link").map(str::to_owned).or(q.link),
             flag(&v, "default") || q.default.unwrap_or(false),
+            match v.get("setup") {
+                Some(s) if !s.is_null() => crate::dep::setup::parse_setup(s)?,
+                _ => Default::default(),
+            },
         ),
-        _ => (v, q.link, q.default.unwrap_or(false)),
+        _ => (v, q.link, q.default.unwrap_or(false), Default::default()),
     };
     let out = state
         .dep
-        .create_profile(link.as_deref(), profile, default)
+        .create_profile(link.as_deref(), profile, default, setup)
         .await?;
     state
         .service

@@ -16,7 +16,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/mdm/checkin", put(checkin))
         .route("/mdm/connect", put(connect))
-        .route("/mdm/enroll", get(super::enroll::enroll_profile))
+        .route(
+            "/mdm/enroll",
+            get(super::enroll::enroll_profile)
+                .post(super::enroll::ade_enroll)
+                .layer(DefaultBodyLimit::max(
+                    russet_certs::machine_info::MAX_MACHINE_INFO_DER,
+                )),
+        )
         .route("/scep", get(super::scep::scep).post(super::scep::scep))
         .layer(DefaultBodyLimit::max(MAX_DEVICE_BODY))
         .with_state(state)

@@ -1,16 +1,21 @@
-//! `GET /mdm/enroll` (the signed enrollment profile) and the admin endpoints for enrollment
-//! links and identity expiry. The enrollment service reaches handlers as an `Extension`.
+//! `GET /mdm/enroll` (the signed enrollment profile), `POST /mdm/enroll` (ADE: Apple-signed
+//! MachineInfo in, profile out) and the admin endpoints for enrollment links and identity
+//! expiry. The enrollment service reaches handlers as an `Extension`.
 
 use super::AdminError;
 use super::admin::Actor;
+use crate::protocol::machine_info::decode_machine_info;
+use crate::service::ade::AdeAnswer;
 use crate::service::enrollment::{EnrollError, EnrollmentService, PLACEHOLDER_TOPIC_WARNING};
 use crate::service::now_ms;
 use crate::store::{AuditRecord, DeviceView};
 use crate::timefmt::rfc3339_opt;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use russet_certs::machine_info::MachineInfoError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -48,6 +53,53 @@ pub async fn enroll_profile(
         }
         Err(e) => {
             tracing::error!(error = %e, "enrollment profile failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// `POST /mdm/enroll`: the signature (Apple's device CA) is checked before the MachineInfo
+/// is parsed. Refusals are 400/403 with a plain text; Setup Assistant shows its own message.
+pub async fn ade_enroll(
+    State(state): State<super::AppState>,
+    Extension(enroll): Extension<Arc<EnrollmentService>>,
+    body: Bytes,
+) -> Response {
+    let signed = match enroll.machine_info_trust().verify(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "ADE enrollment refused");
+            let status = match e {
+                MachineInfoError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                MachineInfoError::Malformed(_) => StatusCode::BAD_REQUEST,
+                MachineInfoError::BadSignature | MachineInfoError::Untrusted(_) => {
+                    StatusCode::FORBIDDEN
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            return (status, "the MachineInfo signature is not acceptable").into_response();
+        }
+    };
+    let info = match decode_machine_info(&signed.content) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(error = %e, signer = %signed.signer_subject, "ADE: unreadable MachineInfo");
+            return (StatusCode::BAD_REQUEST, "malformed MachineInfo").into_response();
+        }
+    };
+    match state.service.ade_enroll(&enroll, &info).await {
+        Ok(AdeAnswer::Profile(body)) => {
+            ([(header::CONTENT_TYPE, PROFILE_CONTENT_TYPE)], body).into_response()
+        }
+        Ok(AdeAnswer::SoftwareUpdateRequired(body)) => (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(EnrollError::Forbidden(why)) => (StatusCode::FORBIDDEN, why).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "ADE enrollment failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }

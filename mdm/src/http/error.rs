@@ -51,7 +51,9 @@ fn service_status(e: &ServiceError) -> StatusCode {
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
         ServiceError::Conflict(_) => StatusCode::CONFLICT,
-        ServiceError::Store(_) | ServiceError::Secret(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        ServiceError::Store(_) | ServiceError::Secret(_) | ServiceError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -121,7 +123,9 @@ impl From<ServiceError> for AdminError {
             ServiceError::NotFound(_) => "not_found",
             ServiceError::Conflict(_) => "conflict",
             ServiceError::BadRequest(_) => "bad_request",
-            ServiceError::Store(_) | ServiceError::Secret(_) => "internal",
+            ServiceError::Store(_) | ServiceError::Secret(_) | ServiceError::Internal(_) => {
+                "internal"
+            }
             _ => "bad_request",
         };
         if status.is_server_error() {

@@ -146,6 +146,10 @@ impl MdmService {
             now: now_ms(),
         };
         if self.store.token_update(&rec).await? {
+            // Only the device channel configures the Mac; user channels never await it.
+            if rec.awaiting_configuration && rec.user_id.is_none() {
+                self.awaiting_configuration(&rec.device_id).await?;
+            }
             Ok(CheckinResponse::Empty)
         } else {
             Err(ServiceError::NotEnrolled(rec.enrollment_id))

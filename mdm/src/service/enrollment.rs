@@ -8,6 +8,7 @@ use openssl::hash::{MessageDigest, hash};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use russet_certs::ca::{CaError, CertificateAuthority};
+use russet_certs::machine_info::MachineInfoTrust;
 use russet_certs::scep::{self, FailInfo, MessageType, PkiMessage};
 use russet_certs::{DeviceCertificate, DeviceTrust};
 use std::sync::Arc;
@@ -32,6 +33,9 @@ pub struct EnrollmentOptions {
     pub open_enrollment: bool,
     /// Root certificate to put in the profile (private TLS chain).
     pub trust_root: Option<X509>,
+    /// Who may sign an ADE MachineInfo: Apple's device CA unless `--ade-device-ca` says
+    /// otherwise.
+    pub machine_info_trust: MachineInfoTrust,
 }
 
 /// Who signs enrollment profiles: a certificate, its key and intermediates to embed.
@@ -114,6 +118,15 @@ impl EnrollmentService {
         &self.ca
     }
 
+    pub fn machine_info_trust(&self) -> &MachineInfoTrust {
+        &self.options.machine_info_trust
+    }
+
+    /// The private root written into profiles (and DEP profiles' `anchor_certs`), if any.
+    pub fn trust_root(&self) -> Option<&X509> {
+        self.options.trust_root.as_ref()
+    }
+
     pub fn public_url(&self) -> &str {
         &self.options.public_url
     }
@@ -161,6 +174,13 @@ impl EnrollmentService {
                 LinkUse::Unknown => return Err(EnrollError::Forbidden("unknown enrollment link")),
             }
         }
+        self.issue_profile().await
+    }
+
+    /// A signed enrollment profile with a fresh one-time challenge, for a requester already
+    /// let in (an enrollment link, open enrollment, or an Apple-signed MachineInfo).
+    pub async fn issue_profile(&self) -> Result<Vec<u8>, EnrollError> {
+        let now = now_ms();
         let (topic, placeholder) = self.topic().await?;
         if placeholder {
             tracing::warn!(topic = %topic, "{PLACEHOLDER_TOPIC_WARNING}");

@@ -36,4 +36,7 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// Russet's own stored data is unusable (a bug or a damaged database).
+    #[error("internal error: {0}")]
+    Internal(String),
 }

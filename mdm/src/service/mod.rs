@@ -4,6 +4,7 @@
 //! The caller (the HTTP layer) has already verified the device's identity certificate; the
 //! service checks that the certificate belongs to the enrollment the message names.
 
+pub mod ade;
 pub mod ca;
 mod checkin;
 mod commands;
@@ -11,6 +12,7 @@ pub mod enrollment;
 mod error;
 pub mod lockwipe;
 pub mod profile;
+pub mod setup;
 
 pub use checkin::CheckinResponse;
 pub use commands::{EnqueueOutcome, enqueue_rules};

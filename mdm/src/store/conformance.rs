@@ -799,10 +799,13 @@ async fn dep_link_token_cursor_and_call_outcomes(s: &dyn Store) {
         profile_name: "Macs".into(),
         profile_json: "{}".into(),
         created_at: 9,
+        setup_sealed: Some(vec![1, 2, 3]),
     })
     .await
     .unwrap();
     assert_eq!(s.dep_profiles(Some("corp")).await.unwrap().len(), 1);
+    let p1 = s.dep_profile("P1").await.unwrap().unwrap();
+    assert_eq!(p1.setup_sealed, Some(vec![1, 2, 3]));
     assert!(s.dep_profiles(Some("other")).await.unwrap().is_empty());
     assert_eq!(
         s.dep_profile("P1").await.unwrap().unwrap().profile_name,
@@ -1023,6 +1026,56 @@ async fn dep_sync_leader_is_exclusive_across_servers(s: &dyn Store) {
         // SQLite is one process: the DEP module serialises passes itself.
         assert!(second.is_some());
     }
+}
+
+async fn ade_setup_is_claimed_once_per_enrollment(s: &dyn Store) {
+    use crate::store::{AdeEnrollment, AdeSetupClaim};
+    let rec = AdeEnrollment {
+        udid: "ADE-1".into(),
+        serial_number: "C02ADE000001".into(),
+        profile_uuid: Some("PROFILE-1".into()),
+        product: Some("Mac14,2".into()),
+        os_version: Some("14.6".into()),
+        build_version: Some("23G80".into()),
+        requested_at: 1_000,
+        setup_queued_at: None,
+    };
+    s.record_ade_enrollment(&rec).await.unwrap();
+    assert_eq!(s.ade_enrollment("ADE-1").await.unwrap(), Some(rec.clone()));
+    assert_eq!(
+        s.claim_ade_setup("ADE-1", None, 2_000).await.unwrap(),
+        AdeSetupClaim::Claimed(Some("PROFILE-1".into()))
+    );
+    assert_eq!(
+        s.claim_ade_setup("ADE-1", None, 3_000).await.unwrap(),
+        AdeSetupClaim::AlreadyQueued
+    );
+    let stored = s.ade_enrollment("ADE-1").await.unwrap().unwrap();
+    assert_eq!(stored.setup_queued_at, Some(2_000));
+    // Erased and back in Setup Assistant: a new fetch re-arms the setup.
+    s.record_ade_enrollment(&AdeEnrollment {
+        requested_at: 4_000,
+        ..rec
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.claim_ade_setup("ADE-1", None, 5_000).await.unwrap(),
+        AdeSetupClaim::Claimed(Some("PROFILE-1".into()))
+    );
+    // No ADE fetch known: claimed once with no profile (DeviceConfigured only).
+    assert_eq!(
+        s.claim_ade_setup("OTHER", Some("C02OTHER"), 6_000)
+            .await
+            .unwrap(),
+        AdeSetupClaim::Claimed(None)
+    );
+    assert_eq!(
+        s.claim_ade_setup("OTHER", Some("C02OTHER"), 7_000)
+            .await
+            .unwrap(),
+        AdeSetupClaim::AlreadyQueued
+    );
 }
 
 // ---- harness ----
@@ -1272,4 +1325,5 @@ conformance!(
     dep_upsert_is_idempotent_and_latest_op_date_wins,
     dep_auto_assign_waits_after_failure_and_rearms_on_added,
     dep_sync_leader_is_exclusive_across_servers,
+    ade_setup_is_claimed_once_per_enrollment,
 );

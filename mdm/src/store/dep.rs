@@ -140,6 +140,8 @@ pub struct DepProfileRecord {
     pub profile_name: String,
     pub profile_json: String,
     pub created_at: i64,
+    /// Russet's setup for the profile's Macs (`dep::ProfileSetup` as sealed JSON).
+    pub setup_sealed: Option<Vec<u8>>,
 }
 
 /// Held while this process is the sync leader of a link; released when dropped.
@@ -769,13 +771,14 @@ macro_rules! impl_dep_store {
             ) -> $crate::store::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO dep_profiles (profile_uuid, link, profile_name, profile_json, \
-                     created_at) VALUES ($1, $2, $3, $4, $5)",
+                     created_at, setup_sealed) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(&rec.profile_uuid)
                 .bind(&rec.link)
                 .bind(&rec.profile_name)
                 .bind(&rec.profile_json)
                 .bind(rec.created_at)
+                .bind(&rec.setup_sealed)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -786,7 +789,7 @@ macro_rules! impl_dep_store {
                 profile_uuid: &str,
             ) -> $crate::store::StoreResult<Option<$crate::store::dep::DepProfileRecord>> {
                 Ok(sqlx::query_as(
-                    "SELECT profile_uuid, link, profile_name, profile_json, created_at \
+                    "SELECT profile_uuid, link, profile_name, profile_json, created_at, setup_sealed \
                      FROM dep_profiles WHERE profile_uuid = $1",
                 )
                 .bind(profile_uuid)
@@ -799,7 +802,7 @@ macro_rules! impl_dep_store {
                 link: Option<&str>,
             ) -> $crate::store::StoreResult<Vec<$crate::store::dep::DepProfileRecord>> {
                 Ok(sqlx::query_as(
-                    "SELECT profile_uuid, link, profile_name, profile_json, created_at \
+                    "SELECT profile_uuid, link, profile_name, profile_json, created_at, setup_sealed \
                      FROM dep_profiles WHERE ($1 IS NULL OR link = $1) \
                      ORDER BY created_at DESC, profile_uuid",
                 )

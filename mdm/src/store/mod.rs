@@ -7,6 +7,7 @@
 //! Times are Unix milliseconds (`i64`) in both databases. Secrets arrive here already sealed
 //! (AES-256-GCM, see `crate::secrets`): the store never sees plaintext.
 
+pub mod ade;
 pub mod admin;
 pub mod dep;
 pub mod identity;
@@ -18,6 +19,7 @@ mod sqlite;
 #[cfg(test)]
 mod conformance;
 
+pub use ade::{AdeEnrollment, AdeSetupClaim, AdeStore};
 pub use admin::AdminStore;
 pub use dep::DepStore;
 pub use identity::{
@@ -292,6 +294,8 @@ pub struct NewCommand {
 
 pub const PRIORITY_NORMAL: i32 = 0;
 pub const PRIORITY_URGENT: i32 = 100;
+/// Setup Assistant commands of an ADE Mac: before ordinary work, after lock and wipe.
+pub const PRIORITY_SETUP: i32 = 50;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EnqueueResult {
@@ -432,7 +436,9 @@ pub struct AdminTokenRecord {
 /// Everything Russet stores. Feature areas with their own trait (push, …) are supertraits, so
 /// an `Arc<dyn Store>` reaches all of them.
 #[async_trait]
-pub trait Store: AdminStore + PushStore + IdentityStore + DepStore + Send + Sync + 'static {
+pub trait Store:
+    AdminStore + PushStore + IdentityStore + DepStore + AdeStore + Send + Sync + 'static
+{
     /// "sqlite" or "postgres", for logs and `healthz`.
     fn backend(&self) -> &'static str;
 

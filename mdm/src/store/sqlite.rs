@@ -502,3 +502,4 @@ super::push::impl_push_store!(SqliteStore);
 super::admin::impl_admin_store!(SqliteStore);
 super::identity::impl_identity_store!(SqliteStore);
 super::dep::impl_dep_store!(SqliteStore, sqlx::Sqlite, sqlite_leader);
+super::ade::impl_ade_store!(SqliteStore);
