@@ -43,8 +43,13 @@ impl Drop for Server {
 }
 
 fn start(dir: &Path, ca: &Path, device_port: u16) -> Server {
+    start_with(dir, ca, device_port, &[])
+}
+
+fn start_with(dir: &Path, ca: &Path, device_port: u16, extra: &[&str]) -> Server {
     let child = Command::new(BIN)
         .args(["serve", "--insecure-http", "--admin-listen", "127.0.0.1:0"])
+        .args(extra)
         .arg("--listen")
         .arg(format!("127.0.0.1:{device_port}"))
         .arg("--data-dir")
@@ -359,4 +364,115 @@ fn serve_refuses_a_tls_certificate_for_another_host() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("does not name"), "{stderr}");
+}
+
+/// `dep profile create` with Russet's setup flags, against `russet dep-sim`: the attached
+/// profile, the AccountConfiguration file and the minimum OS reach the server; a file Apple's
+/// schema refuses is a one-line error.
+#[test]
+fn dep_profile_create_with_setup_flags() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let ca = TestCa::new("CLI test CA");
+    let ca_path = tmp.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.cert_pem()).expect("write ca");
+    let sim_port = free_port();
+    let token = tmp.path().join("sim-token.json");
+    let sim_listen = format!("127.0.0.1:{sim_port}");
+    let mut sim = Server {
+        child: Command::new(BIN)
+            .args(["dep-sim", "--listen", &sim_listen, "--devices", "3"])
+            .arg("--write-token")
+            .arg(&token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dep-sim starts"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !token.exists() {
+        assert!(Instant::now() < deadline, "dep-sim did not come up");
+        assert!(
+            sim.child.try_wait().expect("wait").is_none(),
+            "dep-sim exited"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dep_url = format!("http://{sim_listen}");
+    let _server = start_with(&data, &ca_path, free_port(), &["--dep-url", &dep_url]);
+    let ok = |args: &[&str]| {
+        let out = cli(&data, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    ok(&["dep", "link", "create", "corp"]);
+    ok(&["dep", "link", "token", "corp", &token.display().to_string()]);
+
+    let profile = tmp.path().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"profile_name": "Corp", "is_supervised": true, "is_mdm_removable": false,
+            "await_device_configured": true}"#,
+    )
+    .expect("write profile");
+    let attach = tmp.path().join("setup.mobileconfig");
+    std::fs::write(
+        &attach,
+        "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict>\
+         <key>PayloadType</key><string>Configuration</string>\
+         <key>PayloadIdentifier</key><string>org.example.setup</string>\
+         <key>PayloadUUID</key><string>6C7F3B0A-1111-2222-3333-444455556666</string>\
+         <key>PayloadContent</key><array/></dict></plist>",
+    )
+    .expect("write mobileconfig");
+    let account = tmp.path().join("account.json");
+    std::fs::write(
+        &account,
+        r#"{"AutoSetupAdminAccounts": [{"shortName": "ladmin", "fullName": "Local Admin",
+            "passwordHash": "aGFzaA==", "hidden": true}]}"#,
+    )
+    .expect("write account");
+    let (p, a, f) = (
+        profile.display().to_string(),
+        attach.display().to_string(),
+        account.display().to_string(),
+    );
+    let out = ok(&[
+        "dep",
+        "profile",
+        "create",
+        &p,
+        "--attach",
+        &a,
+        "--account-config",
+        &f,
+        "--min-os",
+        "14.6",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
+    assert_eq!(v["setup"]["account_configuration"], true, "{v}");
+    assert_eq!(v["setup"]["min_os_version"], "14.6", "{v}");
+    assert!(
+        v["setup"]["attached_profile_bytes"].as_u64().unwrap_or(0) > 100,
+        "{v}"
+    );
+
+    std::fs::write(
+        &account,
+        r#"{"AutoSetupAdminAccounts": [{"ShortName": "x"}]}"#,
+    )
+    .expect("write account");
+    let out = cli(
+        &data,
+        &["dep", "profile", "create", &p, "--account-config", &f],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shortName"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
