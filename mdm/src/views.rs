@@ -1,7 +1,7 @@
 //! JSON shapes of store records for the admin API and the CLI: times as RFC 3339.
 
 use crate::store::{DeviceView, QueueEntryView};
-use crate::timefmt::rfc3339_opt;
+use crate::timefmt::{rfc3339, rfc3339_opt};
 use serde_json::{Value, json};
 
 pub fn device(d: &DeviceView) -> Value {
@@ -97,4 +97,17 @@ pub fn lock_wipe(pins: &[crate::store::EscrowedPin]) -> Value {
         })
     };
     json!({"lock": latest("DeviceLock"), "wipe": latest("EraseDevice")})
+}
+
+/// How the Mac came through Setup Assistant (`POST /mdm/enroll`), and whether its setup
+/// commands were queued.
+pub fn ade_enrollment(a: &crate::store::AdeEnrollment) -> Value {
+    json!({
+        "dep_profile_uuid": a.profile_uuid,
+        "requested_at": rfc3339(a.requested_at),
+        "os_version": a.os_version,
+        "build_version": a.build_version,
+        "product": a.product,
+        "setup_queued_at": rfc3339_opt(a.setup_queued_at),
+    })
 }

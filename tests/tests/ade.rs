@@ -268,6 +268,17 @@ async fn a_mac_enrolls_in_setup_assistant_and_is_configured(backend: Backend) {
         ["InstallProfile", "AccountConfiguration", "DeviceConfigured"]
     );
 
+    // The device view tells how the Mac came in: its DEP record and its ADE enrollment.
+    let (status, v) = srv
+        .api(Method::GET, &format!("/api/v1/devices/{udid}"), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["dep"]["serial_number"], json!(serial), "{v}");
+    assert_eq!(v["dep"]["status"], json!("enrolled"), "{v}");
+    assert_eq!(v["ade"]["dep_profile_uuid"], json!(uuid), "{v}");
+    assert_eq!(v["ade"]["os_version"], json!("14.6.1"), "{v}");
+    assert!(v["ade"]["setup_queued_at"].is_string(), "{v}");
+
     // The setup (a password hash, an attached profile) is sealed at rest.
     if backend == Backend::Sqlite {
         let bytes = srv.sqlite_bytes();

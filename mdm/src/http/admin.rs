@@ -156,9 +156,25 @@ async fn show_device(
             udid: Some(udid.clone()),
         })
         .await?;
+    let dep_record = match &device.serial_number {
+        Some(serial) => store.dep_device(serial).await?,
+        None => None,
+    };
+    let ade = store.ade_enrollment(&udid).await?;
     let mut view = crate::views::device(&device);
     if let Value::Object(map) = &mut view {
         map.insert("lock_wipe".into(), crate::views::lock_wipe(&pins));
+        map.insert(
+            "dep".into(),
+            dep_record
+                .as_ref()
+                .map_or(Value::Null, crate::dep::views::device),
+        );
+        map.insert(
+            "ade".into(),
+            ade.as_ref()
+                .map_or(Value::Null, crate::views::ade_enrollment),
+        );
         map.extend(
             super::enroll::device_extras(enroll.as_deref().map(|e| e.as_ref()), &device).await,
         );
