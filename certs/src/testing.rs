@@ -134,7 +134,22 @@ fn set_validity(b: &mut X509Builder, validity: TestValidity) {
 impl TestCa {
     /// A self-signed RSA 2048 CA: basicConstraints CA:TRUE, keyUsage keyCertSign+cRLSign.
     pub fn new(common_name: &str) -> TestCa {
-        let key = rsa2048();
+        let now = now_unix();
+        Self::self_signed(
+            common_name,
+            rsa2048(),
+            MessageDigest::sha256(),
+            (now - HOUR, now + YEAR),
+        )
+    }
+
+    /// A self-signed CA valid over `(from, to)` (Unix seconds).
+    fn self_signed(
+        common_name: &str,
+        key: PKey<Private>,
+        digest: MessageDigest,
+        (from, to): (i64, i64),
+    ) -> TestCa {
         let subject = name(common_name);
         let mut b = X509Builder::new().expect("builder");
         b.set_version(2).expect("version");
@@ -142,9 +157,12 @@ impl TestCa {
         b.set_subject_name(&subject).expect("subject");
         b.set_issuer_name(&subject).expect("issuer");
         b.set_pubkey(&key).expect("pubkey");
-        set_validity(&mut b, TestValidity::Current);
+        b.set_not_before(&Asn1Time::from_unix(from).expect("time"))
+            .expect("notBefore");
+        b.set_not_after(&Asn1Time::from_unix(to).expect("time"))
+            .expect("notAfter");
         Self::add_ca_extensions(&mut b, None);
-        b.sign(&key, MessageDigest::sha256()).expect("sign");
+        b.sign(&key, digest).expect("sign");
         TestCa {
             cert: b.build(),
             key,
@@ -254,36 +272,13 @@ impl TestCa {
     /// only. For ADE MachineInfo tests (nobody outside Apple can sign as the real one).
     pub fn legacy_device_ca(common_name: &str) -> TestCa {
         let key = PKey::from_rsa(Rsa::generate(1024).expect("RSA keygen")).expect("PKey");
-        let subject = name(common_name);
-        let mut b = X509Builder::new().expect("builder");
-        b.set_version(2).expect("version");
-        b.set_serial_number(&serial(None)).expect("serial");
-        b.set_subject_name(&subject).expect("subject");
-        b.set_issuer_name(&subject).expect("issuer");
-        b.set_pubkey(&key).expect("pubkey");
         // 2007-04-16 … 2014-04-16, the real device CA's validity.
-        b.set_not_before(&Asn1Time::from_unix(1_176_764_086).expect("time"))
-            .expect("notBefore");
-        b.set_not_after(&Asn1Time::from_unix(1_397_688_886).expect("time"))
-            .expect("notAfter");
-        let bc = BasicConstraints::new().critical().ca().build().expect("bc");
-        b.append_extension(bc).expect("bc");
-        let ku = KeyUsage::new()
-            .critical()
-            .key_cert_sign()
-            .crl_sign()
-            .build()
-            .expect("ku");
-        b.append_extension(ku).expect("ku");
-        let ski = SubjectKeyIdentifier::new()
-            .build(&b.x509v3_context(None, None))
-            .expect("ski");
-        b.append_extension(ski).expect("ski");
-        b.sign(&key, MessageDigest::sha1()).expect("sign");
-        TestCa {
-            cert: b.build(),
+        Self::self_signed(
+            common_name,
             key,
-        }
+            MessageDigest::sha1(),
+            (1_176_764_086, 1_397_688_886),
+        )
     }
 }
 

@@ -35,6 +35,16 @@ pub async fn linked(srv: &TestServer, sim: &DepSimulator, name: &str) {
     assert_eq!(v["connection"]["ok"], json!(true), "{v}");
 }
 
+/// [`linked`], one sync, and the serial numbers the simulator holds.
+pub async fn linked_and_synced(srv: &TestServer, sim: &DepSimulator, name: &str) -> Vec<String> {
+    linked(srv, sim, name).await;
+    sync(srv, name).await;
+    sim.devices()
+        .iter()
+        .map(|d| d.serial_number.clone())
+        .collect()
+}
+
 pub async fn sync(srv: &TestServer, link: &str) -> Value {
     let (status, v) = srv
         .api(

@@ -15,7 +15,7 @@ use openssl::x509::store::X509StoreBuilder;
 use plist::Value as Plist;
 use reqwest::Method;
 use russet_certs::testing::{DeviceIdentity, IssueOptions, TestCa};
-use russet_tests::dep::{corp_profile, linked, setup_with, sync};
+use russet_tests::dep::{corp_profile, linked, linked_and_synced, setup_with};
 use russet_tests::{Backend, SimMac, TestServer};
 use serde_json::{Value, json};
 
@@ -106,13 +106,7 @@ async fn a_mac_enrolls_in_setup_assistant_and_is_configured(backend: Backend) {
     else {
         return;
     };
-    linked(&srv, &sim, "corp").await;
-    sync(&srv, "corp").await;
-    let serials: Vec<String> = sim
-        .devices()
-        .iter()
-        .map(|d| d.serial_number.clone())
-        .collect();
+    let serials = linked_and_synced(&srv, &sim, "corp").await;
     let serial = serials[0].clone();
 
     // A profile that holds Setup Assistant, with Russet's setup: a configuration profile, an

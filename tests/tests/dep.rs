@@ -8,7 +8,9 @@ use plist::Value as Plist;
 use reqwest::Method;
 use russet_dep::DeviceStatus;
 use russet_dep::sim::{DepSimulator, SimConfig};
-use russet_tests::dep::{PUBLIC_URL, corp_profile, count_devices, dep_device, linked, setup, sync};
+use russet_tests::dep::{
+    PUBLIC_URL, corp_profile, count_devices, dep_device, linked, linked_and_synced, setup, sync,
+};
 use russet_tests::{Backend, SimMac, TestServer};
 use serde_json::{Value, json};
 
@@ -349,13 +351,7 @@ async fn define_assign_remove_disown_with_mixed_outcomes(backend: Backend) {
     let Some((srv, sim)) = setup(backend, 20).await else {
         return;
     };
-    linked(&srv, &sim, "corp").await;
-    sync(&srv, "corp").await;
-    let serials: Vec<String> = sim
-        .devices()
-        .iter()
-        .map(|d| d.serial_number.clone())
-        .collect();
+    let serials = linked_and_synced(&srv, &sim, "corp").await;
 
     // Checked before Apple sees it, every problem named with Apple's code.
     let mut bad = corp_profile();
