@@ -261,6 +261,9 @@ async fn a_mac_enrolls_in_setup_assistant_and_is_configured(backend: Backend) {
         seen,
         ["InstallProfile", "AccountConfiguration", "DeviceConfigured"]
     );
+    // The same enrollment, once configured, is not set up again by a plain TokenUpdate.
+    assert_eq!(mac.checkin(&mac.token_update_message()).await.status, 200);
+    assert!(mac.idle().await.command().is_none());
 
     // The device view tells how the Mac came in: its DEP record and its ADE enrollment.
     let (status, v) = srv

@@ -117,6 +117,8 @@ impl MdmService {
         match self.store.authenticate(&rec).await {
             Ok(()) => {
                 self.remember_binding(&rec.cert_hash, &rec.device_id);
+                // The queue was just cleared, setup commands included.
+                self.store.rearm_ade_setup(&rec.device_id).await?;
                 Ok(CheckinResponse::Empty)
             }
             Err(StoreError::IdentityConflict) => Err(ServiceError::IdentityMismatch(rec.device_id)),

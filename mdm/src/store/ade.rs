@@ -37,6 +37,9 @@ pub trait AdeStore {
     /// fetch starts a new enrollment).
     async fn record_ade_enrollment(&self, rec: &AdeEnrollment) -> StoreResult<()>;
     async fn ade_enrollment(&self, udid: &str) -> StoreResult<Option<AdeEnrollment>>;
+    /// Authenticate cancelled the device's queue: its setup, if queued, must be queued again
+    /// at the next `AwaitingConfiguration`.
+    async fn rearm_ade_setup(&self, udid: &str) -> StoreResult<()>;
     /// A TokenUpdate said `AwaitingConfiguration`: claim the setup of this enrollment, once
     /// across every server sharing the database. A device with no row gets one (its setup is
     /// then only `DeviceConfigured`, so Setup Assistant never waits forever).
@@ -90,6 +93,14 @@ macro_rules! impl_ade_store {
                 .bind(udid)
                 .fetch_optional(&self.pool)
                 .await?)
+            }
+
+            async fn rearm_ade_setup(&self, udid: &str) -> $crate::store::StoreResult<()> {
+                sqlx::query("UPDATE ade_enrollments SET setup_queued_at = NULL WHERE udid = $1")
+                    .bind(udid)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn claim_ade_setup(

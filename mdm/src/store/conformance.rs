@@ -1063,6 +1063,12 @@ async fn ade_setup_is_claimed_once_per_enrollment(s: &dyn Store) {
         s.claim_ade_setup("ADE-1", None, 5_000).await.unwrap(),
         AdeSetupClaim::Claimed(Some("PROFILE-1".into()))
     );
+    // Authenticate again (the queue was cleared): the setup is queued again.
+    s.rearm_ade_setup("ADE-1").await.unwrap();
+    assert_eq!(
+        s.claim_ade_setup("ADE-1", None, 5_500).await.unwrap(),
+        AdeSetupClaim::Claimed(Some("PROFILE-1".into()))
+    );
     // No ADE fetch known: claimed once with no profile (DeviceConfigured only).
     assert_eq!(
         s.claim_ade_setup("OTHER", Some("C02OTHER"), 6_000)
