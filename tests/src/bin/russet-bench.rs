@@ -354,7 +354,7 @@ async fn main() -> anyhow::Result<()> {
         r.text().await?
     );
     let enqueue = t.elapsed();
-    let (cpu2, _) = server.usage();
+    let (cpu2, rss_enqueued) = server.usage();
     report(
         "enqueue 1 command to all",
         macs.len(),
@@ -367,7 +367,7 @@ async fn main() -> anyhow::Result<()> {
     while fake.push_count() < macs.len() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (cpu3, _) = server.usage();
+    let (cpu3, rss_pushed) = server.usage();
     report(
         "push fan-out (enqueue→APNs)",
         fake.push_count(),
@@ -375,6 +375,11 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed(),
         cpu3 - cpu1,
         None,
+    );
+    println!(
+        "server peak RSS after the enqueue {:.1} MiB, after the fan-out {:.1} MiB",
+        rss_enqueued as f64 / 1024.0,
+        rss_pushed as f64 / 1024.0
     );
 
     // 4. Command round trips: Idle → command → Acknowledged → empty (the SecurityInfo above,
