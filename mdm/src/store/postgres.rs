@@ -70,11 +70,15 @@ impl PostgresStore {
             .execute(&mut **tx)
             .await?;
         // One array parameter, expanded server-side: one round trip for any number of targets.
-        let known: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM enrollments WHERE id = ANY($1)")
-                .bind(enrollment_ids)
-                .fetch_all(&mut **tx)
-                .await?;
+        // Only the unknown IDs come back (usually none): fetching the known ones cost a row per
+        // target, 100k rows for a fleet-wide command.
+        let unknown: Vec<String> = sqlx::query_scalar(
+            "SELECT t.id FROM UNNEST($1::text[]) AS t(id) \
+             WHERE NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.id = t.id)",
+        )
+        .bind(enrollment_ids)
+        .fetch_all(&mut **tx)
+        .await?;
         sqlx::query(
             "INSERT INTO queue_entries (enrollment_id, command_uuid, status, priority, enqueued_at) \
              SELECT t.id, $2, 'Pending', $3, $4 \
@@ -88,12 +92,12 @@ impl PostgresStore {
         .bind(cmd.now)
         .execute(&mut **tx)
         .await?;
-        let known: HashSet<String> = known.into_iter().collect();
+        let unknown: HashSet<String> = unknown.into_iter().collect();
         Ok(enrollment_ids
             .iter()
             .map(|id| EnqueueResult {
                 enrollment_id: id.clone(),
-                queued: known.contains(id),
+                queued: !unknown.contains(id),
             })
             .collect())
     }

@@ -195,8 +195,11 @@ impl SqliteStore {
             .bind(cmd.payload_sealed)
             .execute(&mut **tx)
             .await?;
-        let known: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT e.id FROM json_each($1) j JOIN enrollments e ON e.id = j.value",
+        // Only the unknown IDs come back (usually none): fetching the known ones cost a row per
+        // target, 100k rows for a fleet-wide command.
+        let unknown: Vec<String> = sqlx::query_scalar(
+            "SELECT j.value FROM json_each($1) j \
+             WHERE NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.id = j.value)",
         )
         .bind(&ids)
         .fetch_all(&mut **tx)
@@ -219,12 +222,12 @@ impl SqliteStore {
         .bind(cmd.now)
         .execute(&mut **tx)
         .await?;
-        let known: HashSet<String> = known.into_iter().collect();
+        let unknown: HashSet<String> = unknown.into_iter().collect();
         Ok(enrollment_ids
             .iter()
             .map(|id| EnqueueResult {
                 enrollment_id: id.clone(),
-                queued: known.contains(id),
+                queued: !unknown.contains(id),
             })
             .collect())
     }
