@@ -9,6 +9,7 @@
 //! * `testing` (feature `test-util`): a fake device CA and devices for tests and load harnesses.
 
 pub mod ca;
+mod fast_cms;
 pub mod identity;
 pub mod machine_info;
 pub mod profile_sign;
@@ -19,5 +20,5 @@ pub mod testing;
 
 pub use identity::{
     DeviceCertificate, DeviceTrust, IdentityError, MAX_CLIENT_CERT_HEADER, MAX_SIGNATURE_DER,
-    parse_client_cert_header, verify_mdm_signature,
+    MdmSigner, parse_client_cert_header, verify_mdm_signature, verify_mdm_signature_fast,
 };

@@ -49,6 +49,12 @@ pub const CONNECT_CONTENT_TYPE: &str = "application/x-apple-aspen-mdm";
 
 impl SimMac {
     pub fn new(base: &str, identity: DeviceIdentity) -> Self {
+        Self::with_client(base, identity, reqwest::Client::new())
+    }
+
+    /// A Mac that uses `http` (clients are cheap to clone and share one connection pool; the
+    /// load harness gives all its Macs the same one instead of building 100k of them).
+    pub fn with_client(base: &str, identity: DeviceIdentity, http: reqwest::Client) -> Self {
         let n = uuid::Uuid::new_v4();
         SimMac {
             udid: n.to_string().to_uppercase(),
@@ -58,7 +64,7 @@ impl SimMac {
             token: n.as_bytes().repeat(2),
             identity,
             base: base.to_string(),
-            http: reqwest::Client::new(),
+            http,
         }
     }
 

@@ -288,7 +288,10 @@ async fn enqueue_many(
             .get("command")
             .ok_or_else(|| AdminError::bad_request("\"command\" is required"))?,
     )?;
+    // A fleet-wide request holds 100k UDIDs: free the parsed copies before the work.
+    drop((value, body));
     let outcome = state.service.enqueue(&command, &devices).await?;
+    drop(devices);
     let queued = outcome.results.iter().filter(|r| r.queued).count();
     audit_enqueue(
         &state,
@@ -298,14 +301,33 @@ async fn enqueue_many(
         queued,
     )
     .await?;
+    /// Serialized straight from the results: a `json!` value would first build a map per
+    /// device (tens of MB for 100k).
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        command_uuid: &'a str,
+        request_type: &'a str,
+        queued: usize,
+        results: &'a [crate::store::EnqueueResult],
+    }
+    let answer = serde_json::to_vec(&Answer {
+        command_uuid: &outcome.command_uuid,
+        request_type: &outcome.request_type,
+        queued,
+        results: &outcome.results,
+    })
+    .map_err(|e| {
+        tracing::error!(error = %e, "serializing the enqueue answer failed");
+        AdminError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    })?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "command_uuid": outcome.command_uuid,
-            "request_type": outcome.request_type,
-            "queued": queued,
-            "results": outcome.results,
-        })),
+        [(header::CONTENT_TYPE, "application/json")],
+        answer,
     )
         .into_response())
 }

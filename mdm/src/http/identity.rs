@@ -12,7 +12,7 @@ use crate::service::DeviceIdentity;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderName};
-use russet_certs::{DeviceCertificate, DeviceTrust};
+use russet_certs::{DeviceCertificate, DeviceTrust, MdmSigner};
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -61,6 +61,7 @@ impl IdentityVerifier {
         let mut tls_error = None;
         if let Some(der) = peer {
             match DeviceCertificate::from_der(der)
+                .map(MdmSigner::from)
                 .and_then(|c| self.check_trust(trust, &c).map(|()| c))
             {
                 Ok(cert) => return Ok(identity_of(cert)),
@@ -79,7 +80,7 @@ impl IdentityVerifier {
     fn check_trust(
         &self,
         trust: &DeviceTrust,
-        cert: &DeviceCertificate,
+        cert: &MdmSigner,
     ) -> Result<(), russet_certs::IdentityError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let known = self
@@ -89,7 +90,8 @@ impl IdentityVerifier {
             .and_then(|m| m.get(&cert.sha256_hex).copied())
             .is_some_and(|not_after| not_after > now);
         if !known {
-            trust.verify(cert)?;
+            // Parsed in full (both parsers, canonical DER) only when the chain is checked.
+            trust.verify(&DeviceCertificate::from_der(&cert.der)?)?;
             if let Ok(mut m) = self.trusted.write() {
                 if m.len() >= MAX_TRUSTED_CACHE {
                     m.clear();
@@ -100,16 +102,12 @@ impl IdentityVerifier {
         Ok(())
     }
 
-    fn certificate(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<DeviceCertificate, DeviceError> {
+    fn certificate(&self, headers: &HeaderMap, body: &[u8]) -> Result<MdmSigner, DeviceError> {
         if let Some(sig) = headers.get("mdm-signature") {
             let sig = sig
                 .to_str()
                 .map_err(|_| DeviceError::NoIdentity("Mdm-Signature is not ASCII"))?;
-            return Ok(russet_certs::verify_mdm_signature(sig, body)?);
+            return Ok(russet_certs::verify_mdm_signature_fast(sig, body)?);
         }
         if let Some(name) = &self.client_cert_header
             && let Some(value) = headers.get(name)
@@ -117,7 +115,7 @@ impl IdentityVerifier {
             let value = value
                 .to_str()
                 .map_err(|_| DeviceError::NoIdentity("client certificate header is not ASCII"))?;
-            return Ok(russet_certs::parse_client_cert_header(value)?);
+            return Ok(russet_certs::parse_client_cert_header(value)?.into());
         }
         Err(DeviceError::NoIdentity(
             "the request carries neither Mdm-Signature nor a forwarded client certificate",
@@ -125,7 +123,7 @@ impl IdentityVerifier {
     }
 }
 
-fn identity_of(cert: DeviceCertificate) -> DeviceIdentity {
+fn identity_of(cert: MdmSigner) -> DeviceIdentity {
     DeviceIdentity {
         cert_sha256: cert.sha256_hex,
         not_after: Some(cert.not_after_unix.saturating_mul(1000)),

@@ -2,8 +2,8 @@
 //! races with another process is either a conditional UPDATE or runs under a row lock.
 
 use super::rows::{
-    self, DEVICE_SELECT, DeliveredRow, DeviceRow, QUEUE_SELECT, QueueRow, USER_CHANNEL_COLUMNS,
-    UserChannelRow, clamp_limit, device_views, is_fk_violation, queue_views,
+    self, DEVICE_SELECT, DeviceRow, QUEUE_SELECT, QueueRow, USER_CHANNEL_COLUMNS, UserChannelRow,
+    clamp_limit, device_views, is_fk_violation, queue_views,
 };
 use super::{
     AuthenticateRecord, CancelOutcome, CommandView, DeviceFilter, DeviceView, EnqueueResult,
@@ -70,11 +70,15 @@ impl PostgresStore {
             .execute(&mut **tx)
             .await?;
         // One array parameter, expanded server-side: one round trip for any number of targets.
-        let known: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM enrollments WHERE id = ANY($1)")
-                .bind(enrollment_ids)
-                .fetch_all(&mut **tx)
-                .await?;
+        // Only the unknown IDs come back (usually none): fetching the known ones cost a row per
+        // target, 100k rows for a fleet-wide command.
+        let unknown: Vec<String> = sqlx::query_scalar(
+            "SELECT t.id FROM UNNEST($1::text[]) AS t(id) \
+             WHERE NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.id = t.id)",
+        )
+        .bind(enrollment_ids)
+        .fetch_all(&mut **tx)
+        .await?;
         sqlx::query(
             "INSERT INTO queue_entries (enrollment_id, command_uuid, status, priority, enqueued_at) \
              SELECT t.id, $2, 'Pending', $3, $4 \
@@ -88,15 +92,71 @@ impl PostgresStore {
         .bind(cmd.now)
         .execute(&mut **tx)
         .await?;
-        let known: HashSet<String> = known.into_iter().collect();
+        let unknown: HashSet<String> = unknown.into_iter().collect();
         Ok(enrollment_ids
             .iter()
             .map(|id| EnqueueResult {
                 enrollment_id: id.clone(),
-                queued: known.contains(id),
+                queued: !unknown.contains(id),
             })
             .collect())
     }
+}
+
+/// A command report as one statement (data-modifying CTEs), so a report is one round trip:
+///
+/// - `touched`: last seen; an `Idle` starts a session. Empty when the enrollment is unknown or
+///   disabled, and then nothing else changes.
+/// - `stored`: the result (`$4` is NULL for `Idle`), only on an open entry.
+/// - `picked`: the next command (priority, then FIFO; a `NotNow` entry waits for the next
+///   session, see the rules in `rows`) with its payload. All CTEs see the table as it was when
+///   the statement started, so the entry just reported on is excluded explicitly: once its
+///   result is stored it is never eligible in this session (answered, or `NotNow` now). SKIP
+///   LOCKED: a row locked by a concurrent cancel (or another process delivering it) is passed
+///   over instead of waited for.
+/// - `marked`: the picked entry marked sent (a data-modifying CTE runs whether or not the
+///   final SELECT reads it).
+///
+/// `$1` enrollment, `$2` now, `$3` is Idle, `$4` command UUID, `$5` status, `$6` raw result,
+/// `$7` is NotNow.
+const REPORT_STATEMENT: &str = "WITH touched AS ( \
+    UPDATE enrollments SET last_seen_at = $2, \
+    session_started_at = CASE WHEN $3 THEN $2 ELSE session_started_at END \
+    WHERE id = $1 AND enabled RETURNING session_started_at), \
+stored AS ( \
+    UPDATE queue_entries SET status = $5, result = $6, result_at = $2, \
+    not_now_count = not_now_count + CASE WHEN $7 THEN 1 ELSE 0 END, \
+    first_not_now_at = CASE WHEN $7 THEN COALESCE(first_not_now_at, $2) ELSE first_not_now_at END, \
+    last_not_now_at = CASE WHEN $7 THEN $2 ELSE last_not_now_at END \
+    WHERE $4::text IS NOT NULL AND enrollment_id = $1 AND command_uuid = $4 \
+    AND status IN ('Pending', 'Sent', 'NotNow') AND EXISTS (SELECT 1 FROM touched) \
+    RETURNING 1), \
+picked AS ( \
+    SELECT q.command_uuid, c.request_type, c.payload, c.payload_sealed \
+    FROM queue_entries q JOIN commands c ON c.uuid = q.command_uuid \
+    WHERE q.enrollment_id = $1 AND EXISTS (SELECT 1 FROM touched) \
+    AND q.command_uuid IS DISTINCT FROM $4 \
+    AND (q.status IN ('Pending', 'Sent') \
+    OR (q.status = 'NotNow' AND q.last_not_now_at < (SELECT session_started_at FROM touched))) \
+    ORDER BY q.priority DESC, q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED), \
+marked AS ( \
+    UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, $2), \
+    delivery_count = delivery_count + 1 FROM picked \
+    WHERE queue_entries.enrollment_id = $1 AND queue_entries.command_uuid = picked.command_uuid \
+    RETURNING 1) \
+SELECT EXISTS (SELECT 1 FROM touched) AS enrolled, EXISTS (SELECT 1 FROM stored) AS stored, \
+    p.command_uuid, p.request_type, p.payload, p.payload_sealed \
+FROM (SELECT 1) AS one LEFT JOIN picked p ON TRUE";
+
+/// The row of [`REPORT_STATEMENT`].
+#[derive(sqlx::FromRow)]
+struct ReportRow {
+    enrolled: bool,
+    stored: bool,
+    command_uuid: Option<String>,
+    request_type: Option<String>,
+    payload: Option<Vec<u8>>,
+    payload_sealed: Option<bool>,
 }
 
 #[async_trait]
@@ -251,20 +311,31 @@ impl Store for PostgresStore {
     }
 
     async fn command_report(&self, rec: &ReportRecord) -> StoreResult<ReportOutcome> {
-        let mut tx = self.write().await?;
-        let session: Option<Option<i64>> = sqlx::query_scalar(rows::TOUCH_ENROLLMENT)
+        let result = rec.result.as_ref();
+        let query = sqlx::query_as(REPORT_STATEMENT)
             .bind(&rec.enrollment_id)
             .bind(rec.now)
-            .bind(rec.result.is_none())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(session_started_at) = session else {
+            .bind(result.is_none())
+            .bind(result.map(|r| r.command_uuid.as_str()))
+            .bind(result.map(|r| r.status.queue_status().as_str()))
+            .bind(result.map(|r| r.raw.as_slice()))
+            .bind(result.is_some_and(|r| r.status == ResultStatus::NotNow));
+        // One statement is atomic on its own: without device facts to store, no explicit
+        // transaction (and its BEGIN and COMMIT round trips) is needed.
+        let (row, tx): (ReportRow, _) = match &rec.device_facts {
+            None => (query.fetch_one(&self.pool).await?, None),
+            Some(_) => {
+                let mut tx = self.pool.begin().await?;
+                (query.fetch_one(&mut *tx).await?, Some(tx))
+            }
+        };
+        if !row.enrolled {
             return Ok(ReportOutcome {
                 not_enrolled: true,
                 ..ReportOutcome::default()
             });
-        };
-        if let Some(f) = &rec.device_facts {
+        }
+        if let (Some(f), Some(mut tx)) = (&rec.device_facts, tx) {
             sqlx::query(rows::STORE_DEVICE_FACTS)
                 .bind(&rec.enrollment_id)
                 .bind(f.pin_required_for_lock)
@@ -276,41 +347,29 @@ impl Store for PostgresStore {
                 .bind(rec.now)
                 .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
         }
-        let mut outcome = ReportOutcome::default();
-        if let Some(result) = &rec.result {
-            let stored = sqlx::query(rows::STORE_RESULT)
-                .bind(&rec.enrollment_id)
-                .bind(&result.command_uuid)
-                .bind(result.status.queue_status().as_str())
-                .bind(&result.raw)
-                .bind(rec.now)
-                .bind(result.status == ResultStatus::NotNow)
-                .execute(&mut *tx)
-                .await?;
-            outcome.unknown_command = stored.rows_affected() == 0;
-        }
-        let next: Option<DeliveredRow> = sqlx::query_as(AssertSqlSafe(
-            // SKIP LOCKED: a row locked by a concurrent cancel (or another process delivering
-            // it) is passed over instead of waited for; after such a wait Postgres re-checks
-            // only that row and could return nothing although another command is eligible.
-            format!("{} LIMIT 1 FOR UPDATE OF q SKIP LOCKED", rows::PICK_NEXT),
-        ))
-        .bind(&rec.enrollment_id)
-        .bind(session_started_at)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = next {
-            sqlx::query(rows::MARK_SENT)
-                .bind(&rec.enrollment_id)
-                .bind(row.command_uuid())
-                .bind(rec.now)
-                .execute(&mut *tx)
-                .await?;
-            outcome.next = Some(row.into());
-        }
-        tx.commit().await?;
-        Ok(outcome)
+        let next = match (
+            row.command_uuid,
+            row.request_type,
+            row.payload,
+            row.payload_sealed,
+        ) {
+            (Some(command_uuid), Some(request_type), Some(payload), Some(payload_sealed)) => {
+                Some(super::DeliveredCommand {
+                    command_uuid,
+                    request_type,
+                    payload,
+                    payload_sealed,
+                })
+            }
+            _ => None,
+        };
+        Ok(ReportOutcome {
+            unknown_command: result.is_some() && !row.stored,
+            next,
+            ..ReportOutcome::default()
+        })
     }
 
     async fn enqueue(

@@ -4,8 +4,7 @@
 //! plain `SELECT`s used to build views are written once, here.
 
 use super::{
-    AuditEntry, AuditRecord, DeliveredCommand, DeviceView, EscrowedPin, QueueEntryView,
-    QueueStatus, UserChannelView,
+    AuditEntry, AuditRecord, DeviceView, EscrowedPin, QueueEntryView, QueueStatus, UserChannelView,
 };
 use std::collections::HashMap;
 
@@ -188,31 +187,6 @@ pub(crate) fn queue_views(rows: Vec<QueueRow>) -> Result<Vec<QueueEntryView>, sq
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct DeliveredRow {
-    command_uuid: String,
-    request_type: String,
-    payload: Vec<u8>,
-    payload_sealed: bool,
-}
-
-impl DeliveredRow {
-    pub(crate) fn command_uuid(&self) -> &str {
-        &self.command_uuid
-    }
-}
-
-impl From<DeliveredRow> for DeliveredCommand {
-    fn from(r: DeliveredRow) -> Self {
-        DeliveredCommand {
-            command_uuid: r.command_uuid,
-            request_type: r.request_type,
-            payload: r.payload,
-            payload_sealed: r.payload_sealed,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
 pub(crate) struct AuditRow {
     id: i64,
     at: i64,
@@ -328,32 +302,13 @@ pub(crate) const CHECK_OUT: &str = "UPDATE enrollments SET enabled = FALSE, chec
 pub(crate) const NEWEST_BOOTSTRAP: &str =
     "SELECT sealed FROM bootstrap_tokens WHERE device_id = $1 ORDER BY id DESC LIMIT 1";
 
-/// Only enabled enrollments get work. An `Idle` (`$3`) starts a new session.
-pub(crate) const TOUCH_ENROLLMENT: &str = "UPDATE enrollments SET last_seen_at = $2, \
-     session_started_at = CASE WHEN $3 THEN $2 ELSE session_started_at END \
-     WHERE id = $1 AND enabled RETURNING session_started_at";
-
-/// A result lands only on an open entry; `$6` is true for `NotNow`.
-pub(crate) const STORE_RESULT: &str = "UPDATE queue_entries SET status = $3, result = $4, \
-     result_at = $5, not_now_count = not_now_count + CASE WHEN $6 THEN 1 ELSE 0 END, \
-     first_not_now_at = CASE WHEN $6 THEN COALESCE(first_not_now_at, $5) ELSE first_not_now_at END, \
-     last_not_now_at = CASE WHEN $6 THEN $5 ELSE last_not_now_at END \
-     WHERE enrollment_id = $1 AND command_uuid = $2 AND status IN ('Pending', 'Sent', 'NotNow')";
-
-/// Next command: priority, then FIFO. A command answered `NotNow` waits until the device
-/// starts a new session (an `Idle` after the `NotNow`): Apple's devices re-poll on their own
-/// only if `NotNow` was the last status they sent, so re-sending it in the same session would
-/// loop. `$2` is the session start (NULL before the first `Idle`: NotNow'd entries wait).
-/// The payload comes along (one statement fewer per report). Each backend appends `LIMIT 1`
-/// and its locking clause (`q` is the queue entry).
-pub(crate) const PICK_NEXT: &str = "SELECT q.command_uuid, c.request_type, c.payload, \
-     c.payload_sealed FROM queue_entries q JOIN commands c ON c.uuid = q.command_uuid \
-     WHERE q.enrollment_id = $1 AND (q.status IN ('Pending', 'Sent') \
-     OR (q.status = 'NotNow' AND q.last_not_now_at < $2)) ORDER BY q.priority DESC, q.seq";
-
-pub(crate) const MARK_SENT: &str = "UPDATE queue_entries SET status = 'Sent', \
-     delivered_at = COALESCE(delivered_at, $3), delivery_count = delivery_count + 1 \
-     WHERE enrollment_id = $1 AND command_uuid = $2 AND status IN ('Pending', 'Sent', 'NotNow')";
+// A command report (touch the enrollment, store the result, pick and mark the next command)
+// is one batch per backend: `REPORT_BATCH` in sqlite.rs, `REPORT_STATEMENT` in postgres.rs.
+// The rules they share: only enabled enrollments get work, and an `Idle` starts a new
+// session; a result lands only on an open entry (`Pending`, `Sent`, `NotNow`); the next
+// command is by priority, then FIFO, and one answered `NotNow` waits until the device starts
+// a new session (an `Idle` after the `NotNow`): Apple's devices re-poll on their own only if
+// `NotNow` was the last status they sent, so re-sending it in the same session would loop.
 
 /// A command UUID is stored once; enqueueing it again (a retried API call) only adds targets.
 pub(crate) const INSERT_COMMAND: &str = "INSERT INTO commands (uuid, request_type, payload, \

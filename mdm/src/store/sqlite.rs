@@ -2,8 +2,8 @@
 
 use super::rows;
 use super::rows::{
-    DEVICE_SELECT, DeliveredRow, DeviceRow, QUEUE_SELECT, QueueRow, USER_CHANNEL_COLUMNS,
-    UserChannelRow, clamp_limit, device_views, is_fk_violation, queue_views,
+    DEVICE_SELECT, DeviceRow, QUEUE_SELECT, QueueRow, USER_CHANNEL_COLUMNS, UserChannelRow,
+    clamp_limit, device_views, is_fk_violation, queue_views,
 };
 use super::{
     AuthenticateRecord, CancelOutcome, CommandView, DeviceFilter, DeviceView, EnqueueResult,
@@ -21,6 +21,10 @@ use std::time::Duration;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection for [`Self::write`] transactions. SQLite has one writer at a time
+    /// anyway; queueing writers here (an async wait) replaces SQLite's busy handler, which
+    /// polls with sleeps, and keeps the hot path on one worker thread.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -36,10 +40,22 @@ impl SqliteStore {
         let max = if url.contains(":memory:") { 1 } else { 4 };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
-            .connect_with(opts)
+            // A ping before every acquire is a round trip to the connection's worker thread
+            // per request, and cannot fail for a local file that is open.
+            .test_before_acquire(false)
+            .connect_with(opts.clone())
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        let writer = if url.contains(":memory:") {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_with(opts)
+                .await?
+        };
+        Ok(Self { pool, writer })
     }
 
     /// A write transaction. SQLite has one writer; a plain (deferred) `BEGIN` takes the write
@@ -47,7 +63,7 @@ impl SqliteStore {
     /// SQLITE_BUSY without waiting (the busy handler cannot help a deadlock). `BEGIN IMMEDIATE`
     /// takes the write lock up front, so concurrent writers queue on the busy timeout instead.
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     async fn user_channels(&self, device_ids: &[&str]) -> StoreResult<Vec<UserChannelRow>> {
@@ -69,6 +85,99 @@ fn json_array<T: serde::Serialize>(items: &[T]) -> StoreResult<String> {
     serde_json::to_string(items).map_err(|e| StoreError::Config(e.to_string()))
 }
 
+// The text of `REPORT_BATCH` (a macro, so `REPORT_BATCH_TX` can `concat!` it).
+macro_rules! report_batch_sql {
+    () => {
+        "\
+UPDATE enrollments SET last_seen_at = $2, \
+    session_started_at = CASE WHEN $3 THEN $2 ELSE session_started_at END \
+    WHERE id = $1 AND enabled \
+    RETURNING 'enrolled' AS tag, NULL AS command_uuid, NULL AS request_type, NULL AS payload, \
+    NULL AS payload_sealed; \
+UPDATE queue_entries SET status = $5, result = $6, result_at = $2, \
+    not_now_count = not_now_count + CASE WHEN $7 THEN 1 ELSE 0 END, \
+    first_not_now_at = CASE WHEN $7 THEN COALESCE(first_not_now_at, $2) ELSE first_not_now_at END, \
+    last_not_now_at = CASE WHEN $7 THEN $2 ELSE last_not_now_at END \
+    WHERE $4 IS NOT NULL AND enrollment_id = $1 AND command_uuid = $4 \
+    AND status IN ('Pending', 'Sent', 'NotNow') \
+    AND EXISTS (SELECT 1 FROM enrollments WHERE id = $1 AND enabled) \
+    RETURNING 'stored' AS tag, NULL AS command_uuid, NULL AS request_type, NULL AS payload, \
+    NULL AS payload_sealed; \
+UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, $2), \
+    delivery_count = delivery_count + 1 \
+    WHERE enrollment_id = $1 AND command_uuid = ( \
+        SELECT q.command_uuid FROM queue_entries q JOIN enrollments e ON e.id = q.enrollment_id \
+        WHERE q.enrollment_id = $1 AND e.enabled AND (q.status IN ('Pending', 'Sent') \
+        OR (q.status = 'NotNow' AND q.last_not_now_at < e.session_started_at)) \
+        ORDER BY q.priority DESC, q.seq LIMIT 1) \
+    RETURNING 'next' AS tag, command_uuid, \
+    (SELECT request_type FROM commands WHERE uuid = queue_entries.command_uuid) AS request_type, \
+    (SELECT payload FROM commands WHERE uuid = queue_entries.command_uuid) AS payload, \
+    (SELECT payload_sealed FROM commands WHERE uuid = queue_entries.command_uuid) AS payload_sealed"
+    };
+}
+
+/// A command report as one multi-statement batch, run in the caller's transaction (sqlx runs
+/// the statements one after the other on the worker; `$n` are shared). Every statement
+/// returns rows of one shape, told apart by `tag`:
+///
+/// 1. touch the enrollment (last seen; an `Idle` starts a session): `enrolled` when it exists
+///    and is enabled — the later statements check the same, so a disabled or unknown
+///    enrollment changes nothing;
+/// 2. store the result (`$4` is NULL for `Idle`): `stored` when it landed on an open entry;
+/// 3. pick the next command (priority, then FIFO; a `NotNow` entry waits for the next session,
+///    see the rules in `rows`), mark it sent and return it with its payload: `next`.
+///
+/// `$1` enrollment, `$2` now, `$3` is Idle, `$4` command UUID, `$5` status, `$6` raw result,
+/// `$7` is NotNow.
+const REPORT_BATCH: &str = report_batch_sql!();
+
+/// [`REPORT_BATCH`] wrapped in `BEGIN IMMEDIATE` … `COMMIT`, as one batch.
+const REPORT_BATCH_TX: &str = concat!("BEGIN IMMEDIATE; ", report_batch_sql!(), "; COMMIT");
+
+type ReportQuery<'q> =
+    sqlx::query::QueryAs<'q, Sqlite, ReportRow, <Sqlite as sqlx::Database>::Arguments>;
+
+fn bind_report<'q>(q: ReportQuery<'q>, rec: &'q ReportRecord) -> ReportQuery<'q> {
+    let result = rec.result.as_ref();
+    q.bind(&rec.enrollment_id)
+        .bind(rec.now)
+        .bind(result.is_none())
+        .bind(result.map(|r| r.command_uuid.as_str()))
+        .bind(result.map(|r| r.status.queue_status().as_str()))
+        .bind(result.map(|r| r.raw.as_slice()))
+        .bind(result.is_some_and(|r| r.status == ResultStatus::NotNow))
+}
+
+/// Run [`REPORT_BATCH_TX`] on the writer connection. A statement that fails stops the batch,
+/// possibly inside its transaction: roll back, and close the connection rather than hand a
+/// connection in an unknown state to the next writer.
+async fn report_batch(writer: &SqlitePool, rec: &ReportRecord) -> StoreResult<Vec<ReportRow>> {
+    let mut conn = writer.acquire().await?;
+    match bind_report(sqlx::query_as(REPORT_BATCH_TX), rec)
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(rows) => Ok(rows),
+        Err(e) => {
+            // Fails harmlessly ("no transaction is active") when BEGIN itself failed.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            conn.close_on_drop();
+            Err(e.into())
+        }
+    }
+}
+
+/// A row of [`REPORT_BATCH`].
+#[derive(sqlx::FromRow)]
+struct ReportRow {
+    tag: String,
+    command_uuid: Option<String>,
+    request_type: Option<String>,
+    payload: Option<Vec<u8>>,
+    payload_sealed: Option<bool>,
+}
+
 impl SqliteStore {
     /// The body of `enqueue`, inside a caller's transaction.
     async fn enqueue_in(
@@ -86,8 +195,11 @@ impl SqliteStore {
             .bind(cmd.payload_sealed)
             .execute(&mut **tx)
             .await?;
-        let known: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT e.id FROM json_each($1) j JOIN enrollments e ON e.id = j.value",
+        // Only the unknown IDs come back (usually none): fetching the known ones cost a row per
+        // target, 100k rows for a fleet-wide command.
+        let unknown: Vec<String> = sqlx::query_scalar(
+            "SELECT j.value FROM json_each($1) j \
+             WHERE NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.id = j.value)",
         )
         .bind(&ids)
         .fetch_all(&mut **tx)
@@ -110,12 +222,12 @@ impl SqliteStore {
         .bind(cmd.now)
         .execute(&mut **tx)
         .await?;
-        let known: HashSet<String> = known.into_iter().collect();
+        let unknown: HashSet<String> = unknown.into_iter().collect();
         Ok(enrollment_ids
             .iter()
             .map(|id| EnqueueResult {
                 enrollment_id: id.clone(),
-                queued: known.contains(id),
+                queued: !unknown.contains(id),
             })
             .collect())
     }
@@ -273,61 +385,67 @@ impl Store for SqliteStore {
     }
 
     async fn command_report(&self, rec: &ReportRecord) -> StoreResult<ReportOutcome> {
-        let mut tx = self.write().await?;
-        let session: Option<Option<i64>> = sqlx::query_scalar(rows::TOUCH_ENROLLMENT)
-            .bind(&rec.enrollment_id)
-            .bind(rec.now)
-            .bind(rec.result.is_none())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(session_started_at) = session else {
+        let result = rec.result.as_ref();
+        let rows: Vec<ReportRow> = if rec.device_facts.is_none() {
+            // The common case: the whole report, transaction included, is one batch, so one
+            // round trip to the writer's worker thread instead of one per statement (those
+            // hand-offs were the largest cost of a report). In its own task: a batch that
+            // holds BEGIN must not be abandoned half-way by a client that hangs up.
+            let writer = self.writer.clone();
+            let rec = rec.clone();
+            tokio::spawn(async move { report_batch(&writer, &rec).await })
+                .await
+                .map_err(|e| StoreError::Config(format!("command report task: {e}")))??
+        } else {
+            let mut tx = self.write().await?;
+            let rows = bind_report(sqlx::query_as(REPORT_BATCH), rec)
+                .fetch_all(&mut *tx)
+                .await?;
+            if rows.iter().any(|r| r.tag == "enrolled")
+                && let Some(f) = &rec.device_facts
+            {
+                sqlx::query(rows::STORE_DEVICE_FACTS)
+                    .bind(&rec.enrollment_id)
+                    .bind(f.pin_required_for_lock)
+                    .bind(f.pin_required_for_erase)
+                    .bind(f.is_apple_silicon)
+                    .bind(&f.os_version)
+                    .bind(&f.build_version)
+                    .bind(&f.device_name)
+                    .bind(rec.now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            rows
+        };
+        if !rows.iter().any(|r| r.tag == "enrolled") {
             return Ok(ReportOutcome {
                 not_enrolled: true,
                 ..ReportOutcome::default()
             });
+        }
+        let mut outcome = ReportOutcome {
+            unknown_command: result.is_some() && !rows.iter().any(|r| r.tag == "stored"),
+            ..ReportOutcome::default()
         };
-        if let Some(f) = &rec.device_facts {
-            sqlx::query(rows::STORE_DEVICE_FACTS)
-                .bind(&rec.enrollment_id)
-                .bind(f.pin_required_for_lock)
-                .bind(f.pin_required_for_erase)
-                .bind(f.is_apple_silicon)
-                .bind(&f.os_version)
-                .bind(&f.build_version)
-                .bind(&f.device_name)
-                .bind(rec.now)
-                .execute(&mut *tx)
-                .await?;
+        for row in rows {
+            if row.tag == "next"
+                && let (Some(command_uuid), Some(request_type), Some(payload), Some(sealed)) = (
+                    row.command_uuid,
+                    row.request_type,
+                    row.payload,
+                    row.payload_sealed,
+                )
+            {
+                outcome.next = Some(super::DeliveredCommand {
+                    command_uuid,
+                    request_type,
+                    payload,
+                    payload_sealed: sealed,
+                });
+            }
         }
-        let mut outcome = ReportOutcome::default();
-        if let Some(result) = &rec.result {
-            let stored = sqlx::query(rows::STORE_RESULT)
-                .bind(&rec.enrollment_id)
-                .bind(&result.command_uuid)
-                .bind(result.status.queue_status().as_str())
-                .bind(&result.raw)
-                .bind(rec.now)
-                .bind(result.status == ResultStatus::NotNow)
-                .execute(&mut *tx)
-                .await?;
-            outcome.unknown_command = stored.rows_affected() == 0;
-        }
-        let next: Option<DeliveredRow> =
-            sqlx::query_as(AssertSqlSafe(format!("{} LIMIT 1", rows::PICK_NEXT)))
-                .bind(&rec.enrollment_id)
-                .bind(session_started_at)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(row) = next {
-            sqlx::query(rows::MARK_SENT)
-                .bind(&rec.enrollment_id)
-                .bind(row.command_uuid())
-                .bind(rec.now)
-                .execute(&mut *tx)
-                .await?;
-            outcome.next = Some(row.into());
-        }
-        tx.commit().await?;
         Ok(outcome)
     }
 

@@ -10,7 +10,10 @@ use clap::Parser;
 use plist::Value;
 use russet_apns::fake::pki::{TestCa as ApnsCa, random_topic};
 use russet_apns::fake::{FakeApns, FakeApnsConfig};
-use russet_tests::bench::{Latencies, cached_identities, default_server_binary, process_usage};
+use russet_tests::bench::{
+    BENCH_SCEP_CHALLENGE, Latencies, append_issued, cached_key_pool, cached_scep_ca,
+    default_server_binary, issue_over_scep, issued_cache_path, load_issued, process_usage,
+};
 use russet_tests::db::{PgDatabase, postgres_admin_url};
 use russet_tests::sim_mac::SimMac;
 use serde_json::json;
@@ -38,9 +41,18 @@ struct Args {
     /// Where generated identities are cached between runs.
     #[arg(long, default_value = "target/bench-identities")]
     identities: PathBuf,
-    /// Command round trips per Mac.
+    /// Command round trips per Mac (0 skips the round-trip scenario, e.g. at 100k Macs).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// RSA-2048 key pairs shared by the Macs (each Mac still has its own certificate).
+    #[arg(long, default_value_t = 16)]
+    key_pool: usize,
+    /// SCEP requests in flight at once when identities must be issued.
+    #[arg(long, default_value_t = 8)]
+    scep_concurrency: usize,
+    /// Only make sure `--macs` identities are cached (issuing the missing ones), then exit.
+    #[arg(long)]
+    issue_only: bool,
 }
 
 struct Server {
@@ -69,12 +81,19 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Files the server is started with: the harness's SCEP CA and the fake APNs.
+struct ServerFiles<'a> {
+    scep_ca_cert: &'a std::path::Path,
+    scep_ca_key: &'a std::path::Path,
+    apns_url: &'a str,
+    apns_ca: &'a std::path::Path,
+}
+
 fn start_server(
     bin: &PathBuf,
     dir: &std::path::Path,
-    ca_pem: &std::path::Path,
+    files: &ServerFiles<'_>,
     db: Option<&str>,
-    apns: (&str, &std::path::Path),
 ) -> anyhow::Result<Server> {
     let port = free_port()?;
     let data = dir.join("data");
@@ -84,11 +103,19 @@ fn start_server(
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(&data)
-        .arg("--device-ca")
-        .arg(ca_pem)
-        .args(["--apns-url", apns.0, "--push-sweep-interval-secs", "3600"])
+        .arg("--scep-ca-cert")
+        .arg(files.scep_ca_cert)
+        .arg("--scep-ca-key")
+        .arg(files.scep_ca_key)
+        .args(["--scep-challenge", BENCH_SCEP_CHALLENGE])
+        .args([
+            "--apns-url",
+            files.apns_url,
+            "--push-sweep-interval-secs",
+            "3600",
+        ])
         .arg("--apns-ca")
-        .arg(apns.1)
+        .arg(files.apns_ca)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -149,15 +176,15 @@ async fn main() -> anyhow::Result<()> {
         "server binary {} not found (cargo build --release -p russet-mdm)",
         bin.display()
     );
-    eprintln!(
-        "identities: loading/creating {} (cached in {})",
-        args.macs,
-        args.identities.display()
-    );
-    let (ca, ids) = cached_identities(&args.identities, args.macs)?;
+    let ca = cached_scep_ca(&args.identities)?;
+    let keys = cached_key_pool(&args.identities, args.key_pool)?;
+    let issued_path = issued_cache_path(&args.identities, &ca)?;
+    let mut ids = load_issued(&issued_path, &keys, args.macs)?;
     let dir = tempfile::tempdir()?;
-    let ca_pem = dir.path().join("ca.pem");
-    std::fs::write(&ca_pem, ca.cert_pem())?;
+    let scep_ca_cert = dir.path().join("scep-ca.pem");
+    let scep_ca_key = dir.path().join("scep-ca.key");
+    std::fs::write(&scep_ca_cert, ca.cert_pem())?;
+    std::fs::write(&scep_ca_key, ca.key.private_key_to_pem_pkcs8()?)?;
 
     // Fake APNs with a push certificate the server will import.
     let apns_ca = ApnsCa::new("bench push CA")?;
@@ -165,6 +192,58 @@ async fn main() -> anyhow::Result<()> {
     let fake = FakeApns::start(FakeApnsConfig::trusting_ca(&apns_ca.cert_pem(), &topic)).await?;
     let fake_ca = dir.path().join("apns-ca.pem");
     std::fs::write(&fake_ca, fake.ca_pem())?;
+    let apns_url = fake.base_url();
+    let files = ServerFiles {
+        scep_ca_cert: &scep_ca_cert,
+        scep_ca_key: &scep_ca_key,
+        apns_url: &apns_url,
+        apns_ca: &fake_ca,
+    };
+
+    // Identities the cache lacks come from a server's /scep, as a Mac gets its own: a separate
+    // SQLite server, so issuance does not count in the figures of the run that follows.
+    if ids.len() < args.macs {
+        let missing = args.macs - ids.len();
+        eprintln!(
+            "identities: {} cached, issuing {missing} over SCEP ({} in flight, {} pooled keys)",
+            ids.len(),
+            args.scep_concurrency,
+            keys.len()
+        );
+        let scep_dir = tempfile::tempdir()?;
+        let server = start_server(&bin, scep_dir.path(), &files, None)?;
+        let (c0, _) = server.usage();
+        let t = Instant::now();
+        let mut done = ids.len();
+        // In chunks, saved as they come, so an interrupted issuance of 100k is not lost.
+        while done < args.macs {
+            let end = (done + 5000).min(args.macs);
+            let new = issue_over_scep(
+                &format!("{}/scep", server.device_url),
+                &ca.cert,
+                &keys,
+                done..end,
+                args.scep_concurrency,
+            )
+            .await?;
+            append_issued(&issued_path, &new)?;
+            ids.extend(new);
+            done = end;
+        }
+        let (c1, _) = server.usage();
+        report(
+            "SCEP issuance (PKCSReq)",
+            missing,
+            "identities",
+            t.elapsed(),
+            c1 - c0,
+            None,
+        );
+    }
+    if args.issue_only {
+        return Ok(());
+    }
+
     let pg = match args.db.as_str() {
         "sqlite" => None,
         "postgres" => Some(
@@ -179,9 +258,8 @@ async fn main() -> anyhow::Result<()> {
     let server = start_server(
         &bin,
         dir.path(),
-        &ca_pem,
+        &files,
         pg.as_ref().map(|p| p.url.as_str()),
-        (&fake.base_url(), &fake_ca),
     )?;
     let http = reqwest::Client::new();
     let cert = apns_ca.issue_push_certificate(&topic)?;
@@ -197,10 +275,16 @@ async fn main() -> anyhow::Result<()> {
         r.text().await?
     );
 
+    // One HTTP client (one connection pool) for all the Macs: building 100k clients would cost
+    // more than the scenarios. At most `concurrency` requests are in flight, so as many
+    // keep-alive connections carry them.
+    let device_http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
     let macs: Vec<Arc<SimMac>> = ids
         .into_iter()
         .map(|id| {
-            let mut m = SimMac::new(&server.device_url, id);
+            let mut m = SimMac::with_client(&server.device_url, id, device_http.clone());
             m.topic = topic.clone();
             Arc::new(m)
         })
@@ -240,7 +324,7 @@ async fn main() -> anyhow::Result<()> {
     while let Some(r) = tasks.join_next().await {
         lat.0.extend(r??);
     }
-    let (cpu1, _) = server.usage();
+    let (cpu1, rss_enrolled) = server.usage();
     report(
         "enrollment (2 requests/Mac)",
         macs.len() * 2,
@@ -248,6 +332,11 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed(),
         cpu1 - cpu0,
         Some(&mut lat),
+    );
+    println!(
+        "server peak RSS after enrolling {} Macs: {:.1} MiB",
+        macs.len(),
+        rss_enrolled as f64 / 1024.0
     );
 
     // 2. One command enqueued to every Mac; 3. push fan-out to the fake APNs.
@@ -265,7 +354,7 @@ async fn main() -> anyhow::Result<()> {
         r.text().await?
     );
     let enqueue = t.elapsed();
-    let (cpu2, _) = server.usage();
+    let (cpu2, rss_enqueued) = server.usage();
     report(
         "enqueue 1 command to all",
         macs.len(),
@@ -278,7 +367,7 @@ async fn main() -> anyhow::Result<()> {
     while fake.push_count() < macs.len() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (cpu3, _) = server.usage();
+    let (cpu3, rss_pushed) = server.usage();
     report(
         "push fan-out (enqueue→APNs)",
         fake.push_count(),
@@ -286,6 +375,11 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed(),
         cpu3 - cpu1,
         None,
+    );
+    println!(
+        "server peak RSS after the enqueue {:.1} MiB, after the fan-out {:.1} MiB",
+        rss_enqueued as f64 / 1024.0,
+        rss_pushed as f64 / 1024.0
     );
 
     // 4. Command round trips: Idle → command → Acknowledged → empty (the SecurityInfo above,
@@ -340,14 +434,16 @@ async fn main() -> anyhow::Result<()> {
         let (c1, _) = server.usage();
         cpu_total += c1 - c0;
     }
-    report(
-        "command round trip (2 req)",
-        macs.len() * args.rounds,
-        "roundtrips",
-        total,
-        cpu_total,
-        Some(&mut round_lat),
-    );
+    if args.rounds > 0 {
+        report(
+            "command round trip (2 req)",
+            macs.len() * args.rounds,
+            "roundtrips",
+            total,
+            cpu_total,
+            Some(&mut round_lat),
+        );
+    }
     let (_, rss) = server.usage();
     println!("server peak RSS {:.1} MiB", rss as f64 / 1024.0);
     drop(server);
