@@ -533,6 +533,12 @@ async fn delete_device_keeps_escrow_and_audit(s: &dyn Store) {
 
     // The certificate is free again; the device can come back.
     s.authenticate(&auth("B", "cert-A", 20)).await.unwrap();
+    // The same Mac enrolls again: nothing of the old queue comes back with it.
+    s.authenticate(&auth("A", "cert-A2", 30)).await.unwrap();
+    assert!(s.token_update(&token("A", "A", 31)).await.unwrap());
+    assert!(s.token_update(&token("A:U", "A", 32)).await.unwrap());
+    assert!(s.device_commands("A", 10).await.unwrap().is_empty());
+    assert!(s.command("c1").await.unwrap().unwrap().entries.is_empty());
 }
 
 async fn bootstrap_token_is_append_only_and_clearable(s: &dyn Store) {

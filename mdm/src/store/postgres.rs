@@ -468,6 +468,14 @@ impl Store for PostgresStore {
             .bind(device_id)
             .execute(&mut *tx)
             .await?;
+        // No foreign key cascades into queue_entries on PostgreSQL (migration 0007).
+        sqlx::query(
+            "DELETE FROM queue_entries WHERE enrollment_id IN \
+             (SELECT id FROM enrollments WHERE device_id = $1)",
+        )
+        .bind(device_id)
+        .execute(&mut *tx)
+        .await?;
         let deleted = sqlx::query("DELETE FROM devices WHERE id = $1")
             .bind(device_id)
             .execute(&mut *tx)
