@@ -345,6 +345,22 @@ pub(crate) const STORE_DEVICE_FACTS: &str = "UPDATE devices SET \
      device_name = COALESCE($7, device_name), updated_at = $8 \
      WHERE id = (SELECT device_id FROM enrollments WHERE id = $1)";
 
+/// [`STORE_DEVICE_FACTS`] bound to an enrollment's facts (both backends).
+macro_rules! store_device_facts {
+    ($enrollment_id:expr, $facts:expr, $now:expr) => {
+        sqlx::query($crate::store::rows::STORE_DEVICE_FACTS)
+            .bind($enrollment_id)
+            .bind($facts.pin_required_for_lock)
+            .bind($facts.pin_required_for_erase)
+            .bind($facts.is_apple_silicon)
+            .bind(&$facts.os_version)
+            .bind(&$facts.build_version)
+            .bind(&$facts.device_name)
+            .bind($now)
+    };
+}
+pub(crate) use store_device_facts;
+
 pub(crate) const INSERT_ESCROWED_PIN: &str = "INSERT INTO escrowed_pins (command_uuid, device_id, \
      serial_number, request_type, pin_sealed, issued_by, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";

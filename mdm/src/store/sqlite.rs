@@ -404,15 +404,7 @@ impl Store for SqliteStore {
             if rows.iter().any(|r| r.tag == "enrolled")
                 && let Some(f) = &rec.device_facts
             {
-                sqlx::query(rows::STORE_DEVICE_FACTS)
-                    .bind(&rec.enrollment_id)
-                    .bind(f.pin_required_for_lock)
-                    .bind(f.pin_required_for_erase)
-                    .bind(f.is_apple_silicon)
-                    .bind(&f.os_version)
-                    .bind(&f.build_version)
-                    .bind(&f.device_name)
-                    .bind(rec.now)
+                rows::store_device_facts!(&rec.enrollment_id, f, rec.now)
                     .execute(&mut *tx)
                     .await?;
             }
