@@ -8,10 +8,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
-use openssl::stack::Stack;
 use openssl::x509::X509;
-use openssl::x509::store::X509StoreBuilder;
 use plist::Value as Plist;
 use reqwest::Method;
 use russet_certs::testing::{DeviceIdentity, IssueOptions, TestCa};
@@ -59,13 +56,8 @@ async fn post_enroll(srv: &TestServer, body: Vec<u8>) -> (u16, Option<String>, V
 
 /// The content of a signed profile (the signature is tested with manual enrollment).
 fn signed_content(der: &[u8]) -> plist::Dictionary {
-    let p7 = Pkcs7::from_der(der).expect("signed profile");
-    let none = Stack::<X509>::new().unwrap();
-    let store = X509StoreBuilder::new().unwrap().build();
-    let mut out = Vec::new();
-    p7.verify(&none, &store, None, Some(&mut out), Pkcs7Flags::NOVERIFY)
-        .expect("content");
-    Plist::from_reader_xml(out.as_slice())
+    let content = russet_certs::profile_sign::signed_profile_content(der).expect("content");
+    Plist::from_reader_xml(content.as_slice())
         .unwrap()
         .into_dictionary()
         .unwrap()

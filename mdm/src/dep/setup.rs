@@ -7,10 +7,6 @@ use crate::protocol::machine_info::compare_os_versions;
 use crate::service::setup::ProfileSetup;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
-use openssl::stack::Stack;
-use openssl::x509::X509;
-use openssl::x509::store::X509StoreBuilder;
 use plist::Value;
 use serde_json::Value as Json;
 
@@ -98,7 +94,8 @@ pub fn attached_profile(bytes: &[u8]) -> DepResult<Vec<u8>> {
         return Err(bad("attached_profile is larger than 1 MiB"));
     }
     if bytes.first() == Some(&0x30) {
-        let content = signed_content(bytes)?;
+        let content = russet_certs::profile_sign::signed_profile_content(bytes)
+            .map_err(|_| bad("attached_profile is neither a plist nor a validly signed profile"))?;
         let (dict, removed) = parse_and_strip(&content)?;
         drop(dict);
         if removed > 0 {
@@ -123,26 +120,6 @@ pub fn attached_profile(bytes: &[u8]) -> DepResult<Vec<u8>> {
         .to_writer_xml(&mut out)
         .map_err(|e| DepOpError::Internal(format!("writing the attached profile: {e}")))?;
     Ok(out)
-}
-
-/// The content of a signed profile (whoever signed it: the Mac checks that, not Russet).
-fn signed_content(der: &[u8]) -> DepResult<Vec<u8>> {
-    let p7 =
-        Pkcs7::from_der(der).map_err(|_| bad("attached_profile is neither a plist nor CMS"))?;
-    let none = Stack::<X509>::new().map_err(|e| DepOpError::Internal(e.to_string()))?;
-    let store = X509StoreBuilder::new()
-        .map_err(|e| DepOpError::Internal(e.to_string()))?
-        .build();
-    let mut content = Vec::new();
-    p7.verify(
-        &none,
-        &store,
-        None,
-        Some(&mut content),
-        Pkcs7Flags::NOVERIFY | Pkcs7Flags::BINARY,
-    )
-    .map_err(|_| bad("the attached profile's signature does not verify"))?;
-    Ok(content)
 }
 
 fn parse_and_strip(xml: &[u8]) -> DepResult<(plist::Dictionary, usize)> {
