@@ -26,6 +26,56 @@ pub enum SecretError {
     Key(String),
 }
 
+/// Every kind of secret Russet seals, named by the record it belongs to. The associated data
+/// built from it ([`Sealed::aad`]) is a stored format: a changed string makes every value
+/// sealed under the old one unreadable, so the list lives here, once, and a test pins it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed<'a> {
+    /// A lock or wipe PIN in the escrow table, by its command.
+    UnlockPin { command_uuid: &'a str },
+    /// A queued command payload that carries a secret (a PIN, an attached profile, a
+    /// password hash), by its command.
+    CommandPayload { command_uuid: &'a str },
+    /// A bootstrap token escrowed by a Mac (`SetBootstrapToken`), by its device.
+    BootstrapToken { device_id: &'a str },
+    /// An `UnlockToken` from a TokenUpdate, by its enrollment.
+    UnlockToken { enrollment_id: &'a str },
+    /// Russet's setup for a DEP profile (attached profile, AccountConfiguration).
+    DepProfileSetup { profile_uuid: &'a str },
+    /// The private key of a DEP link (its token is encrypted to it).
+    DepLinkKey { link: &'a str },
+    /// A DEP link's OAuth tokens, decrypted from the server token file.
+    DepLinkToken { link: &'a str },
+    /// The private key of an imported push certificate, by its topic.
+    PushCertificateKey { topic: &'a str },
+    /// The key of a pending push CSR, by the CSR's own text: a sealed key moved to another
+    /// CSR row won't open.
+    PushCsrKey { csr_pem: &'a str },
+    /// The SCEP CA's private key (one per database).
+    ScepCaKey,
+}
+
+impl Sealed<'_> {
+    /// The AES-GCM associated data.
+    pub fn aad(&self) -> String {
+        match self {
+            Sealed::UnlockPin { command_uuid } => format!("unlock-pin:{command_uuid}"),
+            Sealed::CommandPayload { command_uuid } => format!("command-payload:{command_uuid}"),
+            Sealed::BootstrapToken { device_id } => format!("bootstrap-token:{device_id}"),
+            Sealed::UnlockToken { enrollment_id } => format!("unlock-token:{enrollment_id}"),
+            Sealed::DepProfileSetup { profile_uuid } => format!("dep-profile-setup:{profile_uuid}"),
+            Sealed::DepLinkKey { link } => format!("dep-link-key:{link}"),
+            Sealed::DepLinkToken { link } => format!("dep-link-token:{link}"),
+            Sealed::PushCertificateKey { topic } => format!("push-certificate-key:{topic}"),
+            Sealed::PushCsrKey { csr_pem } => format!(
+                "push-csr-key:{}",
+                hex::encode(openssl::sha::sha256(csr_pem.as_bytes()))
+            ),
+            Sealed::ScepCaKey => "scep-ca:1:key".to_string(),
+        }
+    }
+}
+
 /// The key-encryption key. Never printed: `Debug` is redacted.
 pub struct SecretBox {
     key: [u8; KEY_LEN],
@@ -86,7 +136,9 @@ impl SecretBox {
         }
     }
 
-    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, SecretError> {
+    /// Seal a secret for the record `what` names.
+    pub fn seal(&self, what: Sealed<'_>, plaintext: &[u8]) -> Result<Vec<u8>, SecretError> {
+        let aad = what.aad();
         let mut nonce = [0u8; NONCE_LEN];
         rand_bytes(&mut nonce)?;
         let mut tag = [0u8; TAG_LEN];
@@ -106,7 +158,9 @@ impl SecretBox {
         Ok(out)
     }
 
-    pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, SecretError> {
+    /// Open a secret sealed for the record `what` names.
+    pub fn open(&self, what: Sealed<'_>, sealed: &[u8]) -> Result<Vec<u8>, SecretError> {
+        let aad = what.aad();
         if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed[0] != VERSION {
             return Err(SecretError::Malformed);
         }
@@ -128,15 +182,19 @@ impl SecretBox {
 mod tests {
     use super::*;
 
+    const A: Sealed<'static> = Sealed::UnlockPin { command_uuid: "a" };
+    const B: Sealed<'static> = Sealed::UnlockPin { command_uuid: "b" };
+
     #[test]
     fn seal_then_open_round_trips_and_hides_plaintext() {
         let kek = SecretBox::generate().expect("kek");
         let sealed = kek
-            .seal("bootstrap-token:ABC", b"secret token")
+            .seal(Sealed::BootstrapToken { device_id: "ABC" }, b"secret token")
             .expect("seal");
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
         assert_eq!(
-            kek.open("bootstrap-token:ABC", &sealed).expect("open"),
+            kek.open(Sealed::BootstrapToken { device_id: "ABC" }, &sealed)
+                .expect("open"),
             b"secret token"
         );
     }
@@ -144,16 +202,16 @@ mod tests {
     #[test]
     fn other_record_other_key_or_tampering_fail_to_open() {
         let kek = SecretBox::generate().expect("kek");
-        let sealed = kek.seal("a", b"x").expect("seal");
-        assert!(matches!(kek.open("b", &sealed), Err(SecretError::Open)));
+        let sealed = kek.seal(A, b"x").expect("seal");
+        assert!(matches!(kek.open(B, &sealed), Err(SecretError::Open)));
         let other = SecretBox::generate().expect("kek");
-        assert!(matches!(other.open("a", &sealed), Err(SecretError::Open)));
+        assert!(matches!(other.open(A, &sealed), Err(SecretError::Open)));
         let mut bad = sealed.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert!(matches!(kek.open("a", &bad), Err(SecretError::Open)));
+        assert!(matches!(kek.open(A, &bad), Err(SecretError::Open)));
         assert!(matches!(
-            kek.open("a", &sealed[..5]),
+            kek.open(A, &sealed[..5]),
             Err(SecretError::Malformed)
         ));
     }
@@ -162,10 +220,46 @@ mod tests {
     fn key_text_form_round_trips_and_rejects_garbage() {
         let kek = SecretBox::generate().expect("kek");
         let again = SecretBox::from_hex(&format!(" {}\n", kek.to_hex())).expect("parse");
-        let sealed = kek.seal("a", b"x").expect("seal");
-        assert_eq!(again.open("a", &sealed).expect("open"), b"x");
+        let sealed = kek.seal(A, b"x").expect("seal");
+        assert_eq!(again.open(A, &sealed).expect("open"), b"x");
         assert!(SecretBox::from_hex("zz").is_err());
         assert!(SecretBox::from_hex("abcd").is_err());
         assert_eq!(format!("{kek:?}"), "SecretBox(<redacted>)");
+    }
+
+    /// The associated data is a stored format: these exact strings open every secret already
+    /// sealed in databases in the field.
+    #[test]
+    fn associated_data_strings_are_stable() {
+        let cases = [
+            (Sealed::UnlockPin { command_uuid: "C" }, "unlock-pin:C"),
+            (
+                Sealed::CommandPayload { command_uuid: "C" },
+                "command-payload:C",
+            ),
+            (
+                Sealed::BootstrapToken { device_id: "D" },
+                "bootstrap-token:D",
+            ),
+            (Sealed::UnlockToken { enrollment_id: "E" }, "unlock-token:E"),
+            (
+                Sealed::DepProfileSetup { profile_uuid: "P" },
+                "dep-profile-setup:P",
+            ),
+            (Sealed::DepLinkKey { link: "L" }, "dep-link-key:L"),
+            (Sealed::DepLinkToken { link: "L" }, "dep-link-token:L"),
+            (
+                Sealed::PushCertificateKey { topic: "T" },
+                "push-certificate-key:T",
+            ),
+            (
+                Sealed::PushCsrKey { csr_pem: "x" },
+                "push-csr-key:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
+            ),
+            (Sealed::ScepCaKey, "scep-ca:1:key"),
+        ];
+        for (what, aad) in cases {
+            assert_eq!(what.aad(), aad, "{what:?}");
+        }
     }
 }

@@ -1,7 +1,14 @@
-//! Unix-millisecond timestamps (how the store keeps time) as RFC 3339 text (how people read it).
+//! The clock and its text: Unix-millisecond timestamps (how the store keeps time) and RFC 3339
+//! text (how people read it).
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+/// Current time as Unix milliseconds.
+pub fn now_ms() -> i64 {
+    let now = OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
 
 pub fn rfc3339(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -12,6 +19,26 @@ pub fn rfc3339(ms: i64) -> String {
 
 pub fn rfc3339_opt(ms: Option<i64>) -> Option<String> {
     ms.map(rfc3339)
+}
+
+/// A duration as people write it, in seconds: `30`, `"30s"`, `"15m"`, `"24h"`, `"7d"`, `"2w"`.
+/// `None` for anything else, zero, or an overflow.
+pub fn parse_duration_secs(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (num, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_lowercase()),
+        _ => (t, 's'),
+    };
+    let n: i64 = num.trim().parse().ok()?;
+    let mult = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        'w' => 7 * 86400,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|s| *s > 0)
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! JSON shapes of store records for the admin API and the CLI: times as RFC 3339.
 
-use crate::store::{DeviceView, QueueEntryView};
+use crate::protocol::convert::plist_to_json;
+use crate::service::CommandDetails;
+use crate::service::devices::{DeviceDetails, EXPIRY_WARNING_DAYS};
+use crate::service::enrollment::PLACEHOLDER_TOPIC_WARNING;
+use crate::store::{AuditEntry, CancelOutcome, DeviceView, QueueEntryView};
 use crate::timefmt::{rfc3339, rfc3339_opt};
 use serde_json::{Value, json};
 
@@ -70,6 +74,113 @@ pub fn queue_entry(e: &QueueEntryView) -> Value {
         "result_at": rfc3339_opt(e.result_at),
         "canceled_at": rfc3339_opt(e.canceled_at),
     })
+}
+
+/// One device with everything known about it: the device view plus its lock/wipe history,
+/// DEP record, ADE enrollment, identity expiry and warnings.
+pub fn device_details(d: &DeviceDetails) -> Value {
+    let mut view = device(&d.device);
+    let mut warnings = Vec::new();
+    if d.identity_expires_soon {
+        warnings.push(Value::String(format!(
+            "the identity certificate expires within {EXPIRY_WARNING_DAYS} days: the Mac renews \
+             it by SCEP, or reinstall the enrollment profile"
+        )));
+    }
+    if d.on_placeholder_topic {
+        warnings.push(Value::String(PLACEHOLDER_TOPIC_WARNING.into()));
+    }
+    if let Value::Object(map) = &mut view {
+        map.insert("lock_wipe".into(), lock_wipe(&d.pins));
+        map.insert(
+            "dep".into(),
+            d.dep
+                .as_ref()
+                .map_or(Value::Null, crate::dep::views::device),
+        );
+        map.insert(
+            "ade".into(),
+            d.ade.as_ref().map_or(Value::Null, ade_enrollment),
+        );
+        map.insert(
+            "identity_expires_within_30_days".into(),
+            Value::Bool(d.identity_expires_soon),
+        );
+        map.insert("warnings".into(), Value::Array(warnings));
+    }
+    view
+}
+
+/// A queue entry with the device's last report for it, as JSON.
+pub fn queue_entry_with_result(e: &QueueEntryView) -> Value {
+    let mut v = queue_entry(e);
+    if let Some(raw) = &e.result
+        && let Value::Object(map) = &mut v
+    {
+        let result = plist::Value::from_reader_xml(raw.as_slice())
+            .map(|p| plist_to_json(&p))
+            .unwrap_or(Value::Null);
+        map.insert("result".into(), result);
+    }
+    v
+}
+
+/// A command with its payload and its state on each device.
+pub fn command_details(c: &CommandDetails) -> Value {
+    let devices: Vec<Value> = c.view.entries.iter().map(queue_entry_with_result).collect();
+    json!({
+        "command_uuid": c.view.command_uuid,
+        "request_type": c.view.request_type,
+        "created_at": rfc3339(c.view.created_at),
+        "command": c.command.as_ref().map_or(Value::Null, plist_to_json),
+        "devices": devices,
+    })
+}
+
+/// What a cancel did: where it was canceled, and where it came too late.
+pub fn cancel_outcome(o: &CancelOutcome) -> Value {
+    let delivered: Vec<Value> = o
+        .already_delivered
+        .iter()
+        .map(|(id, at)| json!({"enrollment_id": id, "delivered_at": at.map(rfc3339)}))
+        .collect();
+    json!({"canceled": o.canceled, "already_delivered": delivered})
+}
+
+/// Revealed unlock PINs (the reveal was audited by the service).
+pub fn revealed_pins(pins: &[crate::service::lockwipe::RevealedPin]) -> Value {
+    let pins: Vec<Value> = pins
+        .iter()
+        .map(|p| {
+            let r = &p.record;
+            json!({
+                "pin": p.pin,
+                "command_uuid": r.command_uuid,
+                "request_type": r.request_type,
+                "udid": r.device_id,
+                "serial_number": r.serial_number,
+                "issued_by": r.issued_by,
+                "created_at": rfc3339(r.created_at),
+                "status": r.status,
+                "delivered_at": rfc3339_opt(r.delivered_at),
+                "result_at": rfc3339_opt(r.result_at),
+            })
+        })
+        .collect();
+    json!({"pins": pins})
+}
+
+pub fn audit_log(entries: &[AuditEntry]) -> Value {
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id, "at": rfc3339(e.record.at), "actor": e.record.actor,
+                "action": e.record.action, "target": e.record.target, "detail": e.record.detail,
+            })
+        })
+        .collect();
+    json!({"entries": entries})
 }
 
 /// What the Mac reported about lock/wipe PINs (DeviceInformation), `null` until reported.

@@ -4,7 +4,7 @@
 
 use crate::config::ServeArgs;
 use crate::http::tls::{self, TlsFiles};
-use crate::service::now_ms;
+use crate::timefmt::now_ms;
 use std::fmt;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;

@@ -35,7 +35,7 @@ pub async fn run(cmd: EnrollCmd) -> anyhow::Result<()> {
     match cmd {
         EnrollCmd::Link(LinkCmd::Create(a)) => {
             if let Some(e) = &a.expires
-                && crate::http::enroll::parse_duration_secs(e).is_none()
+                && crate::timefmt::parse_duration_secs(e).is_none()
             {
                 anyhow::bail!("--expires {e:?}: use seconds or e.g. 30m, 24h, 7d");
             }

@@ -1,12 +1,14 @@
 //! DEP links: the key pair whose certificate an admin uploads to Apple, the token Apple hands
 //! back (decrypted, sealed at rest) and the account it belongs to.
 
-use super::{DepOpError, DepResult, DepService, key_aad, token_aad};
-use crate::service::now_ms;
+use super::{DepOpError, DepResult, DepService};
+use crate::secrets::Sealed;
 use crate::store::dep::{DepLinkRecord, DepTokenUpdate};
+use crate::timefmt::now_ms;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use russet_dep::{AccountDetail, DepClient, OAuthTokens, decrypt_token, generate_link_keypair};
+use serde_json::json;
 
 /// What setting a token came to.
 #[derive(Debug)]
@@ -44,8 +46,13 @@ pub(crate) fn has_working_token(link: &DepLinkRecord, now: i64) -> bool {
 
 impl DepService {
     /// `dep link create`: a new key pair and self-signed certificate. Re-creating a link that
-    /// has a working token breaks that token, so it needs `force`.
-    pub async fn create_link(&self, name: &str, force: bool) -> DepResult<DepLinkRecord> {
+    /// has a working token breaks that token, so it needs `force`. Audited.
+    pub async fn create_link(
+        &self,
+        name: &str,
+        force: bool,
+        actor: &str,
+    ) -> DepResult<DepLinkRecord> {
         check_name(name)?;
         let now = now_ms();
         let existing = self.store.dep_link(name).await?;
@@ -71,7 +78,9 @@ impl DepService {
         let key_pem = key
             .private_key_to_pem_pkcs8()
             .map_err(|e| DepOpError::Internal(format!("encoding the link key: {e}")))?;
-        let key_sealed = self.vault.seal(&key_aad(name), &key_pem)?;
+        let key_sealed = self
+            .vault
+            .seal(Sealed::DepLinkKey { link: name }, &key_pem)?;
         if existing.is_some() {
             self.store
                 .replace_dep_link_key(name, &cert_pem, &key_sealed, now)
@@ -105,6 +114,8 @@ impl DepService {
                 )));
             }
         }
+        self.audit(actor, "dep.link.create", name, json!({"force": force}))
+            .await?;
         self.link(name).await
     }
 
@@ -133,7 +144,9 @@ impl DepService {
     }
 
     pub(crate) fn link_key(&self, link: &DepLinkRecord) -> DepResult<(X509, PKey<Private>)> {
-        let pem = self.vault.open(&key_aad(&link.name), &link.key_sealed)?;
+        let pem = self
+            .vault
+            .open(Sealed::DepLinkKey { link: &link.name }, &link.key_sealed)?;
         let key = PKey::private_key_from_pem(&pem)
             .map_err(|e| DepOpError::Internal(format!("link key: {e}")))?;
         let cert = X509::from_pem(link.cert_pem.as_bytes())
@@ -149,14 +162,22 @@ impl DepService {
                 link.name, link.name
             ))
         })?;
-        let json = self.vault.open(&token_aad(&link.name), sealed)?;
+        let json = self
+            .vault
+            .open(Sealed::DepLinkToken { link: &link.name }, sealed)?;
         let tokens = OAuthTokens::from_json(&json)?;
         Ok(DepClient::new(self.settings.dep_url.clone(), tokens, "")?)
     }
 
     /// `dep link token`: decrypt Apple's `_smime.p7m` (or a JSON token), store it sealed, then
-    /// test it with `/session` + `/account`. Replacing a working token needs `force`.
-    pub async fn set_token(&self, name: &str, file: &[u8], force: bool) -> DepResult<TokenOutcome> {
+    /// test it with `/session` + `/account`. Replacing a working token needs `force`. Audited.
+    pub async fn set_token(
+        &self,
+        name: &str,
+        file: &[u8],
+        force: bool,
+        actor: &str,
+    ) -> DepResult<TokenOutcome> {
         let link = self.link(name).await?;
         let now = now_ms();
         if has_working_token(&link, now) && !force {
@@ -169,9 +190,10 @@ impl DepService {
         }
         let (cert, key) = self.link_key(&link)?;
         let tokens = decrypt_token(file, &cert, &key)?;
-        let token_sealed = self
-            .vault
-            .seal(&token_aad(name), tokens.to_json().as_bytes())?;
+        let token_sealed = self.vault.seal(
+            Sealed::DepLinkToken { link: name },
+            tokens.to_json().as_bytes(),
+        )?;
         let expiry_ms = (tokens.access_token_expiry.unix_timestamp_nanos() / 1_000_000) as i64;
         let client = DepClient::new(self.settings.dep_url.clone(), tokens, "")?;
         let account = client.account().await;
@@ -194,6 +216,8 @@ impl DepService {
         }
         self.store.set_dep_link_token(name, &update).await?;
         let connection = self.note(name, account).await;
+        self.audit(actor, "dep.link.token", name, json!({"force": force}))
+            .await?;
         Ok(TokenOutcome {
             link: self.link(name).await?,
             connection,

@@ -1,9 +1,8 @@
-//! `GetToken` for `com.apple.maid` (protocol reference §1.2): an RS256 JWT signed with the DEP
+//! `GetToken` for `com.apple.maid` (Apple, "Get Token" check-in): an RS256 JWT signed with the DEP
 //! link's private key, `iss` = the link's `server_uuid` from `/account` (NanoDEP
 //! `cryptoutil/maidjwt.go`). Apple checks it against the certificate uploaded for that link.
 
-use super::key_aad;
-use crate::secrets::SecretBox;
+use crate::secrets::{Sealed, SecretBox};
 use crate::store::Store;
 use crate::store::dep::DepLinkRecord;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -63,7 +62,7 @@ pub async fn token(
             link.name
         ))
     })?;
-    let key_pem = vault.open(&key_aad(&link.name), &link.key_sealed)?;
+    let key_pem = vault.open(Sealed::DepLinkKey { link: &link.name }, &link.key_sealed)?;
     let key = EncodingKey::from_rsa_pem(&key_pem).map_err(|e| MaidError::Sign(e.to_string()))?;
     let claims = Claims {
         iss,
@@ -73,4 +72,26 @@ pub async fn token(
     };
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key)
         .map_err(|e| MaidError::Sign(e.to_string()))
+}
+
+/// DEP's `GetToken` answer, plugged into the MDM core at start-up.
+#[async_trait::async_trait]
+impl crate::service::TokenIssuer for super::DepService {
+    fn service_type(&self) -> &str {
+        SERVICE_TYPE
+    }
+
+    async fn token(&self, serial: Option<&str>) -> Result<Vec<u8>, crate::service::ServiceError> {
+        use crate::service::ServiceError;
+        match token(self.store.as_ref(), &self.vault, serial).await {
+            Ok(jwt) => Ok(jwt.into_bytes()),
+            Err(MaidError::Store(e)) => Err(ServiceError::Store(e)),
+            Err(MaidError::Secret(e)) => Err(ServiceError::Secret(e)),
+            // No link can vouch for this Mac: to the device that is a service Russet does not
+            // provide for it (400), with the reason.
+            Err(other) => Err(ServiceError::UnsupportedTokenService(format!(
+                "{SERVICE_TYPE} ({other})"
+            ))),
+        }
+    }
 }

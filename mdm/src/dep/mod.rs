@@ -6,11 +6,13 @@
 mod links;
 pub mod maid;
 mod profiles;
+mod queries;
 pub mod setup;
 mod sync;
 pub mod views;
 
 pub use profiles::{skip_keys, validate_profile};
+pub use queries::LinkStatus;
 pub use sync::spawn_worker;
 
 use crate::secrets::{SecretBox, SecretError};
@@ -96,10 +98,24 @@ impl DepService {
         map.entry(link.to_owned()).or_default().clone()
     }
 
+    /// Write an audit entry for an admin's DEP action.
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> DepResult<()> {
+        Ok(
+            crate::service::audit::record(self.store.as_ref(), actor, action, target, detail)
+                .await?,
+        )
+    }
+
     /// Remembers how the last call of a link went (shown in link status), and passes the
     /// result on.
     async fn note<T>(&self, link: &str, result: Result<T, DepError>) -> DepResult<T> {
-        let now = crate::service::now_ms();
+        let now = crate::timefmt::now_ms();
         match result {
             Ok(v) => {
                 self.store.record_dep_call(link, None, now).await?;
@@ -119,12 +135,4 @@ impl DepService {
             }
         }
     }
-}
-
-pub(crate) fn key_aad(link: &str) -> String {
-    format!("dep-link-key:{link}")
-}
-
-pub(crate) fn token_aad(link: &str) -> String {
-    format!("dep-link-token:{link}")
 }

@@ -4,9 +4,10 @@
 
 use super::sync::assign_outcomes;
 use super::{CHUNK, DepOpError, DepResult, DepService};
-use crate::service::now_ms;
-use crate::service::setup::{ProfileSetup, setup_aad};
+use crate::secrets::Sealed;
+use crate::service::setup::ProfileSetup;
 use crate::store::dep::DepProfileRecord;
+use crate::timefmt::now_ms;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use russet_dep::Profile;
@@ -44,7 +45,8 @@ fn too_long(s: &Option<String>, max: usize) -> bool {
     s.as_ref().is_some_and(|s| s.chars().count() > max)
 }
 
-/// Apple's define-profile rules (protocol reference §9.3, §9.5). Every problem, each starting
+/// Apple's define-profile rules (Apple, Device Assignment: "Define a Profile" and the Profile
+/// object). Every problem, each starting
 /// with the code Apple would answer.
 pub fn validate_profile(p: &Profile) -> Vec<String> {
     let mut problems = Vec::new();
@@ -165,13 +167,15 @@ fn check_serials(serials: &[String]) -> DepResult<()> {
 }
 
 impl DepService {
-    /// `dep profile create`: fill in Russet's enrollment URL, check, define at Apple, store.
+    /// `dep profile create`: fill in Russet's enrollment URL, check, define at Apple, store;
+    /// audited.
     pub async fn create_profile(
         &self,
         link: Option<&str>,
         mut profile_json: Value,
         make_default: bool,
         setup: ProfileSetup,
+        actor: &str,
     ) -> DepResult<Value> {
         let link = self.resolve_link(link).await?;
         let obj = profile_json
@@ -231,7 +235,12 @@ impl DepService {
         } else {
             let plain = serde_json::to_vec(&setup)
                 .map_err(|e| DepOpError::Internal(format!("profile setup: {e}")))?;
-            Some(self.vault.seal(&setup_aad(&answer.profile_uuid), &plain)?)
+            Some(self.vault.seal(
+                Sealed::DepProfileSetup {
+                    profile_uuid: &answer.profile_uuid,
+                },
+                &plain,
+            )?)
         };
         self.store
             .insert_dep_profile(&DepProfileRecord {
@@ -252,6 +261,13 @@ impl DepService {
                 .set_dep_default_profile(&link.name, Some(&answer.profile_uuid), now)
                 .await?;
         }
+        self.audit(
+            actor,
+            "dep.profile.create",
+            &answer.profile_uuid,
+            json!({"default": make_default}),
+        )
+        .await?;
         Ok(json!({
             "profile_uuid": answer.profile_uuid,
             "link": link.name,
@@ -272,8 +288,8 @@ impl DepService {
             .ok_or_else(|| DepOpError::NotFound(format!("no DEP profile {uuid} in Russet")))
     }
 
-    /// `dep profile assign UUID SERIAL…`: per-serial outcomes, stored and returned.
-    pub async fn assign(&self, uuid: &str, serials: &[String]) -> DepResult<Value> {
+    /// `dep profile assign UUID SERIAL…`: per-serial outcomes, stored and returned; audited.
+    pub async fn assign(&self, uuid: &str, serials: &[String], actor: &str) -> DepResult<Value> {
         check_serials(serials)?;
         let profile = self.profile(uuid).await?;
         let link = self.link(&profile.link).await?;
@@ -289,6 +305,13 @@ impl DepService {
             retry_after = retry_after.or(answer.retry_after_seconds);
             all.extend(answer.devices);
         }
+        self.audit(
+            actor,
+            "dep.profile.assign",
+            uuid,
+            json!({"devices": serials.len()}),
+        )
+        .await?;
         Ok(json!({
             "profile_uuid": uuid,
             "link": link.name,
@@ -324,12 +347,13 @@ impl DepService {
         Ok(out)
     }
 
-    /// `dep profile remove SERIAL…` (of `uuid` only, when given).
+    /// `dep profile remove SERIAL…` (of `uuid` only, when given); audited.
     pub async fn remove(
         &self,
         uuid: Option<&str>,
         link: Option<&str>,
         serials: &[String],
+        actor: &str,
     ) -> DepResult<Value> {
         check_serials(serials)?;
         let link = match (link, uuid) {
@@ -353,15 +377,24 @@ impl DepService {
                 all.extend(answer.devices);
             }
         }
+        self.audit(
+            actor,
+            "dep.profile.remove",
+            uuid.unwrap_or("any"),
+            json!({"devices": serials.len()}),
+        )
+        .await?;
         Ok(json!({"profile_uuid": uuid, "devices": status_map(&all)}))
     }
 
-    /// `dep disown SERIAL… --confirm`: permanently removes the devices from the organisation.
+    /// `dep disown SERIAL… --confirm`: permanently removes the devices from the organisation;
+    /// audited with every serial.
     pub async fn disown(
         &self,
         link: Option<&str>,
         serials: &[String],
         confirm: bool,
+        actor: &str,
     ) -> DepResult<Value> {
         check_serials(serials)?;
         if !confirm {
@@ -388,6 +421,8 @@ impl DepService {
                 all.extend(answer.devices);
             }
         }
+        self.audit(actor, "dep.disown", "dep", json!({"devices": serials}))
+            .await?;
         Ok(json!({"devices": status_map(&all)}))
     }
 }

@@ -3,9 +3,9 @@
 //! lock) and one pass per link within a process.
 
 use super::{CHUNK, DepOpError, DepResult, DepService, FAILED_RETRY_MS};
-use crate::service::now_ms;
 use crate::store::dep::{DepAssignOutcome, DepDeviceUpsert, DepLinkRecord};
 use crate::store::{Store, StoreError};
+use crate::timefmt::now_ms;
 use russet_dep::{
     CursorStore, DepClient, DepDevice, DeviceSink, DeviceStatus, OpType, SyncError, SyncProgress,
     SyncReport, sync_once,

@@ -1,142 +1,106 @@
-//! Admin endpoints for push: push a device now, the push certificate, the vendor signer.
+//! Admin endpoints for push: push a device now, the push certificate, the vendor signer. The
+//! rules and the audit are in `push::PushService`.
 
-use super::admin::{Actor, parse_json};
+use super::extractor::{Actor, JsonBody};
 use super::{AdminError, AppState};
-use crate::push::certificate::{self, ImportInput};
-use crate::push::dispatcher::PushReport;
-use axum::body::Bytes;
+use crate::push::certificate::ImportInput;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
 use base64::Engine;
 use russet_apns::PushOutcome;
 use russet_certs::pushcert::PushCsrSubject;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub async fn push_device(
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/devices/{udid}/push", post(push_device))
+        .route("/apns", get(status))
+        .route("/apns/certificate", put(import))
+        .route("/apns/csr", post(csr))
+        .route("/vendor/sign", post(vendor_sign))
+}
+
+async fn push_device(
     State(state): State<AppState>,
     Path(udid): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
-    let report = state
-        .dispatcher
-        .push_enrollment(&udid)
-        .await
-        .map_err(|e| AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
-    let (status, result) = match report {
-        PushReport::Sent(PushOutcome::Delivered) => ("delivered", Value::Null),
-        PushReport::Sent(other) => ("failed", json!(format!("{other:?}"))),
-        PushReport::Blocked(why) => {
-            return Err(AdminError::new(
-                StatusCode::CONFLICT,
-                "push_blocked",
-                format!(
-                    "APNs reported this device's token dead: {why}; it is pushed again after its next TokenUpdate"
-                ),
-            ));
-        }
-        PushReport::NoCertificate => {
-            return Err(AdminError::new(
-                StatusCode::CONFLICT,
-                "no_push_certificate",
-                "no push certificate is configured (russet apns import)",
-            ));
-        }
-        PushReport::NoTarget => {
-            return Err(AdminError::not_found(format!(
-                "no enrolled device {udid} with a push token"
-            )));
-        }
+    let (status, detail) = match state.push.push_now(&udid).await? {
+        PushOutcome::Delivered => ("delivered", Value::Null),
+        other => ("failed", json!(format!("{other:?}"))),
     };
     Ok(Json(
-        json!({"udid": udid, "push": status, "detail": result}),
+        json!({"udid": udid, "push": status, "detail": detail}),
     ))
 }
 
-pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
-    let status = certificate::status(state.service.store().as_ref()).await?;
+async fn status(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
+    let status = state.push.status().await?;
     Ok(Json(
         json!({"configured": status.is_some(), "certificate": status}),
     ))
 }
 
-pub async fn csr(
+/// Body of `POST /apns/csr` (everything optional).
+#[derive(Deserialize)]
+struct CsrBody {
+    common_name: Option<String>,
+    email: Option<String>,
+    country: Option<String>,
+}
+
+async fn csr(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    body: Bytes,
+    actor: Actor,
+    JsonBody(body): JsonBody<CsrBody>,
 ) -> Result<Json<Value>, AdminError> {
-    let v = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        parse_json(&body)?
-    };
-    let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let subject = PushCsrSubject {
-        common_name: field("common_name").unwrap_or_else(|| "Russet MDM".into()),
-        email: field("email"),
-        country: field("country"),
+        common_name: body.common_name.unwrap_or_else(|| "Russet MDM".into()),
+        email: body.email,
+        country: body.country,
     };
-    let pem = certificate::create_csr(
-        state.service.store().as_ref(),
-        state.service.vault(),
-        &subject,
-    )
-    .await?;
-    state
-        .service
-        .audit(&actor.0, "apns.csr", "push-certificate", json!({}))
-        .await?;
+    let pem = state.push.create_csr(&subject, actor.name()).await?;
     Ok(Json(json!({"csr_pem": pem})))
 }
 
-pub async fn import(
+/// Body of `PUT /apns/certificate`: `pkcs12` (base64) with `password`, or `certificate_pem`
+/// with `key_pem` (or alone, for a CSR made by Russet).
+#[derive(Deserialize)]
+struct ImportBody {
+    pkcs12: Option<String>,
+    password: Option<String>,
+    certificate_pem: Option<String>,
+    key_pem: Option<String>,
+    #[serde(default)]
+    force_new_topic: bool,
+}
+
+async fn import(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    body: Bytes,
+    actor: Actor,
+    JsonBody(body): JsonBody<ImportBody>,
 ) -> Result<Json<Value>, AdminError> {
-    let v = parse_json(&body)?;
-    let text = |k: &str| -> Result<Option<String>, AdminError> {
-        match v.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(AdminError::bad_request(format!("\"{k}\" must be a string"))),
-        }
-    };
-    let input = if let Some(p12) = text("pkcs12")? {
+    let input = if let Some(p12) = body.pkcs12 {
         ImportInput::Pkcs12 {
             der: base64::engine::general_purpose::STANDARD
                 .decode(p12.trim())
                 .map_err(|_| AdminError::bad_request("\"pkcs12\" must be base64"))?,
-            password: text("password")?.unwrap_or_default(),
+            password: body.password.unwrap_or_default(),
         }
-    } else if let Some(cert) = text("certificate_pem")? {
+    } else if let Some(cert) = body.certificate_pem {
         ImportInput::Pem {
             cert_pem: cert.into_bytes(),
-            key_pem: text("key_pem")?.map(String::into_bytes),
+            key_pem: body.key_pem.map(String::into_bytes),
         }
     } else {
         return Err(AdminError::bad_request(
             "give \"certificate_pem\" (with \"key_pem\", or alone for a CSR made by Russet) or \"pkcs12\" with \"password\"",
         ));
     };
-    let force = v
-        .get("force_new_topic")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let outcome = certificate::import(
-        state.service.store().as_ref(),
-        state.service.vault(),
-        input,
-        force,
-    )
-    .await?;
-    state
-        .service
-        .audit(
-            &actor.0,
-            "apns.import",
-            &outcome.status.topic,
-            json!({"topic_changed_from": outcome.topic_changed_from}),
-        )
+    let outcome = state
+        .push
+        .import(input, body.force_new_topic, actor.name())
         .await?;
     Ok(Json(json!({
         "certificate": outcome.status,
@@ -145,26 +109,18 @@ pub async fn import(
     })))
 }
 
-pub async fn vendor_sign(
+/// Body of `POST /vendor/sign`.
+#[derive(Deserialize)]
+struct VendorSignBody {
+    /// The customer's CSR, PEM.
+    csr_pem: String,
+}
+
+async fn vendor_sign(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    body: Bytes,
+    actor: Actor,
+    JsonBody(body): JsonBody<VendorSignBody>,
 ) -> Result<Json<Value>, AdminError> {
-    let signer = state.vendor.clone().ok_or_else(|| {
-        AdminError::new(
-            StatusCode::NOT_FOUND,
-            "vendor_not_configured",
-            "this server has no vendor credentials (--vendor-cert, --vendor-key)",
-        )
-    })?;
-    let v = parse_json(&body)?;
-    let csr = v.get("csr_pem").and_then(Value::as_str).ok_or_else(|| {
-        AdminError::bad_request("\"csr_pem\" (the customer's CSR, PEM) is required")
-    })?;
-    let upload = signer.sign(csr.as_bytes())?;
-    state
-        .service
-        .audit(&actor.0, "vendor.sign", "push-csr", json!({}))
-        .await?;
+    let upload = state.push.vendor_sign(&body.csr_pem, actor.name()).await?;
     Ok(Json(json!({"upload_file": upload})))
 }

@@ -1,18 +1,17 @@
 //! Admin endpoints for DEP under `/api/v1/dep`: links, device records, sync, profiles,
 //! assignment and disowning. Handlers are short: parse, call `crate::dep`, map the result.
 
-use super::admin::{Actor, parse_json};
-use super::{AdminError, AppState};
-use crate::dep::{DepOpError, views};
-use crate::service::now_ms;
-use crate::store::dep::{DEP_STATUSES, DepDeviceFilter};
+use super::extractor::{Actor, AdminQuery, JsonBody, parse_json};
+use super::{AdminError, AppState, dep_public_message};
+use crate::dep::{LinkStatus, views};
+use crate::store::dep::DepDeviceFilter;
+use crate::timefmt::now_ms;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,95 +29,45 @@ pub fn routes() -> Router<AppState> {
         .route("/dep/disown", post(disown))
 }
 
-impl From<DepOpError> for AdminError {
-    fn from(e: DepOpError) -> Self {
-        let (status, code) = match &e {
-            DepOpError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            DepOpError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            DepOpError::BadRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-            DepOpError::Busy(_) => (StatusCode::CONFLICT, "sync_running"),
-            DepOpError::Token(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_token"),
-            DepOpError::Apple(a) if a.status().is_some() => {
-                (StatusCode::BAD_GATEWAY, "apple_refused")
-            }
-            DepOpError::Apple(_) => (StatusCode::BAD_GATEWAY, "apple_unreachable"),
-            DepOpError::Sync(_) => (StatusCode::BAD_GATEWAY, "sync_failed"),
-            DepOpError::Store(_) | DepOpError::Secret(_) | DepOpError::Internal(_) => {
-                tracing::error!(error = %e, "DEP admin request failed");
-                return AdminError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error; see the server log",
-                );
-            }
-        };
-        AdminError::new(status, code, e.to_string())
-    }
-}
-
-fn flag(v: &Value, key: &str) -> bool {
-    v.get(key).and_then(Value::as_bool).unwrap_or(false)
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-fn serials(v: &Value) -> Result<Vec<String>, AdminError> {
-    let list = v.get("devices").and_then(Value::as_array).ok_or_else(|| {
-        AdminError::bad_request("\"devices\" (a list of serial numbers) is required")
-    })?;
-    list.iter()
-        .map(|s| {
-            s.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| AdminError::bad_request("\"devices\" holds serial number strings"))
-        })
-        .collect()
-}
-
-async fn link_view(state: &AppState, name: &str) -> Result<Value, AdminError> {
-    let link = state.dep.link(name).await?;
-    let counts = state.dep.store().dep_device_counts(Some(name)).await?;
-    Ok(views::link(&link, &counts, now_ms()))
+fn link_view(status: &LinkStatus) -> Value {
+    views::link(&status.link, &status.counts, now_ms())
 }
 
 async fn list_links(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
-    let links = state.dep.store().dep_links().await?;
-    let now = now_ms();
-    let mut out = Vec::with_capacity(links.len());
-    for l in &links {
-        let counts = state.dep.store().dep_device_counts(Some(&l.name)).await?;
-        out.push(views::link(l, &counts, now));
-    }
-    Ok(Json(json!({"links": out})))
+    let links: Vec<Value> = state
+        .dep
+        .links_status()
+        .await?
+        .iter()
+        .map(link_view)
+        .collect();
+    Ok(Json(json!({"links": links})))
 }
 
 async fn show_link(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
-    Ok(Json(link_view(&state, &name).await?))
+    Ok(Json(link_view(&state.dep.link_status(&name).await?)))
+}
+
+#[derive(Deserialize)]
+struct CreateLink {
+    name: String,
+    #[serde(default)]
+    force: bool,
 }
 
 async fn create_link(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    body: Bytes,
+    actor: Actor,
+    JsonBody(body): JsonBody<CreateLink>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
-    let v = parse_json(&body)?;
-    let name = text(&v, "name").ok_or_else(|| AdminError::bad_request("\"name\" is required"))?;
-    let link = state.dep.create_link(name, flag(&v, "force")).await?;
-    state
-        .service
-        .audit(
-            &actor.0,
-            "dep.link.create",
-            name,
-            json!({"force": flag(&v, "force")}),
-        )
+    let link = state
+        .dep
+        .create_link(&body.name, body.force, actor.name())
         .await?;
-    let mut view = link_view(&state, name).await?;
+    let mut view = link_view(&state.dep.link_status(&body.name).await?);
     view["certificate_pem"] = json!(link.cert_pem);
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -142,12 +91,11 @@ struct ForceQuery {
 /// the JSON token itself.
 async fn set_token(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    actor: Actor,
     Path(name): Path<String>,
-    query: Result<Query<ForceQuery>, QueryRejection>,
+    AdminQuery(q): AdminQuery<ForceQuery>,
     body: Bytes,
 ) -> Result<Json<Value>, AdminError> {
-    let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
     let mut force = q.force.unwrap_or(false);
     let file: Vec<u8> = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(o)) if o.contains_key("consumer_key") => body.to_vec(),
@@ -165,11 +113,11 @@ async fn set_token(
             token_bytes(s)?
         }
     };
-    let outcome = state.dep.set_token(&name, &file, force).await?;
-    state
-        .service
-        .audit(&actor.0, "dep.link.token", &name, json!({"force": force}))
+    let outcome = state
+        .dep
+        .set_token(&name, &file, force, actor.name())
         .await?;
+    // Apple's refusal of the new token is the admin's to read (e.g. T_C_NOT_SIGNED).
     let connection = match &outcome.connection {
         Ok(a) => json!({
             "ok": true,
@@ -179,11 +127,11 @@ async fn set_token(
             "admin_id": a.admin_id,
             "org_email": a.org_email,
         }),
-        Err(e) => json!({"ok": false, "error": e.to_string()}),
+        Err(e) => json!({"ok": false, "error": dep_public_message(e)}),
     };
-    let counts = state.dep.store().dep_device_counts(Some(&name)).await?;
+    let status = state.dep.link_status(&name).await?;
     Ok(Json(json!({
-        "link": views::link(&outcome.link, &counts, now_ms()),
+        "link": link_view(&status),
         "connection": connection,
     })))
 }
@@ -213,34 +161,20 @@ struct DeviceQuery {
 
 async fn list_devices(
     State(state): State<AppState>,
-    query: Result<Query<DeviceQuery>, QueryRejection>,
+    AdminQuery(q): AdminQuery<DeviceQuery>,
 ) -> Result<Json<Value>, AdminError> {
-    let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
-    let status = q
-        .status
-        .map(|s| s.to_ascii_lowercase().replace([' ', '-'], "_"))
-        .filter(|s| !s.is_empty());
-    if let Some(s) = &status
-        && !DEP_STATUSES.contains(&s.as_str())
-    {
-        return Err(AdminError::bad_request(format!(
-            "status is one of {}",
-            DEP_STATUSES.join(", ")
-        )));
-    }
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let devices = state
         .dep
-        .store()
-        .dep_devices(&DepDeviceFilter {
+        .devices(DepDeviceFilter {
             link: q.link,
-            status,
+            status: q.status,
             serial: q.serial,
             after: q.cursor,
-            limit,
+            limit: q.limit.unwrap_or(100),
         })
         .await?;
-    let next = (devices.len() == limit as usize)
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
+    let next = (devices.len() == limit)
         .then(|| devices.last().map(|d| d.serial_number.clone()))
         .flatten();
     Ok(Json(json!({
@@ -254,32 +188,22 @@ struct SyncQuery {
     stream: Option<bool>,
 }
 
+#[derive(Deserialize)]
+struct SyncBody {
+    link: Option<String>,
+}
+
 /// One pass now. With `?stream=true`: NDJSON, a `{"progress"}` line per page and a
 /// `{"report"}` (or `{"error"}`) line per link.
 async fn sync(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    query: Result<Query<SyncQuery>, QueryRejection>,
-    body: Bytes,
+    actor: Actor,
+    AdminQuery(q): AdminQuery<SyncQuery>,
+    JsonBody(body): JsonBody<SyncBody>,
 ) -> Result<Response, AdminError> {
-    let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
-    let v = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        parse_json(&body)?
-    };
-    let links = match text(&v, "link") {
-        Some(l) => vec![state.dep.link(l).await?.name],
-        None => state.dep.syncable_links().await?,
-    };
-    state
-        .service
-        .audit(
-            &actor.0,
-            "dep.sync",
-            text(&v, "link").unwrap_or("*"),
-            json!({}),
-        )
+    let links = state
+        .dep
+        .request_sync(body.link.as_deref(), actor.name())
         .await?;
     if q.stream.unwrap_or(false) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -304,7 +228,10 @@ async fn sync(
                     .await;
                 let line = match result {
                     Ok(r) => json!({"report": r}),
-                    Err(e) => json!({"error": {"link": name, "message": e.to_string()}}),
+                    Err(e) => json!({"error": {
+                        "link": name,
+                        "message": dep_public_message(&e),
+                    }}),
                 };
                 let _ = tx.send(line.to_string());
             }
@@ -327,8 +254,12 @@ async fn sync(
     for name in links {
         match state.dep.sync_link(&name, |_| {}).await {
             Ok(r) => reports.push(r),
-            Err(e) if text(&v, "link").is_some() => return Err(e.into()),
-            Err(e) => reports.push(json!({"link": name, "ok": false, "error": e.to_string()})),
+            Err(e) if body.link.is_some() => return Err(e.into()),
+            Err(e) => reports.push(json!({
+                "link": name,
+                "ok": false,
+                "error": dep_public_message(&e),
+            })),
         }
     }
     Ok(Json(json!({"reports": reports})).into_response())
@@ -342,21 +273,13 @@ struct ProfileQuery {
 
 async fn list_profiles(
     State(state): State<AppState>,
-    query: Result<Query<ProfileQuery>, QueryRejection>,
+    AdminQuery(q): AdminQuery<ProfileQuery>,
 ) -> Result<Json<Value>, AdminError> {
-    let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
-    let store = state.dep.store();
-    let profiles = store.dep_profiles(q.link.as_deref()).await?;
-    let links = store.dep_links().await?;
-    let is_default = |uuid: &str| {
-        links
-            .iter()
-            .any(|l| l.default_profile_uuid.as_deref() == Some(uuid))
-    };
+    let profiles = state.dep.profiles(q.link.as_deref()).await?;
     Ok(Json(json!({
         "profiles": profiles
             .iter()
-            .map(|p| views::profile(p, is_default(&p.profile_uuid)))
+            .map(|(p, is_default)| views::profile(p, *is_default))
             .collect::<Vec<_>>(),
     })))
 }
@@ -365,17 +288,16 @@ async fn list_profiles(
 /// profile JSON itself (then `?link=&default=`). `setup`: see [`crate::dep::setup`].
 async fn create_profile(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    query: Result<Query<ProfileQuery>, QueryRejection>,
+    actor: Actor,
+    AdminQuery(q): AdminQuery<ProfileQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
-    let Query(q) = query.map_err(|e| AdminError::bad_request(e.body_text()))?;
-    let v = parse_json(&body)?;
+    let v: Value = parse_json(&body)?;
     let (profile, link, default, setup) = match v.get("profile") {
         Some(p) if p.is_object() => (
             p.clone(),
-            text(&v, "link").map(str::to_owned).or(q.link),
-            flag(&v, "default") || q.default.unwrap_or(false),
+            str_field(&v, "link").map(str::to_owned).or(q.link),
+            bool_field(&v, "default") || q.default.unwrap_or(false),
             match v.get("setup") {
                 Some(s) if !s.is_null() => crate::dep::setup::parse_setup(s)?,
                 _ => Default::default(),
@@ -385,81 +307,70 @@ async fn create_profile(
     };
     let out = state
         .dep
-        .create_profile(link.as_deref(), profile, default, setup)
-        .await?;
-    state
-        .service
-        .audit(
-            &actor.0,
-            "dep.profile.create",
-            out["profile_uuid"].as_str().unwrap_or(""),
-            json!({"default": default}),
-        )
+        .create_profile(link.as_deref(), profile, default, setup, actor.name())
         .await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+fn bool_field(v: &Value, key: &str) -> bool {
+    v.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// Body of assign, remove and disown.
+#[derive(Deserialize)]
+struct Serials {
+    /// Serial numbers.
+    devices: Vec<String>,
+    link: Option<String>,
+    #[serde(default)]
+    confirm: bool,
+}
+
 async fn assign(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    actor: Actor,
     Path(uuid): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<Serials>,
 ) -> Result<Json<Value>, AdminError> {
-    let v = parse_json(&body)?;
-    let serials = serials(&v)?;
-    let out = state.dep.assign(&uuid, &serials).await?;
-    state
-        .service
-        .audit(
-            &actor.0,
-            "dep.profile.assign",
-            &uuid,
-            json!({"devices": serials.len()}),
-        )
-        .await?;
-    Ok(Json(out))
+    Ok(Json(
+        state.dep.assign(&uuid, &body.devices, actor.name()).await?,
+    ))
 }
 
 /// `{uuid}` = `any` removes whatever profile the devices have.
 async fn remove(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    actor: Actor,
     Path(uuid): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<Serials>,
 ) -> Result<Json<Value>, AdminError> {
-    let v = parse_json(&body)?;
-    let serials = serials(&v)?;
     let profile = (uuid != "any").then_some(uuid.as_str());
-    let out = state
-        .dep
-        .remove(profile, text(&v, "link"), &serials)
-        .await?;
-    state
-        .service
-        .audit(
-            &actor.0,
-            "dep.profile.remove",
-            &uuid,
-            json!({"devices": serials.len()}),
-        )
-        .await?;
-    Ok(Json(out))
+    Ok(Json(
+        state
+            .dep
+            .remove(profile, body.link.as_deref(), &body.devices, actor.name())
+            .await?,
+    ))
 }
 
 async fn disown(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    body: Bytes,
+    actor: Actor,
+    JsonBody(body): JsonBody<Serials>,
 ) -> Result<Json<Value>, AdminError> {
-    let v = parse_json(&body)?;
-    let serials = serials(&v)?;
-    let out = state
-        .dep
-        .disown(text(&v, "link"), &serials, flag(&v, "confirm"))
-        .await?;
-    state
-        .service
-        .audit(&actor.0, "dep.disown", "dep", json!({"devices": serials}))
-        .await?;
-    Ok(Json(out))
+    Ok(Json(
+        state
+            .dep
+            .disown(
+                body.link.as_deref(),
+                &body.devices,
+                body.confirm,
+                actor.name(),
+            )
+            .await?,
+    ))
 }

@@ -1,13 +1,25 @@
-//! One error type per HTTP surface; status codes are decided here, once.
+//! One error type per HTTP surface, and every status code decided here, once.
+//!
+//! - [`DeviceError`]: what Macs get on `--listen` (check-in, commands, enrollment, SCEP): plain
+//!   text, and never a 401 — a 401 makes a Mac remove its MDM profile (Apple, "Terminating a
+//!   management relationship").
+//! - [`AdminError`]: the admin API's `{"error": {"code", "message"}}`.
+//!
+//! Internal errors (database, sealed secrets, Russet's own data) are logged here with their
+//! detail and answered with a generic message: no store or secret error text reaches a client.
 
+use crate::dep::DepOpError;
 use crate::protocol::ProtocolError;
 use crate::service::ServiceError;
+use crate::service::enrollment::EnrollError;
+use crate::store::StoreError;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use russet_certs::IdentityError;
+use russet_certs::machine_info::MachineInfoError;
 
-/// An error answered to a device. Plain text, and never a 401: a 401 makes a Mac remove its MDM
-/// profile (Apple, "Terminating a management relationship").
+/// An error answered to a device.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
     #[error("no device identity: {0}")]
@@ -16,6 +28,25 @@ pub enum DeviceError {
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// A request the HTTP layer refuses before any service runs (a SCEP query, base64).
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("{0}")]
+    TooLarge(&'static str),
+    /// The body could not be read (too large for the route's limit, or cut off).
+    #[error(transparent)]
+    Body(#[from] BytesRejection),
+    /// An enrollment profile refused (no or a used-up link, a serial unknown to DEP).
+    #[error(transparent)]
+    Enroll(#[from] EnrollError),
+    /// An ADE MachineInfo whose signature is not Apple's device CA's (or unreadable).
+    #[error("the MachineInfo signature is not acceptable: {0}")]
+    MachineInfo(#[from] MachineInfoError),
+    /// The MachineInfo verified but is not one (missing UDID or serial).
+    #[error("malformed MachineInfo: {0}")]
+    MalformedMachineInfo(String),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<ProtocolError> for DeviceError {
@@ -24,10 +55,16 @@ impl From<ProtocolError> for DeviceError {
     }
 }
 
+impl From<StoreError> for DeviceError {
+    fn from(e: StoreError) -> Self {
+        DeviceError::Service(ServiceError::Store(e))
+    }
+}
+
 impl DeviceError {
     fn status(&self) -> StatusCode {
         match self {
-            DeviceError::NoIdentity(_) => StatusCode::BAD_REQUEST,
+            DeviceError::NoIdentity(_) | DeviceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             DeviceError::Identity(e) => match e {
                 IdentityError::Untrusted(_)
                 | IdentityError::Expired
@@ -35,24 +72,29 @@ impl DeviceError {
                 _ => StatusCode::BAD_REQUEST,
             },
             DeviceError::Service(e) => service_status(e),
+            DeviceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            DeviceError::Body(e) => e.status(),
+            DeviceError::Enroll(e) => enroll_status(e),
+            DeviceError::MachineInfo(e) => match e {
+                MachineInfoError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                MachineInfoError::Malformed(_) => StatusCode::BAD_REQUEST,
+                MachineInfoError::BadSignature | MachineInfoError::Untrusted(_) => {
+                    StatusCode::FORBIDDEN
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            DeviceError::MalformedMachineInfo(_) => StatusCode::BAD_REQUEST,
+            DeviceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-}
 
-fn service_status(e: &ServiceError) -> StatusCode {
-    match e {
-        ServiceError::Protocol(ProtocolError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
-        ServiceError::Protocol(_) => StatusCode::BAD_REQUEST,
-        ServiceError::IdentityMismatch(_) => StatusCode::FORBIDDEN,
-        ServiceError::NotEnrolled(_) => StatusCode::BAD_REQUEST,
-        ServiceError::WrongTopic { .. } => StatusCode::FORBIDDEN,
-        ServiceError::UnsupportedTokenService(_) => StatusCode::BAD_REQUEST,
-        ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-        ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        ServiceError::Conflict(_) => StatusCode::CONFLICT,
-        ServiceError::Store(_) | ServiceError::Secret(_) | ServiceError::Internal(_) => {
-            StatusCode::INTERNAL_SERVER_ERROR
+    /// What the device (or the person at Setup Assistant) reads: the refusal, without the
+    /// detail the log gets.
+    fn public_message(&self) -> String {
+        match self {
+            DeviceError::MachineInfo(_) => "the MachineInfo signature is not acceptable".into(),
+            DeviceError::MalformedMachineInfo(_) => "malformed MachineInfo".into(),
+            other => other.to_string(),
         }
     }
 }
@@ -65,7 +107,7 @@ impl IntoResponse for DeviceError {
             "internal error".to_string()
         } else {
             tracing::warn!(status = status.as_u16(), error = %self, "device request refused");
-            self.to_string()
+            self.public_message()
         };
         (
             status,
@@ -79,78 +121,172 @@ impl IntoResponse for DeviceError {
     }
 }
 
+fn service_status(e: &ServiceError) -> StatusCode {
+    match e {
+        ServiceError::Protocol(ProtocolError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+        ServiceError::Protocol(_) => StatusCode::BAD_REQUEST,
+        ServiceError::IdentityMismatch(_) => StatusCode::FORBIDDEN,
+        ServiceError::NotEnrolled(_) => StatusCode::BAD_REQUEST,
+        ServiceError::WrongTopic { .. } => StatusCode::FORBIDDEN,
+        ServiceError::UnsupportedTokenService(_) => StatusCode::BAD_REQUEST,
+        ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::NotFound(_) | ServiceError::VendorNotConfigured => StatusCode::NOT_FOUND,
+        ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        ServiceError::Conflict(_)
+        | ServiceError::AlreadyDelivered(_)
+        | ServiceError::PushBlocked(_)
+        | ServiceError::NoPushCertificate => StatusCode::CONFLICT,
+        ServiceError::Store(_) | ServiceError::Secret(_) | ServiceError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+fn enroll_status(e: &EnrollError) -> StatusCode {
+    match e {
+        EnrollError::Forbidden(_) => StatusCode::FORBIDDEN,
+        EnrollError::Invalid(_) => StatusCode::BAD_REQUEST,
+        EnrollError::Store(_) | EnrollError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The code of errors whose text stays in the server log (database, secrets, Russet's data).
+const INTERNAL: &str = "internal";
+
 /// An error answered on the admin API: `{"error": {"code": "…", "message": "…"}}`.
-#[derive(Debug)]
-pub struct AdminError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("a valid admin token is required (Authorization: Bearer <token>)")]
+    Unauthorized,
+    /// Input the HTTP layer cannot read: JSON, a query string, base64.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The body could not be read (over the admin body limit, or cut off).
+    #[error(transparent)]
+    Body(#[from] BytesRejection),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Dep(#[from] DepOpError),
+    #[error(transparent)]
+    Enroll(#[from] EnrollError),
 }
 
 impl AdminError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        AdminError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        AdminError::BadRequest(message.into())
     }
+
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        AdminError::NotFound(message.into())
     }
-    pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid admin token is required (Authorization: Bearer <token>)",
-        )
-    }
-}
 
-impl From<ServiceError> for AdminError {
-    fn from(e: ServiceError) -> Self {
-        let status = service_status(&e);
-        let code = match &e {
-            ServiceError::Protocol(ProtocolError::UnsupportedRequestType(_)) => {
-                "unsupported_request_type"
+    /// The status and the stable machine-readable `code` (clients match on it).
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AdminError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AdminError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AdminError::Body(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (e.status(), "too_large")
             }
-            ServiceError::Protocol(ProtocolError::Invalid(_)) => "invalid_command",
-            ServiceError::Protocol(_) => "bad_request",
-            ServiceError::Refused(_) => "refused",
-            ServiceError::NotFound(_) => "not_found",
-            ServiceError::Conflict(_) => "conflict",
-            ServiceError::BadRequest(_) => "bad_request",
-            ServiceError::Store(_) | ServiceError::Secret(_) | ServiceError::Internal(_) => {
-                "internal"
+            AdminError::Body(e) => (e.status(), "bad_request"),
+            AdminError::Service(e) => {
+                let code = match e {
+                    ServiceError::Protocol(ProtocolError::UnsupportedRequestType(_)) => {
+                        "unsupported_request_type"
+                    }
+                    ServiceError::Protocol(ProtocolError::Invalid(_)) => "invalid_command",
+                    ServiceError::Refused(_) => "refused",
+                    ServiceError::NotFound(_) => "not_found",
+                    ServiceError::Conflict(_) => "conflict",
+                    ServiceError::AlreadyDelivered(_) => "already_delivered",
+                    ServiceError::PushBlocked(_) => "push_blocked",
+                    ServiceError::NoPushCertificate => "no_push_certificate",
+                    ServiceError::VendorNotConfigured => "vendor_not_configured",
+                    ServiceError::Store(_)
+                    | ServiceError::Secret(_)
+                    | ServiceError::Internal(_) => INTERNAL,
+                    _ => "bad_request",
+                };
+                (service_status(e), code)
             }
-            _ => "bad_request",
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %e, "admin request failed");
-            return AdminError::new(status, code, "internal error; see the server log");
+            AdminError::Dep(e) => dep_status_and_code(e),
+            AdminError::Enroll(e) => {
+                let status = enroll_status(e);
+                let code = match e {
+                    EnrollError::Forbidden(_) => "forbidden",
+                    EnrollError::Invalid(_) => "bad_request",
+                    EnrollError::Store(_) | EnrollError::Internal(_) => INTERNAL,
+                };
+                (status, code)
+            }
         }
-        AdminError::new(status, code, e.to_string())
+    }
+
+    /// The message a client may read: the error itself (Apple's refusals included, verbatim),
+    /// or — for an internal error, which is logged here with its detail — a generic one.
+    pub fn public_message(&self) -> String {
+        if self.status_and_code().1 == INTERNAL {
+            tracing::error!(error = %self, "admin request failed");
+            "internal error; see the server log".to_string()
+        } else {
+            self.to_string()
+        }
     }
 }
 
-impl From<crate::store::StoreError> for AdminError {
-    fn from(e: crate::store::StoreError) -> Self {
-        ServiceError::Store(e).into()
+fn dep_status_and_code(e: &DepOpError) -> (StatusCode, &'static str) {
+    match e {
+        DepOpError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        DepOpError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        DepOpError::BadRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+        DepOpError::Busy(_) => (StatusCode::CONFLICT, "sync_running"),
+        DepOpError::Token(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_token"),
+        DepOpError::Apple(a) if a.status().is_some() => (StatusCode::BAD_GATEWAY, "apple_refused"),
+        DepOpError::Apple(_) => (StatusCode::BAD_GATEWAY, "apple_unreachable"),
+        DepOpError::Sync(_) => (StatusCode::BAD_GATEWAY, "sync_failed"),
+        DepOpError::Store(_) | DepOpError::Secret(_) | DepOpError::Internal(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+        }
+    }
+}
+
+/// The text of a DEP error that goes inside a successful answer (a per-link sync report, a
+/// token's connection test): Apple's refusal verbatim, an internal error logged and replaced.
+pub fn dep_public_message(e: &DepOpError) -> String {
+    if dep_status_and_code(e).1 == INTERNAL {
+        tracing::error!(error = %e, "DEP request failed");
+        "internal error; see the server log".to_string()
+    } else {
+        e.to_string()
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        AdminError::Service(ServiceError::Store(e))
     }
 }
 
 impl From<ProtocolError> for AdminError {
     fn from(e: ProtocolError) -> Self {
-        ServiceError::Protocol(e).into()
+        AdminError::Service(ServiceError::Protocol(e))
+    }
+}
+
+impl From<QueryRejection> for AdminError {
+    fn from(e: QueryRejection) -> Self {
+        AdminError::BadRequest(e.body_text())
     }
 }
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, axum::Json(body)).into_response()
+        let (status, code) = self.status_and_code();
+        let body = serde_json::json!({"error": {"code": code, "message": self.public_message()}});
+        (status, axum::Json(body)).into_response()
     }
 }

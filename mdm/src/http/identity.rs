@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 pub struct IdentityVerifier {
-    trust: Option<DeviceTrust>,
+    /// Russet's SCEP CA, plus any `--device-ca`.
+    trust: DeviceTrust,
     client_cert_header: Option<HeaderName>,
     /// Certificates whose chain already verified (SHA-256 → notAfter, Unix seconds). The chain
     /// check is the costly part of a request and gives the same answer until the certificate
@@ -28,7 +29,7 @@ pub struct IdentityVerifier {
 const MAX_TRUSTED_CACHE: usize = 200_000;
 
 impl IdentityVerifier {
-    pub fn new(trust: Option<DeviceTrust>, client_cert_header: Option<HeaderName>) -> Self {
+    pub fn new(trust: DeviceTrust, client_cert_header: Option<HeaderName>) -> Self {
         IdentityVerifier {
             trust,
             client_cert_header,
@@ -40,24 +41,21 @@ impl IdentityVerifier {
         self.client_cert_header.as_ref()
     }
 
-    /// Find, verify and return the identity of the device that sent `body`.
-    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<DeviceIdentity, DeviceError> {
-        self.verify_with_peer(None, headers, body)
+    /// The CAs whose identities are accepted (also the TLS listener's client-CA list).
+    pub fn trusted_cas(&self) -> &[openssl::x509::X509] {
+        self.trust.cas()
     }
 
-    /// Like [`Self::verify`], with the TLS client certificate (DER) of the connection, if any.
-    /// A trusted TLS client identity counts like a verified `Mdm-Signature`; one that is not
-    /// trusted falls back to the other sources.
-    pub fn verify_with_peer(
+    /// Find, verify and return the identity of the device that sent `body`: the TLS client
+    /// certificate (DER) of the connection, if any and trusted, else the `Mdm-Signature` or the
+    /// proxy's header. A TLS client identity that is not trusted falls back to the others.
+    pub fn verify(
         &self,
         peer: Option<&[u8]>,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<DeviceIdentity, DeviceError> {
-        let trust = self
-            .trust
-            .as_ref()
-            .ok_or(DeviceError::NoIdentity("no device CA is configured"))?;
+        let trust = &self.trust;
         let mut tls_error = None;
         if let Some(der) = peer {
             match DeviceCertificate::from_der(der)
@@ -139,22 +137,16 @@ pub struct VerifiedBody {
 }
 
 impl FromRequest<AppState> for VerifiedBody {
-    type Rejection = axum::response::Response;
+    type Rejection = DeviceError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        use axum::response::IntoResponse;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, DeviceError> {
         let headers = req.headers().clone();
         let peer: Option<Vec<u8>> = req
             .extensions()
             .get::<super::tls::PeerCertificate>()
             .and_then(|p| p.0.clone());
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let identity = state
-            .identity
-            .verify_with_peer(peer.as_deref(), &headers, &body)
-            .map_err(IntoResponse::into_response)?;
+        let body = Bytes::from_request(req, state).await?;
+        let identity = state.identity.verify(peer.as_deref(), &headers, &body)?;
         Ok(VerifiedBody {
             identity,
             headers,

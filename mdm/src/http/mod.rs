@@ -1,20 +1,34 @@
 //! HTTP surfaces: `device` (what Macs reach on `--listen`) and `admin` (the JSON API on
-//! `--admin-listen`). Handlers are short: extract, call the service, map the result.
+//! `--admin-listen`). Handlers are short: extract, call a service, map the result. Status codes
+//! are decided in `error.rs` only; what handlers extract is in `extractor.rs`.
+//!
+//! Device side: `device` (router, check-in, command loop), `identity` (who signed the body),
+//! `enroll` (`/mdm/enroll`), `scep`, `tls`. Admin side: `admin` (router), one module per
+//! area with its own `routes()`: `devices`, `commands`, `lockwipe`, `apns`, `enroll_links`,
+//! `audit`, `dep`.
 
 pub mod admin;
 mod apns;
+mod audit;
+mod commands;
 mod dep;
 pub mod device;
+mod devices;
 pub mod enroll;
+mod enroll_links;
 mod error;
+mod extractor;
 pub mod identity;
 mod lockwipe;
 pub mod scep;
 pub mod tls;
 
-pub use error::{AdminError, DeviceError};
+pub use error::{AdminError, DeviceError, dep_public_message};
 
+use crate::dep::DepService;
+use crate::push::PushService;
 use crate::service::MdmService;
+use crate::service::enrollment::EnrollmentService;
 use identity::IdentityVerifier;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,15 +41,19 @@ pub const MAX_ADMIN_BODY: usize = 16 * 1024 * 1024;
 /// A request that takes longer than this is answered 408 and dropped.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The services handlers call, one per area; handlers hold no rule of their own.
 #[derive(Clone)]
 pub struct AppState {
+    /// The MDM core: check-ins, the command queue, devices, lock/wipe and the PIN vault.
     pub service: Arc<MdmService>,
-    pub identity: Arc<IdentityVerifier>,
-    pub dispatcher: Arc<crate::push::Dispatcher>,
-    /// Set when this server signs customers' push CSRs (MDM vendor).
-    pub vendor: Option<Arc<crate::push::certificate::VendorSigner>>,
+    /// Enrollment links, profiles, SCEP and ADE enrollment.
+    pub enroll: Arc<EnrollmentService>,
+    /// Push now, the push certificate, the vendor CSR signer.
+    pub push: Arc<PushService>,
     /// DEP links, sync, profiles.
-    pub dep: Arc<crate::dep::DepService>,
+    pub dep: Arc<DepService>,
+    /// Who signed a device request.
+    pub identity: Arc<IdentityVerifier>,
 }
 
 /// Headers that carry secrets or identities: never logged.

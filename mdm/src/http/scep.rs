@@ -1,17 +1,16 @@
 //! `GET|POST /scep`: GetCACaps, GetCACert, PKIOperation (POST body, or GET `message` base64).
 
-use crate::service::enrollment::{EnrollmentService, ScepOutcome};
-use axum::Extension;
+use super::{AppState, DeviceError};
+use crate::service::enrollment::ScepOutcome;
 use axum::body::Body;
-use axum::extract::Query;
-use axum::http::{Method, StatusCode, header};
+use axum::extract::{Query, State};
+use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use russet_certs::scep::{
     self, CA_CAPS, CA_CAPS_CONTENT_TYPE, MAX_PKI_MESSAGE, PKI_MESSAGE_CONTENT_TYPE,
 };
 use serde::Deserialize;
-use std::sync::Arc;
 
 #[derive(Deserialize)]
 pub struct ScepQuery {
@@ -19,67 +18,59 @@ pub struct ScepQuery {
     message: Option<String>,
 }
 
-fn text(status: StatusCode, msg: &'static str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain")], msg).into_response()
-}
-
 pub async fn scep(
-    Extension(enroll): Extension<Arc<EnrollmentService>>,
+    State(state): State<AppState>,
     method: Method,
     query: Result<Query<ScepQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
-) -> Response {
+) -> Result<Response, DeviceError> {
     let Ok(Query(q)) = query else {
-        return text(StatusCode::BAD_REQUEST, "malformed query");
+        return Err(DeviceError::BadRequest("malformed query"));
     };
     match q.operation.as_deref() {
         Some("GetCACaps") => {
-            ([(header::CONTENT_TYPE, CA_CAPS_CONTENT_TYPE)], CA_CAPS).into_response()
+            Ok(([(header::CONTENT_TYPE, CA_CAPS_CONTENT_TYPE)], CA_CAPS).into_response())
         }
-        Some("GetCACert") => match scep::ca_cert_response(enroll.ca()) {
-            Ok((ct, der)) => ([(header::CONTENT_TYPE, ct)], der).into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, "GetCACert failed");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-            }
-        },
+        Some("GetCACert") => {
+            let (content_type, der) = scep::ca_cert_response(state.enroll.ca())
+                .map_err(|e| DeviceError::Internal(format!("GetCACert: {e}")))?;
+            Ok(([(header::CONTENT_TYPE, content_type)], der).into_response())
+        }
         Some("PKIOperation") => {
             let der = if method == Method::POST {
-                match axum::body::to_bytes(body, MAX_PKI_MESSAGE).await {
-                    Ok(b) => b.to_vec(),
-                    Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "PKIOperation too large"),
-                }
+                axum::body::to_bytes(body, MAX_PKI_MESSAGE)
+                    .await
+                    .map_err(|_| DeviceError::TooLarge("PKIOperation too large"))?
+                    .to_vec()
             } else {
-                let Some(m) = q.message else {
-                    return text(StatusCode::BAD_REQUEST, "PKIOperation needs a message");
-                };
-                if m.len() > MAX_PKI_MESSAGE * 4 / 3 + 4 {
-                    return text(StatusCode::PAYLOAD_TOO_LARGE, "PKIOperation too large");
-                }
-                // Form decoding turns an unescaped '+' into a space.
-                let m: String = m
-                    .chars()
-                    .filter(|c| !matches!(c, '\r' | '\n'))
-                    .map(|c| if c == ' ' { '+' } else { c })
-                    .collect();
-                match base64::engine::general_purpose::STANDARD.decode(m.as_bytes()) {
-                    Ok(b) => b,
-                    Err(_) => return text(StatusCode::BAD_REQUEST, "message is not base64"),
-                }
+                get_message(q.message)?
             };
-            match enroll.pki_operation(&der).await {
-                Ok(ScepOutcome::CertRep(rep)) => {
-                    ([(header::CONTENT_TYPE, PKI_MESSAGE_CONTENT_TYPE)], rep).into_response()
+            match state.enroll.pki_operation(&der).await? {
+                ScepOutcome::CertRep(rep) => {
+                    Ok(([(header::CONTENT_TYPE, PKI_MESSAGE_CONTENT_TYPE)], rep).into_response())
                 }
-                Ok(ScepOutcome::Malformed(_)) => {
-                    text(StatusCode::BAD_REQUEST, "not a valid SCEP PKIMessage")
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "SCEP PKIOperation failed");
-                    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                ScepOutcome::Malformed(_) => {
+                    Err(DeviceError::BadRequest("not a valid SCEP PKIMessage"))
                 }
             }
         }
-        _ => text(StatusCode::BAD_REQUEST, "unknown SCEP operation"),
+        _ => Err(DeviceError::BadRequest("unknown SCEP operation")),
     }
+}
+
+/// The PKIOperation of a GET: the `message` parameter, base64.
+fn get_message(message: Option<String>) -> Result<Vec<u8>, DeviceError> {
+    let m = message.ok_or(DeviceError::BadRequest("PKIOperation needs a message"))?;
+    if m.len() > MAX_PKI_MESSAGE * 4 / 3 + 4 {
+        return Err(DeviceError::TooLarge("PKIOperation too large"));
+    }
+    // Form decoding turns an unescaped '+' into a space.
+    let m: String = m
+        .chars()
+        .filter(|c| !matches!(c, '\r' | '\n'))
+        .map(|c| if c == ' ' { '+' } else { c })
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(m.as_bytes())
+        .map_err(|_| DeviceError::BadRequest("message is not base64"))
 }

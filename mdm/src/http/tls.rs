@@ -191,7 +191,9 @@ pub fn dev_certificate(ca: &CertificateAuthority, host: &str) -> anyhow::Result<
 }
 
 /// Is the certificate's chain trusted by the system roots? If not, the enrollment profile must
-/// carry the root (protocol reference §5.3). Returns the root to embed, when one is known.
+/// carry the root, or the Mac cannot reach the server to enroll (Apple, "Managing
+/// certificates": trust payloads in the same profile as the MDM payload install first).
+/// Returns the root to embed, when one is known.
 pub fn private_root(id: &ServerIdentity, ca: &CertificateAuthority) -> Option<X509> {
     if id.generated {
         return Some(ca.cert().to_owned());

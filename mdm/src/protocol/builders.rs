@@ -1,4 +1,5 @@
-//! Typed constructors for the commands Russet sends (protocol doc §3). Each goes through
+//! Typed constructors for the commands Russet sends (keys from Apple's schemas in
+//! `mdm/commands/*.yaml` of apple/device-management). Each goes through
 //! [`Command::new`], so it is validated against Apple's schema like any admin input.
 
 use plist::{Dictionary, Value};

@@ -1,5 +1,5 @@
-//! Commands the server sends: `{CommandUUID, Command: {RequestType, …keys}}` (NM
-//! `mdm/command.go`; protocol doc §2–§3). Every way of building one — typed constructors,
+//! Commands the server sends: `{CommandUUID, Command: {RequestType, …keys}}` (Apple, Device
+//! Management: "Commands and queries"; NanoMDM `mdm/command.go`). Every way of building one — typed constructors,
 //! admin JSON, admin plist — ends in the same validation against Apple's schema.
 
 use plist::{Dictionary, Value};

@@ -1,7 +1,8 @@
 //! Conversions between plist values and JSON for the admin API.
 //!
-//! JSON has no `<data>` or `<date>`, so plist → JSON gives base64 and RFC 3339 strings
-//! (errata 4), and JSON → plist needs Apple's schema to know which strings are data.
+//! JSON has no `<data>` or `<date>`, so plist → JSON gives base64 and RFC 3339 strings (the
+//! README's admin API section: a `<data>` value is base64 in JSON), and JSON → plist needs
+//! Apple's schema to know which strings are data.
 
 use std::time::SystemTime;
 

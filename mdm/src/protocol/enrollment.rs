@@ -1,8 +1,8 @@
 //! Enrollment (channel) identifiers and their normalization.
 //!
 //! Every check-in and command report names its channel with `UDID` or `EnrollmentID`, plus
-//! user-channel keys. Russet normalizes them the way NanoMDM does (NM `mdm/type.go`,
-//! protocol doc §1.1) so one string identifies a channel everywhere.
+//! user-channel keys. Russet normalizes them the way NanoMDM does (`mdm/type.go`: `UDID`,
+//! `UDID:UserID`, `EnrollmentID`) so one string identifies a channel everywhere.
 
 use super::ProtocolError;
 use super::values::Fields;

@@ -6,9 +6,10 @@
 //! off every enrolled Mac until it re-enrolls, so import refuses it unless forced.
 
 use super::SETTING_PUSH_ALERT;
-use crate::secrets::SecretBox;
-use crate::service::{SETTING_PUSH_TOPIC, ServiceError, now_ms};
+use crate::secrets::{Sealed, SecretBox};
+use crate::service::{SETTING_PUSH_TOPIC, ServiceError};
 use crate::store::{PushCertificateRecord, Store};
+use crate::timefmt::now_ms;
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -17,18 +18,6 @@ use russet_certs::pushcert::{self, PushCsrSubject};
 
 /// Days before expiry at which status warns.
 pub const WARN_DAYS: [i64; 3] = [30, 14, 7];
-
-pub(crate) fn key_aad(topic: &str) -> String {
-    format!("push-certificate-key:{topic}")
-}
-
-fn csr_key_aad(csr_pem: &str) -> String {
-    // The CSR's own text names the record: a sealed key moved to another CSR row won't open.
-    format!(
-        "push-csr-key:{}",
-        hex::encode(openssl::sha::sha256(csr_pem.as_bytes()))
-    )
-}
 
 /// What an admin uploads.
 pub enum ImportInput {
@@ -78,7 +67,7 @@ pub async fn create_csr(
     let key_pem = key
         .private_key_to_pem_pkcs8()
         .map_err(crate::secrets::SecretError::from)?;
-    let sealed = vault.seal(&csr_key_aad(&csr_pem), &key_pem)?;
+    let sealed = vault.seal(Sealed::PushCsrKey { csr_pem: &csr_pem }, &key_pem)?;
     store
         .insert_push_csr_key(&sealed, &csr_pem, now_ms())
         .await?;
@@ -129,7 +118,7 @@ pub async fn import(
         topic: topic.clone(),
         subject,
         cert_pem: String::from_utf8(cert_pem).map_err(|_| bad("certificate is not text"))?,
-        key_sealed: vault.seal(&key_aad(&topic), &key_pem)?,
+        key_sealed: vault.seal(Sealed::PushCertificateKey { topic: &topic }, &key_pem)?,
         not_after: push.not_after_unix().saturating_mul(1000),
         created_at: now,
     };
@@ -190,7 +179,12 @@ async fn pending_csr_key(
     cert: &X509,
 ) -> Result<PKey<Private>, ServiceError> {
     for pending in store.push_csr_keys().await? {
-        let key_pem = vault.open(&csr_key_aad(&pending.csr_pem), &pending.key_sealed)?;
+        let key_pem = vault.open(
+            Sealed::PushCsrKey {
+                csr_pem: &pending.csr_pem,
+            },
+            &pending.key_sealed,
+        )?;
         if let Ok(key) = PKey::private_key_from_pem(&key_pem)
             && pushcert::public_key_matches(cert, &key)
         {

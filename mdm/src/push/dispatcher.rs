@@ -8,9 +8,10 @@
 //! certificate takes effect on every node without a restart.
 
 use super::SETTING_PUSH_ALERT;
-use crate::secrets::SecretBox;
-use crate::service::{Pusher, now_ms};
+use crate::secrets::{Sealed, SecretBox};
+use crate::service::{Pusher, ServiceError};
 use crate::store::{PushResultRecord, PushTarget, Store};
+use crate::timefmt::now_ms;
 use russet_apns::{ApnsClient, ApnsConfig, MdmPush, PushCertificate, PushOutcome};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,13 +76,8 @@ impl Dispatcher {
     }
 
     /// The APNs client for the active push certificate, rebuilt when it changed.
-    async fn client(&self) -> Result<Option<ApnsClient>, String> {
-        let Some(rec) = self
-            .store
-            .active_push_certificate()
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+    async fn client(&self) -> Result<Option<ApnsClient>, ServiceError> {
+        let Some(rec) = self.store.active_push_certificate().await? else {
             return Ok(None);
         };
         let mut cached = self.client.lock().await;
@@ -90,31 +86,27 @@ impl Dispatcher {
         {
             return Ok(Some(client.clone()));
         }
-        let key = self
-            .vault
-            .open(&super::certificate::key_aad(&rec.topic), &rec.key_sealed)
-            .map_err(|e| e.to_string())?;
-        let cert =
-            PushCertificate::from_pem(rec.cert_pem.as_bytes(), &key).map_err(|e| e.to_string())?;
+        let key = self.vault.open(
+            Sealed::PushCertificateKey { topic: &rec.topic },
+            &rec.key_sealed,
+        )?;
+        let cert = PushCertificate::from_pem(rec.cert_pem.as_bytes(), &key)
+            .map_err(|e| ServiceError::Internal(format!("the stored push certificate: {e}")))?;
         let config = ApnsConfig {
             base_url: self.settings.apns_url.clone(),
             extra_ca_pem: self.settings.apns_extra_ca_pem.clone(),
             ..ApnsConfig::default()
         };
-        let client = ApnsClient::new(&cert, config).map_err(|e| e.to_string())?;
+        let client = ApnsClient::new(&cert, config)
+            .map_err(|e| ServiceError::Internal(format!("building the APNs client: {e}")))?;
         tracing::info!(topic = %rec.topic, "APNs client ready for the active push certificate");
         *cached = Some((rec.id, client.clone()));
         Ok(Some(client))
     }
 
     /// Push one enrollment now (admin "push" button), blocked tokens excepted.
-    pub async fn push_enrollment(&self, enrollment_id: &str) -> Result<PushReport, String> {
-        let Some(target) = self
-            .store
-            .push_target(enrollment_id)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+    pub async fn push_enrollment(&self, enrollment_id: &str) -> Result<PushReport, ServiceError> {
+        let Some(target) = self.store.push_target(enrollment_id).await? else {
             return Ok(PushReport::NoTarget);
         };
         if let Some(reason) = target.push_blocked {

@@ -1,4 +1,4 @@
-//! ADE enrollment (`POST /mdm/enroll`, protocol reference §9.7 steps 3–5): a Mac in Setup
+//! ADE enrollment (`POST /mdm/enroll`; Apple, "Authenticating through MachineInfo"): a Mac in Setup
 //! Assistant sends its Apple-signed MachineInfo and gets the signed enrollment profile — or
 //! Apple's software-update-required answer when its DEP profile asks for a newer OS.
 //!
@@ -6,10 +6,11 @@
 //! signature proves a genuine Apple device, not which one, so only serials Russet knows from
 //! DEP are answered.
 
+use super::MdmService;
 use super::enrollment::{EnrollError, EnrollmentService};
-use super::{MdmService, now_ms};
 use crate::protocol::machine_info::{MachineInfo, compare_os_versions, software_update_required};
 use crate::store::AdeEnrollment;
+use crate::timefmt::now_ms;
 use std::cmp::Ordering;
 
 /// What to answer a MachineInfo with.

@@ -1,18 +1,16 @@
 //! Russet's SCEP CA: imported from the operator's PEM files, or generated once and kept in the
 //! database with its key sealed, so every node of a PostgreSQL cluster serves the same CA.
 
-use crate::secrets::SecretBox;
-use crate::service::now_ms;
+use crate::secrets::{Sealed, SecretBox};
 use crate::store::Store;
+use crate::timefmt::now_ms;
 use anyhow::Context;
 use russet_certs::ca::CertificateAuthority;
 use std::path::Path;
 
-/// Associated data of the sealed CA key: names the record it belongs to.
-pub const CA_KEY_AAD: &str = "scep-ca:1:key";
-
 /// The CA to use: the imported one when both files are given, else the stored one, else a new
-/// one (RSA 3072, errata 1) stored with `INSERT … ON CONFLICT DO NOTHING` and read back, so
+/// one (RSA 3072: SCEP clients encrypt their request to the CA with RSA key transport, so
+/// the SCEP CA cannot be EC) stored with `INSERT … ON CONFLICT DO NOTHING` and read back, so
 /// concurrent first starts agree on one CA.
 pub async fn load_or_create(
     store: &dyn Store,
@@ -38,7 +36,7 @@ pub async fn load_or_create(
             .await
             .context("generating the CA")??;
             let cert_pem = String::from_utf8(ca.cert_pem()?).context("CA PEM")?;
-            let sealed = vault.seal(CA_KEY_AAD, &ca.key_pem()?)?;
+            let sealed = vault.seal(Sealed::ScepCaKey, &ca.key_pem()?)?;
             let stored = store
                 .insert_scep_ca_if_absent(&cert_pem, &sealed, now_ms())
                 .await?;
@@ -49,7 +47,7 @@ pub async fn load_or_create(
         }
     };
     let key_pem = vault
-        .open(CA_KEY_AAD, &stored.key_sealed)
+        .open(Sealed::ScepCaKey, &stored.key_sealed)
         .context("unsealing the CA key: is this the key-encryption key the CA was created with?")?;
     CertificateAuthority::from_pem(stored.cert_pem.as_bytes(), &key_pem)
         .context("the stored SCEP CA is unusable")

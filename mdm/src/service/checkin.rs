@@ -1,14 +1,14 @@
 //! Check-in messages (`PUT /mdm/checkin`): one function per `MessageType`, each doing three
 //! things — check the identity against the enrollment, log one line, call the store.
 
-use super::{
-    DeviceIdentity, MdmService, SETTING_PUSH_TOPIC, ServiceError, UserAuthenticateMode, now_ms,
-};
+use super::{DeviceIdentity, MdmService, SETTING_PUSH_TOPIC, ServiceError, UserAuthenticateMode};
 use crate::protocol::checkin::{
     Authenticate, CheckOut, CheckinMessage, DeclarativeManagement, GetBootstrapToken, GetToken,
     SetBootstrapToken, TokenUpdate, UserAuthenticate,
 };
+use crate::secrets::Sealed;
 use crate::store::{AuthenticateRecord, StoreError, TokenUpdateRecord};
+use crate::timefmt::now_ms;
 
 /// What to send back for a check-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,14 +21,6 @@ pub enum CheckinResponse {
     Json(Vec<u8>),
     /// `410 Gone` (refuses a `UserAuthenticate`).
     Gone,
-}
-
-fn bootstrap_aad(device_id: &str) -> String {
-    format!("bootstrap-token:{device_id}")
-}
-
-pub(crate) fn unlock_token_aad(enrollment_id: &str) -> String {
-    format!("unlock-token:{enrollment_id}")
 }
 
 impl MdmService {
@@ -130,7 +122,12 @@ impl MdmService {
         self.check_topic(&m.topic).await?;
         let e = &m.enrollment;
         let unlock_token_sealed = match &m.unlock_token {
-            Some(t) if !t.is_empty() => Some(self.vault.seal(&unlock_token_aad(&e.id), t)?),
+            Some(t) if !t.is_empty() => Some(self.vault.seal(
+                Sealed::UnlockToken {
+                    enrollment_id: &e.id,
+                },
+                t,
+            )?),
             _ => None,
         };
         let rec = TokenUpdateRecord {
@@ -184,7 +181,10 @@ impl MdmService {
     ) -> Result<CheckinResponse, ServiceError> {
         let device_id = &m.enrollment.device_id;
         let sealed = match &m.bootstrap_token {
-            Some(token) => Some(self.vault.seal(&bootstrap_aad(device_id), token)?),
+            Some(token) => Some(
+                self.vault
+                    .seal(Sealed::BootstrapToken { device_id }, token)?,
+            ),
             None => None,
         };
         self.store
@@ -200,7 +200,9 @@ impl MdmService {
         let device_id = &m.enrollment.device_id;
         match self.store.bootstrap_token(device_id).await? {
             Some(sealed) => {
-                let token = self.vault.open(&bootstrap_aad(device_id), &sealed)?;
+                let token = self
+                    .vault
+                    .open(Sealed::BootstrapToken { device_id }, &sealed)?;
                 Ok(CheckinResponse::Plist(plist_dict(&[(
                     "BootstrapToken",
                     plist::Value::Data(token),
@@ -236,32 +238,24 @@ fn declarative_management(m: &DeclarativeManagement) -> Result<CheckinResponse, 
 }
 
 impl MdmService {
-    /// `GetToken`: `com.apple.maid` gets a JWT signed with the device's DEP link key; Apple says
-    /// to answer 400 for a service type the server does not provide.
+    /// `GetToken`: answered by the issuer plugged in for its service type (DEP's
+    /// `com.apple.maid`); Apple says to answer 400 for a service type the server does not
+    /// provide.
     async fn get_token(&self, m: &GetToken) -> Result<CheckinResponse, ServiceError> {
-        if m.token_service_type != crate::dep::maid::SERVICE_TYPE {
-            return Err(ServiceError::UnsupportedTokenService(
-                m.token_service_type.clone(),
-            ));
-        }
+        let issuer = self
+            .token_issuers
+            .iter()
+            .find(|i| i.service_type() == m.token_service_type)
+            .ok_or_else(|| ServiceError::UnsupportedTokenService(m.token_service_type.clone()))?;
         let serial = self
             .store
             .device(&m.enrollment.device_id)
             .await?
             .and_then(|d| d.serial_number);
-        let jwt = crate::dep::maid::token(self.store.as_ref(), &self.vault, serial.as_deref())
-            .await
-            .map_err(|e| match e {
-                crate::dep::maid::MaidError::Store(e) => ServiceError::Store(e),
-                crate::dep::maid::MaidError::Secret(e) => ServiceError::Secret(e),
-                other => ServiceError::UnsupportedTokenService(format!(
-                    "{} ({other})",
-                    m.token_service_type
-                )),
-            })?;
+        let token = issuer.token(serial.as_deref()).await?;
         Ok(CheckinResponse::Plist(plist_dict(&[(
             "TokenData",
-            plist::Value::Data(jwt.into_bytes()),
+            plist::Value::Data(token),
         )])))
     }
 }

@@ -4,13 +4,16 @@
 //! allowed. `NotNow` keeps it queued: it is skipped for the rest of that session and re-sent on
 //! the device's next one (Apple, "Handling NotNow status responses").
 
-use super::{DeviceIdentity, MdmService, ServiceError, now_ms};
+use super::{DeviceIdentity, MdmService, ServiceError};
 use crate::protocol::command::Command;
 use crate::protocol::report::{CommandReport, ReportStatus};
+use crate::secrets::Sealed;
 use crate::store::{
-    CancelOutcome, CommandResultRecord, DeliveredCommand, DeviceFacts, EnqueueResult, NewCommand,
-    PRIORITY_NORMAL, PRIORITY_URGENT, ReportRecord, ResultStatus,
+    CancelOutcome, CommandResultRecord, CommandView, DeliveredCommand, DeviceFacts, EnqueueResult,
+    NewCommand, PRIORITY_NORMAL, PRIORITY_URGENT, ReportRecord, ResultStatus,
 };
+use crate::timefmt::{now_ms, rfc3339};
+use serde_json::json;
 
 #[derive(Debug, Clone)]
 pub struct EnqueueOutcome {
@@ -19,14 +22,11 @@ pub struct EnqueueOutcome {
     pub results: Vec<EnqueueResult>,
 }
 
-fn payload_aad(command_uuid: &str) -> String {
-    format!("command-payload:{command_uuid}")
-}
-
 /// Rules for commands enqueued through the generic endpoints.
 pub mod enqueue_rules {
     /// DeviceLock and EraseDevice carry a PIN that must be escrowed before the command exists;
-    /// they have their own endpoints (errata 3), so the generic path refuses them.
+    /// they have their own endpoints, so the generic path refuses them (a lock or wipe that
+    /// bypassed the vault could leave a Mac locked with a PIN nobody has).
     pub fn dedicated_endpoint(request_type: &str) -> Option<&'static str> {
         match request_type {
             "DeviceLock" => Some("POST /api/v1/devices/{udid}/lock"),
@@ -35,7 +35,8 @@ pub mod enqueue_rules {
         }
     }
 
-    /// A lost Mac must not first work through an inventory backlog (errata 5).
+    /// Lock and wipe go to the front of the queue: a lost Mac must not first work through an
+    /// inventory backlog.
     pub fn is_urgent(request_type: &str) -> bool {
         matches!(request_type, "DeviceLock" | "EraseDevice")
     }
@@ -101,7 +102,9 @@ impl MdmService {
 
     /// A command payload sealed because it carries a secret, opened for delivery or display.
     pub fn open_payload(&self, command_uuid: &str, sealed: &[u8]) -> Result<Vec<u8>, ServiceError> {
-        Ok(self.vault.open(&payload_aad(command_uuid), sealed)?)
+        Ok(self
+            .vault
+            .open(Sealed::CommandPayload { command_uuid }, sealed)?)
     }
 
     pub(crate) fn seal_payload(
@@ -109,12 +112,61 @@ impl MdmService {
         command_uuid: &str,
         payload: &[u8],
     ) -> Result<Vec<u8>, ServiceError> {
-        Ok(self.vault.seal(&payload_aad(command_uuid), payload)?)
+        Ok(self
+            .vault
+            .seal(Sealed::CommandPayload { command_uuid }, payload)?)
     }
 
-    /// Enqueue a command (already validated against Apple's schema) to one or more enrollments.
-    /// Lock and wipe are refused here: they go through the PIN vault.
+    /// Enqueue a command (already validated against Apple's schema) to one or more enrollments;
+    /// audited with the number of enrollments that got it. Lock and wipe are refused here: they
+    /// go through the PIN vault.
     pub async fn enqueue(
+        &self,
+        command: &Command,
+        enrollment_ids: &[String],
+        actor: &str,
+    ) -> Result<EnqueueOutcome, ServiceError> {
+        let outcome = self.enqueue_generic(command, enrollment_ids).await?;
+        let queued = outcome.results.iter().filter(|r| r.queued).count();
+        self.audit_enqueue(&outcome, queued, actor).await?;
+        Ok(outcome)
+    }
+
+    /// [`Self::enqueue`] for one device: an unknown device is a `NotFound`, and nothing is
+    /// audited.
+    pub async fn enqueue_for_device(
+        &self,
+        command: &Command,
+        udid: &str,
+        actor: &str,
+    ) -> Result<EnqueueOutcome, ServiceError> {
+        let outcome = self
+            .enqueue_generic(command, std::slice::from_ref(&udid.to_string()))
+            .await?;
+        if !outcome.results.iter().any(|r| r.queued) {
+            return Err(ServiceError::NotFound(format!("no device {udid}")));
+        }
+        self.audit_enqueue(&outcome, 1, actor).await?;
+        Ok(outcome)
+    }
+
+    async fn audit_enqueue(
+        &self,
+        outcome: &EnqueueOutcome,
+        targets: usize,
+        actor: &str,
+    ) -> Result<(), ServiceError> {
+        self.audit(
+            actor,
+            "command.enqueue",
+            &outcome.command_uuid,
+            json!({"request_type": outcome.request_type, "targets": targets}),
+        )
+        .await
+    }
+
+    /// The generic path: lock and wipe refused, priority by request type.
+    async fn enqueue_generic(
         &self,
         command: &Command,
         enrollment_ids: &[String],
@@ -125,15 +177,6 @@ impl MdmService {
                 command.request_type
             )));
         }
-        self.enqueue_unchecked(command, enrollment_ids).await
-    }
-
-    /// Enqueue without the lock/wipe guard: for callers that escrowed what they had to.
-    pub(crate) async fn enqueue_unchecked(
-        &self,
-        command: &Command,
-        enrollment_ids: &[String],
-    ) -> Result<EnqueueOutcome, ServiceError> {
         if enrollment_ids.is_empty() {
             return Err(ServiceError::Refused("no target devices given".into()));
         }
@@ -164,13 +207,77 @@ impl MdmService {
         })
     }
 
-    /// Cancel a command wherever it has not been handed to a device yet.
-    pub async fn cancel_command(&self, command_uuid: &str) -> Result<CancelOutcome, ServiceError> {
+    /// Cancel a command wherever it has not been handed to a device yet; audited. When every
+    /// device already had it, that is an [`ServiceError::AlreadyDelivered`] naming when.
+    pub async fn cancel_command(
+        &self,
+        command_uuid: &str,
+        actor: &str,
+    ) -> Result<CancelOutcome, ServiceError> {
         if self.store.command(command_uuid).await?.is_none() {
             return Err(ServiceError::NotFound(format!("command {command_uuid}")));
         }
-        Ok(self.store.cancel_command(command_uuid, now_ms()).await?)
+        let outcome = self.store.cancel_command(command_uuid, now_ms()).await?;
+        self.audit(
+            actor,
+            "command.cancel",
+            command_uuid,
+            json!({"canceled": outcome.canceled.len()}),
+        )
+        .await?;
+        if outcome.canceled.is_empty() && !outcome.already_delivered.is_empty() {
+            let when = outcome
+                .already_delivered
+                .iter()
+                .filter_map(|(_, at)| *at)
+                .min()
+                .map(rfc3339)
+                .unwrap_or_else(|| "an earlier time".into());
+            return Err(ServiceError::AlreadyDelivered(format!(
+                "command {command_uuid} was already delivered at {when}; it can no longer be \
+                 canceled"
+            )));
+        }
+        Ok(outcome)
     }
+
+    /// A command with its per-device states and its payload as a plist (opened when sealed),
+    /// the unlock PIN replaced: a PIN is revealed only through the audited
+    /// [`Self::reveal_pins`].
+    pub async fn command_details(
+        &self,
+        command_uuid: &str,
+    ) -> Result<CommandDetails, ServiceError> {
+        let view = self
+            .store
+            .command(command_uuid)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no command {command_uuid}")))?;
+        let payload = if view.payload_sealed {
+            self.open_payload(&view.command_uuid, &view.payload)?
+        } else {
+            view.payload.clone()
+        };
+        let mut command = plist::Value::from_reader_xml(payload.as_slice()).ok();
+        if let Some(keys) = command
+            .as_mut()
+            .and_then(plist::Value::as_dictionary_mut)
+            .and_then(|d| d.get_mut("Command"))
+            .and_then(plist::Value::as_dictionary_mut)
+            && keys.contains_key("PIN")
+        {
+            keys.insert("PIN".into(), plist::Value::String("(escrowed)".into()));
+        }
+        Ok(CommandDetails { view, command })
+    }
+}
+
+/// A command as the admin API shows it.
+#[derive(Debug, Clone)]
+pub struct CommandDetails {
+    pub view: CommandView,
+    /// The command plist with secrets redacted; `None` if it cannot be read back.
+    pub command: Option<plist::Value>,
 }
 
 /// Facts worth keeping on the device row from a DeviceInformation result: whether a lock/wipe

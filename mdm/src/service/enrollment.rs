@@ -1,9 +1,9 @@
 //! Enrollment: who may download the enrollment profile, the one-time SCEP challenge in each
 //! profile, and the SCEP PKIOperation (PKCSReq, RenewalReq) that issues device identities.
 
-use super::now_ms;
 use super::profile::{self, ProfileParams};
 use crate::store::{ChallengeUse, IssuedCertificate, LinkUse, NewEnrollLink, Store, StoreError};
+use crate::timefmt::{now_ms, rfc3339_opt};
 use openssl::hash::{MessageDigest, hash};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -18,7 +18,8 @@ use std::time::Duration;
 pub const SETTING_PLACEHOLDER_TOPIC: &str = "enrollment.placeholder_topic";
 
 /// The warning logged at every profile download (and shown by `doctor` and the device view)
-/// while no push certificate is configured (errata 2).
+/// while no push certificate is configured: the topic in an installed MDM payload cannot
+/// change, so these Macs must re-enroll once a real certificate arrives.
 pub const PLACEHOLDER_TOPIC_WARNING: &str = "no push certificate is configured: enrollment \
      profiles carry a placeholder push topic; Macs enrolled now cannot be woken by push and \
      must re-enroll once a push certificate is imported";
@@ -59,6 +60,9 @@ pub struct EnrollmentService {
 pub enum EnrollError {
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Admin input that breaks a rule (e.g. an enrollment link with zero uses).
+    #[error("{0}")]
+    Invalid(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("building the profile failed: {0}")]
@@ -218,13 +222,22 @@ impl EnrollmentService {
         Ok(signed)
     }
 
-    /// Create an enrollment link: `uses` (None = unlimited), `expires_in` seconds (None = never).
+    /// Create an enrollment link: `uses` (None = unlimited), `expires_in` seconds (None = never);
+    /// audited.
     pub async fn create_link(
         &self,
         uses: Option<i64>,
         expires_in: Option<i64>,
         created_by: &str,
     ) -> Result<CreatedLink, EnrollError> {
+        if uses.is_some_and(|u| u < 1) {
+            return Err(EnrollError::Invalid("\"uses\" must be at least 1"));
+        }
+        if expires_in.is_some_and(|s| s < 1) {
+            return Err(EnrollError::Invalid(
+                "\"expires_in\" must be positive seconds",
+            ));
+        }
         let token = random_token().map_err(|e| EnrollError::Internal(e.to_string()))?;
         let now = now_ms();
         let expires_at = expires_in.map(|s| now.saturating_add(s.saturating_mul(1000)));
@@ -237,6 +250,14 @@ impl EnrollmentService {
                 now,
             })
             .await?;
+        super::audit::record(
+            self.store.as_ref(),
+            created_by,
+            "enroll_link.create",
+            "enroll-link",
+            serde_json::json!({"uses": uses, "expires_at": rfc3339_opt(expires_at)}),
+        )
+        .await?;
         Ok(CreatedLink {
             url: format!("{}/mdm/enroll?token={token}", self.options.public_url),
             token,

@@ -30,8 +30,22 @@ pub enum ServiceError {
     /// The request conflicts with the device's state (e.g. a wipe already sent).
     #[error("{0}")]
     Conflict(String),
+    /// A cancel came too late: the device already received the command (the text says when).
+    #[error("{0}")]
+    AlreadyDelivered(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// APNs declared the device's push token dead; it is pushed again after its next
+    /// TokenUpdate.
+    #[error(
+        "APNs reported this device's token dead: {0}; it is pushed again after its next TokenUpdate"
+    )]
+    PushBlocked(String),
+    #[error("no push certificate is configured (russet apns import)")]
+    NoPushCertificate,
+    /// This server does not run the CSR-signing broker.
+    #[error("this server has no vendor credentials (--vendor-cert, --vendor-key)")]
+    VendorNotConfigured,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

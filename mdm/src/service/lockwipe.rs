@@ -6,13 +6,15 @@
 //! same transaction that creates the command, before anything can push it, and that table is
 //! never touched by unenrollment, CheckOut, device deletion or queue clean-up.
 
-use super::{MdmService, ServiceError, now_ms};
+use super::{MdmService, ServiceError};
 use crate::protocol::builders::ObliterationBehavior;
 use crate::protocol::command::Command;
+use crate::secrets::Sealed;
 use crate::store::{
-    AuditRecord, CancelOutcome, EscrowedPin, NewCommand, PRIORITY_URGENT, PinEscrowRecord,
-    PinFilter,
+    CancelOutcome, EscrowedPin, NewCommand, PRIORITY_URGENT, PinEscrowRecord, PinFilter,
+    QueueStatus,
 };
+use crate::timefmt::now_ms;
 use openssl::rand::rand_bytes;
 use serde_json::json;
 
@@ -35,6 +37,9 @@ pub struct WipeRequest {
 pub struct Issued {
     pub command_uuid: String,
     pub pin: String,
+    /// The device as it was when the command was queued (its PIN facts tell the admin whether
+    /// the PIN will matter).
+    pub device: crate::store::DeviceView,
 }
 
 /// An escrowed PIN, opened for an admin.
@@ -42,10 +47,6 @@ pub struct Issued {
 pub struct RevealedPin {
     pub record: EscrowedPin,
     pub pin: String,
-}
-
-pub(crate) fn pin_aad(command_uuid: &str) -> String {
-    format!("unlock-pin:{command_uuid}")
 }
 
 /// Six uniformly random digits from the CSPRNG (rejection sampling avoids modulo bias).
@@ -59,6 +60,15 @@ pub fn generate_pin() -> Result<String, ServiceError> {
             return Ok(format!("{:06}", n % 1_000_000));
         }
     }
+}
+
+/// An earlier wipe in this state means the Mac got (or will get) it: sending another needs
+/// `force`. Only a wipe that was canceled or that the Mac refused leaves the way free.
+fn blocks_another_wipe(status: QueueStatus) -> bool {
+    !matches!(
+        status,
+        QueueStatus::Canceled | QueueStatus::Error | QueueStatus::CommandFormatError
+    )
 }
 
 fn check_pin(pin: &str) -> Result<(), ServiceError> {
@@ -119,6 +129,7 @@ impl MdmService {
         Ok(Issued {
             command_uuid: command.command_uuid,
             pin,
+            device,
         })
     }
 
@@ -153,7 +164,7 @@ impl MdmService {
                 .await?;
             if let Some(prev) = earlier
                 .iter()
-                .find(|p| p.request_type == "EraseDevice" && p.status.blocks_another_wipe())
+                .find(|p| p.request_type == "EraseDevice" && blocks_another_wipe(p.status))
             {
                 let when = crate::timefmt::rfc3339(prev.delivered_at.unwrap_or(prev.created_at));
                 return Err(ServiceError::Conflict(format!(
@@ -189,6 +200,7 @@ impl MdmService {
         Ok(Issued {
             command_uuid: command.command_uuid,
             pin,
+            device,
         })
     }
 
@@ -266,9 +278,12 @@ impl MdmService {
         records
             .into_iter()
             .map(|record| {
-                let pin = self
-                    .vault
-                    .open(&pin_aad(&record.command_uuid), &record.pin_sealed)?;
+                let pin = self.vault.open(
+                    Sealed::UnlockPin {
+                        command_uuid: &record.command_uuid,
+                    },
+                    &record.pin_sealed,
+                )?;
                 let pin = String::from_utf8(pin)
                     .map_err(|_| ServiceError::Secret(crate::secrets::SecretError::Malformed))?;
                 Ok(RevealedPin { record, pin })
@@ -292,7 +307,7 @@ impl MdmService {
     }
 
     /// Seal the PIN and, in one store transaction, escrow it and queue the command at the
-    /// front of the device's queue (errata 5).
+    /// front of the device's queue (see `enqueue_rules::is_urgent`).
     async fn escrow_and_enqueue(
         &self,
         command: &Command,
@@ -306,9 +321,12 @@ impl MdmService {
             device_id: device.udid.clone(),
             serial_number: device.serial_number.clone(),
             request_type: command.request_type.clone(),
-            pin_sealed: self
-                .vault
-                .seal(&pin_aad(&command.command_uuid), pin.as_bytes())?,
+            pin_sealed: self.vault.seal(
+                Sealed::UnlockPin {
+                    command_uuid: &command.command_uuid,
+                },
+                pin.as_bytes(),
+            )?,
             issued_by: actor.to_string(),
             now,
         };
@@ -332,25 +350,6 @@ impl MdmService {
         }
         // Escrowed and committed: only now may a push make the Mac fetch it.
         self.announce(&command.command_uuid);
-        Ok(())
-    }
-
-    pub async fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        target: &str,
-        detail: serde_json::Value,
-    ) -> Result<(), ServiceError> {
-        self.store
-            .audit_append(&AuditRecord {
-                at: now_ms(),
-                actor: actor.to_string(),
-                action: action.to_string(),
-                target: target.to_string(),
-                detail,
-            })
-            .await?;
         Ok(())
     }
 }

@@ -5,9 +5,11 @@
 //! service checks that the certificate belongs to the enrollment the message names.
 
 pub mod ade;
+pub mod audit;
 pub mod ca;
 mod checkin;
 mod commands;
+pub mod devices;
 pub mod enrollment;
 mod error;
 pub mod lockwipe;
@@ -15,7 +17,7 @@ pub mod profile;
 pub mod setup;
 
 pub use checkin::CheckinResponse;
-pub use commands::{EnqueueOutcome, enqueue_rules};
+pub use commands::{CommandDetails, EnqueueOutcome, enqueue_rules};
 pub use error::ServiceError;
 
 use crate::secrets::SecretBox;
@@ -57,11 +59,23 @@ pub trait Pusher: Send + Sync {
     fn command_enqueued(&self, command_uuid: &str);
 }
 
+/// Answers `GetToken` check-ins for one token service type (Apple, "Get Token"). The core
+/// serves none itself: DEP's `com.apple.maid` is plugged in at start-up, so the service never
+/// reaches up into a feature.
+#[async_trait::async_trait]
+pub trait TokenIssuer: Send + Sync {
+    /// The `TokenServiceType` this issuer answers, e.g. `com.apple.maid`.
+    fn service_type(&self) -> &str;
+    /// The `TokenData` for the device with this serial number (if Russet knows it).
+    async fn token(&self, serial: Option<&str>) -> Result<Vec<u8>, ServiceError>;
+}
+
 pub struct MdmService {
     store: Arc<dyn Store>,
     vault: Arc<SecretBox>,
     options: ServiceOptions,
     pusher: Option<Arc<dyn Pusher>>,
+    token_issuers: Vec<Arc<dyn TokenIssuer>>,
     /// Identity certificate hash → device it is bound to. Bindings appear at Authenticate and
     /// go away with the device; remembering them saves a query on every request. A stale
     /// entry (device deleted on another node) only lets that device's own certificate reach
@@ -79,6 +93,7 @@ impl MdmService {
             vault,
             options,
             pusher: None,
+            token_issuers: Vec::new(),
             bindings: RwLock::new(HashMap::new()),
         }
     }
@@ -96,18 +111,25 @@ impl MdmService {
         }
     }
 
-    /// Forget a device (escrowed secrets stay) and its cached bindings.
-    pub async fn delete_device(&self, device_id: &str) -> Result<bool, ServiceError> {
-        let deleted = self.store.delete_device(device_id).await?;
-        if let Ok(mut map) = self.bindings.write() {
-            map.retain(|_, d| d != device_id);
-        }
-        Ok(deleted)
-    }
-
     pub fn with_pusher(mut self, pusher: Arc<dyn Pusher>) -> Self {
         self.pusher = Some(pusher);
         self
+    }
+
+    pub fn with_token_issuer(mut self, issuer: Arc<dyn TokenIssuer>) -> Self {
+        self.token_issuers.push(issuer);
+        self
+    }
+
+    /// Write an audit entry (see [`audit::record`]).
+    pub(crate) async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        Ok(audit::record(self.store.as_ref(), actor, action, target, detail).await?)
     }
 
     fn announce(&self, command_uuid: &str) {
@@ -123,10 +145,4 @@ impl MdmService {
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
-}
-
-/// Current time as Unix milliseconds.
-pub fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    (now.unix_timestamp_nanos() / 1_000_000) as i64
 }

@@ -1,6 +1,6 @@
 //! The enrollment profile (`.mobileconfig`): an optional trust payload for a private TLS chain,
 //! the SCEP payload that gets the Mac its identity, and the MDM payload that points at Russet
-//! (protocol reference §5).
+//! (Apple's schemas `com.apple.mdm`, `com.apple.security.scep`, `com.apple.security.root`).
 
 use plist::{Dictionary, Value};
 
@@ -15,7 +15,7 @@ pub struct ProfileParams<'a> {
     pub trust_root_der: Option<&'a [u8]>,
 }
 
-/// `AccessRights`: every right (protocol reference §5.1).
+/// `AccessRights`: every right (Apple's `com.apple.mdm` schema: the bits 1 to 4096, summed).
 pub const ACCESS_RIGHTS_ALL: i64 = 8191;
 /// Profile identifier: the same identifier replaces an installed profile.
 pub const PROFILE_IDENTIFIER: &str = "org.russet.enrollment";

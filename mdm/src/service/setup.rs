@@ -1,4 +1,5 @@
-//! Setup Assistant commands for ADE Macs (protocol reference §9.7 step 6, §11.2 step 5).
+//! Setup Assistant commands for ADE Macs (Apple, `DeviceConfigured` and
+//! `AccountConfiguration` commands: sent while the Mac awaits configuration).
 //!
 //! A DEP profile with `await_device_configured` holds the Mac in Setup Assistant after
 //! enrollment; its TokenUpdate says `AwaitingConfiguration`. Russet then queues the profile's
@@ -6,9 +7,11 @@
 //! `DeviceConfigured`, which lets Setup Assistant go on. The queue hands them out in that
 //! order (same priority, FIFO), ahead of ordinary commands.
 
-use super::{MdmService, ServiceError, now_ms};
+use super::{MdmService, ServiceError};
 use crate::protocol::Command;
+use crate::secrets::Sealed;
 use crate::store::{AdeSetupClaim, NewCommand, PRIORITY_SETUP};
+use crate::timefmt::now_ms;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
@@ -46,10 +49,6 @@ mod opt_base64 {
             .map(|t| STANDARD.decode(t).map_err(serde::de::Error::custom))
             .transpose()
     }
-}
-
-pub fn setup_aad(profile_uuid: &str) -> String {
-    format!("dep-profile-setup:{profile_uuid}")
 }
 
 impl ProfileSetup {
@@ -94,7 +93,9 @@ impl MdmService {
         let Some(sealed) = rec.setup_sealed else {
             return Ok(ProfileSetup::default());
         };
-        let plain = self.vault.open(&setup_aad(profile_uuid), &sealed)?;
+        let plain = self
+            .vault
+            .open(Sealed::DepProfileSetup { profile_uuid }, &sealed)?;
         serde_json::from_slice(&plain)
             .map_err(|e| ServiceError::Internal(format!("stored profile setup: {e}")))
     }

@@ -105,14 +105,6 @@ impl QueueStatus {
         })
     }
 
-    /// A wipe in this state means the Mac got (or will get) it: sending another needs `force`.
-    pub fn blocks_another_wipe(self) -> bool {
-        !matches!(
-            self,
-            QueueStatus::Canceled | QueueStatus::Error | QueueStatus::CommandFormatError
-        )
-    }
-
     /// Still waiting for a final result from the device.
     pub fn is_open(self) -> bool {
         matches!(

@@ -1,0 +1,63 @@
+//! `/api/v1/devices`: the device list, one device with everything known about it, and
+//! forgetting a device. Its commands are in `commands.rs`, lock and wipe in `lockwipe.rs`.
+
+use super::extractor::{Actor, AdminQuery};
+use super::{AdminError, AppState};
+use crate::store::DeviceFilter;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/devices", get(list))
+        .route("/devices/{udid}", get(show).delete(delete))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    serial: Option<String>,
+    udid: Option<String>,
+    enrolled: Option<bool>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    AdminQuery(q): AdminQuery<ListQuery>,
+) -> Result<Json<Value>, AdminError> {
+    let page = state
+        .service
+        .list_devices(DeviceFilter {
+            serial: q.serial,
+            udid: q.udid,
+            enrolled: q.enrolled,
+            cursor: q.cursor,
+            limit: q.limit.unwrap_or(100),
+        })
+        .await?;
+    let devices: Vec<Value> = page.devices.iter().map(crate::views::device).collect();
+    Ok(Json(
+        json!({"devices": devices, "next_cursor": page.next_cursor}),
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path(udid): Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    let details = state.service.device_details(&udid).await?;
+    Ok(Json(crate::views::device_details(&details)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(udid): Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    state.service.delete_device(&udid, actor.name()).await?;
+    Ok(Json(json!({"deleted": udid})))
+}

@@ -1,0 +1,103 @@
+//! What admin handlers extract from a request, each rejecting with [`AdminError`]: who is
+//! calling ([`Actor`], set by [`require_admin`]), a JSON body ([`JsonBody`]) and a query
+//! string ([`AdminQuery`]). Handler modules import from here; this file imports no handler.
+
+use super::AppState;
+use super::error::AdminError;
+use crate::admin_token;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+
+/// Who is calling: the name of the admin token presented.
+#[derive(Clone, Debug)]
+pub struct Actor(pub String);
+
+impl Actor {
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AdminError> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .ok_or(AdminError::Unauthorized)
+    }
+}
+
+/// Bearer-token check on every `/api/v1` route. Tokens are stored hashed and compared in
+/// constant time; the token's name becomes the request's [`Actor`].
+pub async fn require_admin(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, AdminError> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(AdminError::Unauthorized)?;
+    let tokens = state.service.store().admin_tokens().await?;
+    let name = admin_token::find(&tokens, presented).ok_or(AdminError::Unauthorized)?;
+    req.extensions_mut().insert(Actor(name));
+    Ok(next.run(req).await)
+}
+
+/// A JSON body decoded into `T`. No `Content-Type` is required (curl users forget it); an
+/// empty body reads as `{}`, so requests whose fields are all optional may send nothing. A
+/// field of the wrong type is named in the error (`pin: invalid type: …`).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = AdminError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AdminError> {
+        let body = Bytes::from_request(req, state).await?;
+        parse_json(&body).map(JsonBody)
+    }
+}
+
+/// Decode a JSON body as [`JsonBody`] does (for handlers that look at the bytes first).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+    let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let mut de = serde_json::Deserializer::from_slice(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() && path != "." {
+            AdminError::bad_request(format!("{path}: {inner}"))
+        } else if inner.is_data() {
+            AdminError::bad_request(format!("body: {inner}"))
+        } else {
+            AdminError::bad_request(format!("body is not valid JSON: {inner}"))
+        }
+    })
+}
+
+/// A query string decoded into `T`; a malformed one is a 400 in the API's error shape.
+pub struct AdminQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AdminQuery<T> {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AdminError> {
+        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
+        Ok(AdminQuery(value))
+    }
+}

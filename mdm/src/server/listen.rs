@@ -1,0 +1,60 @@
+//! Serving the routers: the layers every request passes (timeout, panic catcher, trace,
+//! redacted headers) and the two listeners, plain HTTP or TLS with the client's certificate
+//! handed to handlers.
+
+use crate::http::{self, REQUEST_TIMEOUT};
+use axum::Router;
+use axum::http::{HeaderName, StatusCode};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub(super) fn with_common_layers(router: Router, sensitive: Arc<[HeaderName]>) -> Router {
+    router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::from_shared(sensitive))
+}
+
+pub(super) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
+}
+
+/// Serve HTTPS with axum-server: the connection's client certificate (if any) reaches handlers
+/// as the `PeerCertificate` request extension.
+pub(super) async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    acceptor: openssl::ssl::SslAcceptor,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use axum_server::tls_openssl::{OpenSSLAcceptor, OpenSSLConfig};
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    let config = OpenSSLConfig::from_acceptor(Arc::new(acceptor));
+    axum_server::from_tcp(listener.into_std()?)?
+        .acceptor(http::tls::PeerCertAcceptor(OpenSSLAcceptor::new(config)))
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await
+}
