@@ -16,6 +16,7 @@
 //! [`DepSimulator::delete_device`]), [`DepSimulator::expire_sessions`],
 //! [`DepSimulator::expire_cursors`], and [`DepSimulator::stats`].
 
+mod fail;
 mod http;
 mod oauth;
 mod profile;

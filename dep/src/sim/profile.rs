@@ -1,6 +1,6 @@
 //! Apple's define-profile validation, as the simulator applies it.
 
-use super::state::ApiFail;
+use super::fail::ApiFail;
 use crate::error::codes;
 use crate::types::Profile;
 
