@@ -1,7 +1,8 @@
 //! `russet`: parse flags and hand over. No logic lives here.
 
 use clap::Parser;
-use russet_mdm::config::{self, Cli, Command, LogFormat};
+use russet_mdm::cli::{Cli, Command};
+use russet_mdm::config::{self, LogFormat};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
