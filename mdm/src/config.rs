@@ -1,9 +1,16 @@
-//! The server's configuration: the `serve` flags ([`ServeArgs`]). Every `serve` flag is also an
-//! environment variable `RUSSET_<NAME>` and a key in the optional TOML file given by `--config`
+//! The server's configuration: the `serve` flags ([`ServeArgs`]), the optional TOML file, and the
+//! names of the files `serve` leaves in the data directory for the CLI. Every `serve` flag is
+//! also an environment variable `RUSSET_<NAME>` and a key in the TOML file given by `--config`
 //! (precedence: flag, environment, file). The command tree around them is `crate::cli::Cli`.
 
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+
+/// The admin API token, in the data directory (mode 0600): written by `serve` on first start,
+/// read by the CLI.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// The admin API's URL, in the data directory: written by `serve`, read by the CLI.
+pub const ADMIN_URL_FILE: &str = "admin-url";
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
 pub enum LogFormat {

@@ -28,8 +28,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub const ADMIN_TOKEN_FILE: &str = "admin-token";
-pub const ADMIN_URL_FILE: &str = "admin-url";
+pub use crate::config::{ADMIN_TOKEN_FILE, ADMIN_URL_FILE};
 const KEK_FILE: &str = "kek";
 
 /// A started server. Dropping it does not stop it; call [`Running::shutdown`].

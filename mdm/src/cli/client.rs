@@ -1,7 +1,7 @@
 //! The admin API client of the CLI commands: where to find the server and token
 //! ([`ClientArgs`]), the client ([`AdminClient`]), and URL path/query escaping ([`urlencode`]).
 
-use crate::server::{ADMIN_TOKEN_FILE, ADMIN_URL_FILE};
+use crate::config::{ADMIN_TOKEN_FILE, ADMIN_URL_FILE};
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use reqwest::Method;
