@@ -2,7 +2,7 @@
 //!
 //! Every check-in and command request must be tied to the device's identity certificate (the
 //! SCEP/ACME identity named by the profile's `IdentityCertificateUUID`), because that is the only
-//! thing a device cannot forge: the UDID in the plist body is just text (protocol reference §4).
+//! thing a device cannot forge: the UDID in the plist body is just text.
 //! Behind a TLS-terminating proxy the server learns that certificate in one of two ways:
 //!
 //! * **`Mdm-Signature`** ([`verify_mdm_signature`]): with `SignMessage` = true the device sends a

@@ -1,4 +1,5 @@
-//! The DEP API client (protocol reference §9.2–9.3).
+//! The DEP API client (Apple, Device Management: Device assignment, and Authenticating for
+//! Automated Device Enrollment).
 //!
 //! Authentication: `GET /session` with an OAuth 1.0a HMAC-SHA1 `Authorization` header (consumer
 //! key/secret + access token/secret from the server token, no request-token dance, `realm="ADM"`)
