@@ -1,10 +1,10 @@
 //! Russet's certificate authority: the CA that answers SCEP and issues device identities, and
 //! the issuer of the self-signed development TLS certificate.
 //!
-//! The CA key must be **RSA** (errata 1): SCEP clients (macOS included) encrypt their request
-//! to the CA certificate with RSA key transport and cannot encrypt to an EC key. A generated CA
-//! uses RSA 3072; an operator-supplied CA is refused by [`CertificateAuthority::from_pem`] unless
-//! its key is RSA ≥ 2048 bits and matches the certificate.
+//! The CA key must be **RSA**: SCEP clients (macOS included) encrypt their request to the CA
+//! certificate with RSA key transport and cannot encrypt to an EC key. A generated CA uses RSA
+//! 3072; an operator-supplied CA is refused by [`CertificateAuthority::from_pem`] unless its key is
+//! RSA ≥ 2048 bits and matches the certificate.
 //!
 //! Every private-key operation stays in OpenSSL. The key is handed out only as PEM
 //! ([`CertificateAuthority::key_pem`]) so the caller can seal it at rest; this module does no I/O.
@@ -127,8 +127,8 @@ impl CertificateAuthority {
     }
 
     /// Import an operator's CA from PEM. The first certificate in `cert_pem` is the CA; the key
-    /// must be RSA (errata 1: SCEP needs RSA key transport) of at least 2048 bits, must match
-    /// the certificate, and the certificate must not be marked as a non-CA.
+    /// must be RSA (SCEP needs RSA key transport; see the module documentation) of at least 2048
+    /// bits, must match the certificate, and the certificate must not be marked as a non-CA.
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, CaError> {
         if cert_pem.len() > MAX_INPUT || key_pem.len() > MAX_INPUT {
             return Err(CaError::InvalidCa("input too large".into()));

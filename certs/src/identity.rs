@@ -2,7 +2,7 @@
 //!
 //! Every check-in and command request must be tied to the device's identity certificate (the
 //! SCEP/ACME identity named by the profile's `IdentityCertificateUUID`), because that is the only
-//! thing a device cannot forge: the UDID in the plist body is just text (protocol reference §4).
+//! thing a device cannot forge: the UDID in the plist body is just text.
 //! Behind a TLS-terminating proxy the server learns that certificate in one of two ways:
 //!
 //! * **`Mdm-Signature`** ([`verify_mdm_signature`]): with `SignMessage` = true the device sends a
@@ -34,6 +34,8 @@ use openssl::stack::Stack;
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509, X509PurposeId, X509StoreContext};
+
+pub use crate::signer::MdmSigner;
 
 /// Largest decoded `Mdm-Signature` accepted. A real one is under 2 KiB (one RSA certificate and
 /// one signature); the cap keeps a hostile header from costing more than a bounded parse.
@@ -212,18 +214,6 @@ pub fn verify_mdm_signature(
 ) -> Result<DeviceCertificate, IdentityError> {
     let der = decode_base64_bounded(header_value, MAX_SIGNATURE_DER, "Mdm-Signature")?;
     verify_signature_der(&der, body)
-}
-
-/// The signer of a verified `Mdm-Signature`, in the light form a request needs: the identity
-/// (hash) and expiry, and the certificate's DER for the chain check when it is not cached.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MdmSigner {
-    /// The signer certificate, DER.
-    pub der: Vec<u8>,
-    /// Lowercase hex SHA-256 of [`Self::der`] (as [`DeviceCertificate::sha256_hex`]).
-    pub sha256_hex: String,
-    /// notAfter as seconds since the Unix epoch.
-    pub not_after_unix: i64,
 }
 
 impl From<DeviceCertificate> for MdmSigner {

@@ -15,6 +15,7 @@ pub mod machine_info;
 pub mod profile_sign;
 pub mod pushcert;
 pub mod scep;
+mod signer;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 

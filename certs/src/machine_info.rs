@@ -1,4 +1,4 @@
-//! The signature on an ADE `MachineInfo` (protocol reference §9.7).
+//! The signature on an ADE `MachineInfo` (Apple, Device Management: MachineInfo).
 //!
 //! During Setup Assistant a Mac POSTs to the DEP profile's `url` a DER CMS SignedData whose
 //! content is the MachineInfo plist, signed with the device identity Apple gave it. That

@@ -1,6 +1,6 @@
 //! Signing of configuration profiles (`.mobileconfig`): an **attached** CMS SignedData over the
 //! plist bytes, DER, binary mode (no MIME canonicalisation), like MicroMDM's
-//! `profileutil.Sign` (protocol reference §5.4). Served as `application/x-apple-aspen-config`.
+//! `profileutil.Sign`. Served as `application/x-apple-aspen-config`.
 
 use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
 use openssl::pkey::{PKeyRef, Private};

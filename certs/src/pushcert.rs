@@ -1,4 +1,5 @@
-//! The MDM push certificate request (protocol reference §8).
+//! The MDM push certificate request (Apple, Device Management: Setting up push notifications for
+//! your MDM customers).
 //!
 //! Apple issues a customer's MDM push certificate only for a CSR that an MDM vendor has signed:
 //!

@@ -1,8 +1,8 @@
-//! Test helpers that play the part of Macs: a throwaway device CA, device identities issued the
-//! way micromdm/scep issues them (RSA 2048, keyUsage digitalSignature+keyEncipherment, EKU
-//! clientAuth; protocol reference §4, §5.2), and the headers such a device (or its TLS proxy)
-//! sends. Only compiled with the `test-util` feature; it panics on OpenSSL failure because a
-//! broken fixture should fail the test that uses it, loudly.
+//! Test helpers that play the part of Macs: a throwaway device CA, device identities issued the way
+//! micromdm/scep issues them (RSA 2048, keyUsage digitalSignature+keyEncipherment, EKU clientAuth),
+//! and the headers such a device (or its TLS proxy) sends. Only compiled with the `test-util`
+//! feature; it panics on OpenSSL failure because a broken fixture should fail the test that uses
+//! it, loudly.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

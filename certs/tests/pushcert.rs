@@ -1,6 +1,6 @@
 //! The MDM push certificate request: a customer CSR, signed by the MDM vendor the way Apple's
-//! Push Certificates Portal expects (protocol reference §8), checked independently with the
-//! `openssl` command-line tool.
+//! Push Certificates Portal expects (Apple, Device Management: Setting up push notifications for
+//! your MDM customers), checked independently with the `openssl` command-line tool.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,4 +1,5 @@
-//! The DEP API client (protocol reference §9.2–9.3).
+//! The DEP API client (Apple, Device Management: Device assignment, and Authenticating for
+//! Automated Device Enrollment).
 //!
 //! Authentication: `GET /session` with an OAuth 1.0a HMAC-SHA1 `Authorization` header (consumer
 //! key/secret + access token/secret from the server token, no request-token dance, `realm="ADM"`)
@@ -20,7 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{DepError, api_error, codes};
-pub use crate::retry::RetryPolicy;
+pub use crate::retry::{MAX_LIMIT, MAX_RESPONSE_BYTES, RetryPolicy};
 use crate::retry::{check_limit, check_serials, read_capped};
 use crate::token::OAuthTokens;
 use crate::types::{
@@ -34,10 +35,6 @@ pub const DEFAULT_BASE_URL: &str = "https://mdmenrollment.apple.com";
 /// `7` is what NanoDEP sends (adds `iPadOS`); responses of v8–v10 (`mdm_migration_deadline`,
 /// `THROTTLED`, `retry_after_seconds`) are understood too.
 pub const DEFAULT_PROTOCOL_VERSION: u32 = 7;
-/// Apple's `limit` ceiling for fetch/sync and the device-list ceiling of assign.
-pub const MAX_LIMIT: u32 = 1000;
-/// Responses larger than this are refused (a fetch page of 1000 devices is ~0.5 MB).
-pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
 const JSON: &str = "application/json;charset=UTF8";
 const SESSION_HEADER: &str = "x-adm-auth-session";

@@ -1,4 +1,5 @@
-//! Errors of the DEP client, with Apple's error codes as typed helpers (protocol reference §9.2–9.3).
+//! Errors of the DEP client, with Apple's error codes as typed helpers (Apple, Device Management:
+//! Device assignment).
 
 /// Apple's DEP error codes that callers act on.
 pub mod codes {

@@ -1,9 +1,14 @@
-//! Retry policy and small request/response helpers of the DEP client.
+//! Retry policy, request/response limits and the small helpers that enforce them, for the DEP
+//! client.
 
 use std::time::Duration;
 
-use crate::client::{MAX_LIMIT, MAX_RESPONSE_BYTES};
 use crate::error::{DepError, codes};
+
+/// Apple's `limit` ceiling for fetch/sync and the device-list ceiling of assign.
+pub const MAX_LIMIT: u32 = 1000;
+/// Responses larger than this are refused (a fetch page of 1000 devices is ~0.5 MB).
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Backoff for `429`, `5xx` and transport errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

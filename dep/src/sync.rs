@@ -1,4 +1,5 @@
-//! The DEP sync loop (protocol reference §9.6), independent of any database.
+//! The DEP sync loop (Apple, Device Assignment: Get a List of Devices, Sync the List of Devices),
+//! independent of any database.
 //!
 //! One run of [`sync_once`]:
 //! 1. Loads the link's cursor. Starts in the *fetch* phase (`/server/devices`, limit 1000) with

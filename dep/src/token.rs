@@ -1,7 +1,8 @@
-//! DEP server tokens (protocol reference §9.1): the key pair and self-signed certificate an admin
-//! uploads to Apple Business/School Manager, and decryption of the `_smime.p7m` token file Apple
-//! hands back (S/MIME around CMS EnvelopedData, whose content is MIME text with the OAuth JSON
-//! between `-----BEGIN MESSAGE-----` and `-----END MESSAGE-----`).
+//! DEP server tokens (Apple, Device Management: Authenticating for Automated Device Enrollment):
+//! the key pair and self-signed certificate an admin uploads to Apple Business/School Manager, and
+//! decryption of the `_smime.p7m` token file Apple hands back (S/MIME around CMS EnvelopedData,
+//! whose content is MIME text with the OAuth JSON between `-----BEGIN MESSAGE-----` and
+//! `-----END MESSAGE-----`).
 
 use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::{BigNum, MsbOption};

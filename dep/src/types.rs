@@ -1,4 +1,5 @@
-//! DEP API records exactly as Apple names their fields (protocol reference §9.3–9.4).
+//! DEP API records exactly as Apple names their fields (Apple, Device Management: Device
+//! assignment).
 
 use std::collections::BTreeMap;
 
@@ -131,7 +132,8 @@ impl DeviceStatus {
     }
 }
 
-/// An ADE enrollment profile (protocol reference §9.5). Unset fields are omitted from the JSON.
+/// An ADE enrollment profile (Apple, Device Assignment: Define a Profile). Unset fields are
+/// omitted from the JSON.
 /// Fields this version does not know are kept in `extra` (so `get_profile` loses nothing).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {

@@ -1,58 +1,16 @@
-//! Command-line flags. Every `serve` flag is also an environment variable `RUSSET_<NAME>` and a
-//! key in the optional TOML file given by `--config` (precedence: flag, environment, file).
+//! The server's configuration: the `serve` flags ([`ServeArgs`]), the optional TOML file, and the
+//! names of the files `serve` leaves in the data directory for the CLI. Every `serve` flag is
+//! also an environment variable `RUSSET_<NAME>` and a key in the TOML file given by `--config`
+//! (precedence: flag, environment, file). The command tree around them is `crate::cli::Cli`.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
-#[derive(Parser, Debug)]
-#[command(name = "russet", version, about = "Apple MDM + DEP server for Macs")]
-pub struct Cli {
-    /// TOML file with `serve` settings (keys as the flag names, e.g. `data-dir = "/var/lib/russet"`).
-    #[arg(long, global = true, env = "RUSSET_CONFIG")]
-    pub config: Option<PathBuf>,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Run the server: device endpoints, admin API and background workers.
-    Serve(Box<ServeArgs>),
-    /// Enrolled devices.
-    #[command(subcommand)]
-    Devices(crate::cli::devices::DevicesCmd),
-    /// MDM commands.
-    #[command(subcommand)]
-    Command(crate::cli::command::CommandCmd),
-    /// Lock a Mac with a 6-digit PIN (escrowed before the command is sent).
-    Lock(crate::cli::lockwipe::LockCmd),
-    /// Erase a Mac (one at a time, confirmed by its serial number), or `wipe cancel UDID`.
-    Wipe(crate::cli::lockwipe::WipeCmd),
-    /// Escrowed unlock PINs.
-    #[command(subcommand)]
-    Pin(crate::cli::lockwipe::PinCmd),
-    /// Wake a device through APNs now.
-    Push(crate::cli::apns::PushCmd),
-    /// The APNs push certificate.
-    #[command(subcommand)]
-    Apns(crate::cli::apns::ApnsCmd),
-    /// MDM vendor tools: sign customers' push CSRs.
-    #[command(subcommand)]
-    Vendor(crate::cli::apns::VendorCmd),
-    /// The audit log.
-    #[command(subcommand)]
-    Audit(crate::cli::lockwipe::AuditCmd),
-    /// Enrollment links (who may download the enrollment profile).
-    #[command(subcommand)]
-    Enroll(crate::cli::enroll::EnrollCmd),
-    /// Check the configuration `serve` would use: ports, TLS, push certificate, APNs, DEP.
-    Doctor(Box<ServeArgs>),
-    /// DEP (Automated Device Enrollment): links, sync, device records, profiles.
-    #[command(subcommand)]
-    Dep(crate::cli::dep::DepCmd),
-    /// Run the DEP simulator (Apple's DEP API for trials and tests) until Ctrl-C.
-    DepSim(crate::cli::dep::DepSimArgs),
-}
+/// The admin API token, in the data directory (mode 0600): written by `serve` on first start,
+/// read by the CLI.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// The admin API's URL, in the data directory: written by `serve`, read by the CLI.
+pub const ADMIN_URL_FILE: &str = "admin-url";
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
 pub enum LogFormat {
@@ -164,24 +122,6 @@ pub struct ServeArgs {
     pub kek: Option<String>,
     #[arg(long, env = "RUSSET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-}
-
-/// Where admin CLI commands find the server and token: `--server`/`--token`, then
-/// `RUSSET_SERVER`/`RUSSET_TOKEN`, then the local data directory.
-#[derive(Args, Debug, Clone)]
-pub struct ClientArgs {
-    /// Admin API base URL, e.g. http://127.0.0.1:8080.
-    #[arg(long, env = "RUSSET_SERVER")]
-    pub server: Option<String>,
-    /// Admin API token.
-    #[arg(long, env = "RUSSET_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Data directory of a local server (holds `admin-token` and `admin-url`).
-    #[arg(long, env = "RUSSET_DATA_DIR", default_value = "./russet-data")]
-    pub data_dir: PathBuf,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Export the keys of a TOML config file as `RUSSET_*` environment variables that are not set

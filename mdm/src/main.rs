@@ -1,7 +1,8 @@
 //! `russet`: parse flags and hand over. No logic lives here.
 
 use clap::Parser;
-use russet_mdm::config::{self, Cli, Command, LogFormat};
+use russet_mdm::cli::{Cli, Command};
+use russet_mdm::config::{self, LogFormat};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -61,7 +62,7 @@ async fn serve(args: &config::ServeArgs) -> anyhow::Result<()> {
             "\nFirst start: the admin API token is\n\n    {token}\n\nIt is also in {}/{} (mode 0600). \
              The CLI finds it there; elsewhere set RUSSET_TOKEN.\n",
             args.data_dir.display(),
-            russet_mdm::server::ADMIN_TOKEN_FILE
+            config::ADMIN_TOKEN_FILE
         );
     }
     shutdown_signal().await;

@@ -4,9 +4,9 @@
 //! A PKIMessage is an outer CMS **SignedData** (signed by the requester) whose content is a CMS
 //! **EnvelopedData** encrypted to the CA; inside is the PKCS#10 request. SCEP's own fields travel
 //! as signed attributes (OID arc 2.16.840.1.113733.1.9): messageType, pkiStatus, failInfo,
-//! senderNonce, recipientNonce, transactionID (protocol reference §6).
+//! senderNonce, recipientNonce, transactionID (RFC 8894, Signed Transaction Attributes).
 //!
-//! Division of labour (docs/crates.md):
+//! Division of labour:
 //! * OpenSSL does every signature check, signature, encryption and decryption.
 //! * RustCrypto `cms` 0.2.3 (DER structures only, no crypto features) reads the signed
 //!   attributes and assembles the SignedData that carries SCEP's custom signed attributes —

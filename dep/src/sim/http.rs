@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::fail::ApiFail;
 use super::oauth;
-use super::state::{ApiFail, State};
+use super::state::State;
 use crate::error::codes;
 use crate::types::{ActivationLockRequest, Profile};
 

@@ -1,6 +1,6 @@
 //! A DEP (ABM/ASM) API simulator for tests and `russet dep-sim`.
 //!
-//! Faithful to the behaviour documented in protocol reference §9: `/session` really verifies the
+//! Faithful to Apple's Device assignment documentation: `/session` really verifies the
 //! OAuth 1.0a HMAC-SHA1 signature (timestamp window ±10 min, nonce replay refused) and issues
 //! session tokens that expire after [`SimConfig::session_ttl`]; every call needs a `User-Agent`
 //! (`400 USER_AGENT_MISSING`); fetch pages (default limit 100, max 1000) over the devices that
@@ -16,6 +16,7 @@
 //! [`DepSimulator::delete_device`]), [`DepSimulator::expire_sessions`],
 //! [`DepSimulator::expire_cursors`], and [`DepSimulator::stats`].
 
+mod fail;
 mod http;
 mod oauth;
 mod profile;

@@ -1,6 +1,6 @@
 //! Apple's define-profile validation, as the simulator applies it.
 
-use super::state::ApiFail;
+use super::fail::ApiFail;
 use crate::error::codes;
 use crate::types::Profile;
 
@@ -8,7 +8,7 @@ fn too_long(s: &Option<String>, max: usize) -> bool {
     s.as_ref().is_some_and(|s| s.chars().count() > max)
 }
 
-/// Apple's define-profile validation (protocol reference §9.3, §9.5).
+/// Apple's define-profile validation (Apple, Device Assignment: Define a Profile).
 pub(crate) fn validate_profile(p: &Profile) -> Result<(), ApiFail> {
     let fail = |code: &str| Err(ApiFail::new(400, code));
     if p.profile_name.trim().is_empty() {

@@ -8,26 +8,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::SimConfig;
+use super::fail::ApiFail;
 use super::profile::validate_profile;
 use crate::error::codes;
 use crate::token::OAuthTokens;
 use crate::types::{DepDevice, DeviceStatus, OpType, Profile, ProfileStatus};
-
-/// A failure the handler returns instead of the normal answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ApiFail {
-    pub status: u16,
-    pub code: String,
-}
-
-impl ApiFail {
-    pub fn new(status: u16, code: &str) -> Self {
-        ApiFail {
-            status,
-            code: code.to_owned(),
-        }
-    }
-}
 
 /// SplitMix64: deterministic device generation from the seed.
 pub(crate) struct Rng(u64);

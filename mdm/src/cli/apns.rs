@@ -1,8 +1,7 @@
 //! `russet push`, `russet apns status|csr|import`, `russet vendor sign`.
 
-use super::devices::urlencode;
-use super::{AdminClient, table};
-use crate::config::ClientArgs;
+use super::client::{AdminClient, ClientArgs, urlencode};
+use super::table;
 use anyhow::Context;
 use base64::Engine;
 use clap::{Args, Subcommand};

@@ -1,10 +1,32 @@
-use crate::config::ClientArgs;
-use crate::server::{ADMIN_TOKEN_FILE, ADMIN_URL_FILE};
+//! The admin API client of the CLI commands: where to find the server and token
+//! ([`ClientArgs`]), the client ([`AdminClient`]), and URL path/query escaping ([`urlencode`]).
+
+use crate::config::{ADMIN_TOKEN_FILE, ADMIN_URL_FILE};
 use anyhow::{Context, anyhow, bail};
+use clap::Args;
 use reqwest::Method;
 use serde_json::Value;
+use std::path::PathBuf;
 
 const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:8080";
+
+/// Where admin CLI commands find the server and token: `--server`/`--token`, then
+/// `RUSSET_SERVER`/`RUSSET_TOKEN`, then the local data directory.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// Admin API base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "RUSSET_SERVER")]
+    pub server: Option<String>,
+    /// Admin API token.
+    #[arg(long, env = "RUSSET_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Data directory of a local server (holds `admin-token` and `admin-url`).
+    #[arg(long, env = "RUSSET_DATA_DIR", default_value = "./russet-data")]
+    pub data_dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// A thin admin API client: finds server and token, sends JSON, turns API errors into one-line
 /// messages.
@@ -92,4 +114,17 @@ impl AdminClient {
         }
         Ok(value)
     }
+}
+
+/// Percent-encode `s` for a URL path segment or query value (unreserved characters and `:`
+/// stay as they are).
+pub(crate) fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -1,8 +1,7 @@
 //! `russet command send|status`.
 
-use super::devices::urlencode;
-use super::{AdminClient, table};
-use crate::config::ClientArgs;
+use super::client::{AdminClient, ClientArgs, urlencode};
+use super::table;
 use anyhow::{Context, bail};
 use base64::Engine;
 use clap::Subcommand;

@@ -1,8 +1,7 @@
 //! `russet dep …` (links, sync, device records, profiles, disown) and `russet dep-sim`.
 
-use super::devices::urlencode;
-use super::{AdminClient, table};
-use crate::config::ClientArgs;
+use super::client::{AdminClient, ClientArgs, urlencode};
+use super::table;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

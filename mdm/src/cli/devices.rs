@@ -1,7 +1,7 @@
 //! `russet devices list|show|delete`.
 
-use super::{AdminClient, table};
-use crate::config::ClientArgs;
+use super::client::{AdminClient, ClientArgs, urlencode};
+use super::table;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
@@ -161,15 +161,4 @@ fn print_device(v: &Value) {
             );
         }
     }
-}
-
-pub(crate) fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -1,7 +1,6 @@
 //! `russet enroll link create [--uses N] [--expires D]`.
 
-use super::AdminClient;
-use crate::config::ClientArgs;
+use super::client::{AdminClient, ClientArgs};
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,8 +1,7 @@
 //! `russet lock`, `russet wipe`, `russet wipe cancel`, `russet pin show`, `russet audit list`.
 
-use super::devices::urlencode;
-use super::{AdminClient, table};
-use crate::config::ClientArgs;
+use super::client::{AdminClient, ClientArgs, urlencode};
+use super::table;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,4 +1,6 @@
-//! Admin CLI commands. They call the admin API like any other client.
+//! The `russet` command tree ([`Cli`], [`Command`]) and the admin CLI commands. The admin
+//! commands call the admin API like any other client ([`AdminClient`]); `serve` and `doctor` take
+//! the server's configuration ([`ServeArgs`]).
 
 pub mod apns;
 mod client;
@@ -10,4 +12,58 @@ pub mod enroll;
 pub mod lockwipe;
 mod table;
 
-pub use client::AdminClient;
+pub use client::{AdminClient, ClientArgs};
+
+use crate::config::ServeArgs;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "russet", version, about = "Apple MDM + DEP server for Macs")]
+pub struct Cli {
+    /// TOML file with `serve` settings (keys as the flag names, e.g. `data-dir = "/var/lib/russet"`).
+    #[arg(long, global = true, env = "RUSSET_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server: device endpoints, admin API and background workers.
+    Serve(Box<ServeArgs>),
+    /// Enrolled devices.
+    #[command(subcommand)]
+    Devices(devices::DevicesCmd),
+    /// MDM commands.
+    #[command(subcommand)]
+    Command(command::CommandCmd),
+    /// Lock a Mac with a 6-digit PIN (escrowed before the command is sent).
+    Lock(lockwipe::LockCmd),
+    /// Erase a Mac (one at a time, confirmed by its serial number), or `wipe cancel UDID`.
+    Wipe(lockwipe::WipeCmd),
+    /// Escrowed unlock PINs.
+    #[command(subcommand)]
+    Pin(lockwipe::PinCmd),
+    /// Wake a device through APNs now.
+    Push(apns::PushCmd),
+    /// The APNs push certificate.
+    #[command(subcommand)]
+    Apns(apns::ApnsCmd),
+    /// MDM vendor tools: sign customers' push CSRs.
+    #[command(subcommand)]
+    Vendor(apns::VendorCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(lockwipe::AuditCmd),
+    /// Enrollment links (who may download the enrollment profile).
+    #[command(subcommand)]
+    Enroll(enroll::EnrollCmd),
+    /// Check the configuration `serve` would use: ports, TLS, push certificate, APNs, DEP.
+    Doctor(Box<ServeArgs>),
+    /// DEP (Automated Device Enrollment): links, sync, device records, profiles.
+    #[command(subcommand)]
+    Dep(dep::DepCmd),
+    /// Run the DEP simulator (Apple's DEP API for trials and tests) until Ctrl-C.
+    DepSim(dep::DepSimArgs),
+}

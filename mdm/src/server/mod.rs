@@ -30,9 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Files in the data directory that the CLI reads to find a local server.
-pub const ADMIN_TOKEN_FILE: &str = "admin-token";
-pub const ADMIN_URL_FILE: &str = "admin-url";
+pub use crate::config::{ADMIN_TOKEN_FILE, ADMIN_URL_FILE};
 
 /// A started server. Dropping it does not stop it; call [`Running::shutdown`].
 pub struct Running {
