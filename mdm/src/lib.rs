@@ -1,7 +1,6 @@
 //! Russet: an Apple MDM + DEP server. The binary `russet` is `main.rs`; this library holds
 //! everything so the end-to-end tests can start the real server in-process.
 
-pub mod admin_token;
 pub mod cli;
 pub mod config;
 pub mod dep;

@@ -18,7 +18,7 @@ const MDM_LAYERS: &[&[&str]] = &[
     &["fsutil", "timefmt", "config"],
     &["protocol", "secrets"],
     &["store"],
-    &["admin_token", "service"],
+    &["service"],
     &["push", "dep"],
     &["views"],
     &["http"],

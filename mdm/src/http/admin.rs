@@ -36,7 +36,7 @@ pub fn router(state: AppState) -> Router {
 /// Liveness for load balancers: a health report, not an error (503 while the database is
 /// unreachable; the reason goes to the log only).
 async fn healthz(State(state): State<AppState>) -> Response {
-    let backend = state.service.store().backend();
+    let backend = state.service.backend();
     match state.service.ping().await {
         Ok(()) => Json(json!({"status": "ok", "database": backend})).into_response(),
         Err(e) => {

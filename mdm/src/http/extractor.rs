@@ -4,7 +4,6 @@
 
 use super::AppState;
 use super::error::AdminError;
-use crate::admin_token;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::header;
@@ -49,8 +48,11 @@ pub async fn require_admin(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or(AdminError::Unauthorized)?;
-    let tokens = state.service.store().admin_tokens().await?;
-    let name = admin_token::find(&tokens, presented).ok_or(AdminError::Unauthorized)?;
+    let name = state
+        .service
+        .admin_named_by(presented)
+        .await?
+        .ok_or(AdminError::Unauthorized)?;
     req.extensions_mut().insert(Actor(name));
     Ok(next.run(req).await)
 }

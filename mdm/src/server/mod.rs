@@ -157,9 +157,13 @@ async fn ensure_admin_token(store: &dyn Store, data_dir: &Path) -> anyhow::Resul
     if !store.admin_tokens().await?.is_empty() {
         return Ok(None);
     }
-    let token = crate::admin_token::generate()?;
+    let token = crate::service::admin_token::generate()?;
     store
-        .insert_admin_token("admin", &crate::admin_token::hash(&token), now_ms())
+        .insert_admin_token(
+            "admin",
+            &crate::service::admin_token::hash(&token),
+            now_ms(),
+        )
         .await?;
     fsutil::write_private(
         &data_dir.join(ADMIN_TOKEN_FILE),

@@ -5,6 +5,7 @@
 //! service checks that the certificate belongs to the enrollment the message names.
 
 pub mod ade;
+pub mod admin_token;
 pub mod audit;
 pub mod ca;
 mod checkin;
@@ -119,6 +120,17 @@ impl MdmService {
     pub fn with_token_issuer(mut self, issuer: Arc<dyn TokenIssuer>) -> Self {
         self.token_issuers.push(issuer);
         self
+    }
+
+    /// The name of the admin token `presented`, if it is one (constant-time comparison).
+    pub async fn admin_named_by(&self, presented: &str) -> Result<Option<String>, ServiceError> {
+        let tokens = self.store.admin_tokens().await?;
+        Ok(admin_token::find(&tokens, presented))
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
     }
 
     /// Write an audit entry (see [`audit::record`]).
