@@ -1,7 +1,7 @@
 //! Fresh databases for the conformance suite: a temp file per SQLite test, a new database
 //! per PostgreSQL test.
 
-use super::super::{PostgresStore, SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use std::sync::Arc;
 
