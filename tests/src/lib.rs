@@ -1,5 +1,6 @@
 //! Support for Russet's end-to-end tests: a real server on loopback ([`TestServer`]), simulated
-//! Macs that sign their messages ([`SimMac`]), and throw-away PostgreSQL databases.
+//! Macs that sign their messages ([`SimMac`]), and the database each test server runs on
+//! ([`Backend`]).
 
 pub mod bench;
 pub mod db;
@@ -12,12 +13,32 @@ pub use server::TestServer;
 pub use sim_mac::{Reply, SimMac};
 
 /// Instantiate each `async fn(Backend)` scenario as a test on SQLite and on PostgreSQL
-/// (`mod sqlite { … }`, `mod postgres { … }`); PostgreSQL cases skip themselves when
-/// `RUSSET_TEST_DATABASE_URL` is unset.
+/// (`mod sqlite { … }`, `mod postgres { … }`). `multi_thread:` first runs them on a
+/// multi-threaded runtime (4 workers) instead of tokio's default current-thread one.
 #[macro_export]
 macro_rules! on_both_backends {
+    (multi_thread: $($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@test tokio::test(flavor = "multi_thread", worker_threads = 4); $($name),*);
+    };
+    (@test $test:meta; $($name:ident),*) => {
+        mod sqlite {
+            $(
+                #[$test]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[$test]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test] async fn $name() { super::$name($crate::Backend::Sqlite).await } )* }
-        mod postgres { $(#[tokio::test] async fn $name() { super::$name($crate::Backend::Postgres).await } )* }
+        $crate::on_both_backends!(@test tokio::test; $($name),*);
     };
 }

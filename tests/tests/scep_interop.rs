@@ -16,10 +16,8 @@ async fn scepclient_gets_an_identity_from_russet() {
         eprintln!("scepclient not installed (apt-get install scep): interop test skipped");
         return;
     };
-    let srv = TestServer::start_with(Backend::Sqlite, &["--scep-challenge", "interop-secret"])
-        .await
-        .expect("server")
-        .expect("sqlite");
+    let srv =
+        TestServer::start_with(Backend::Sqlite, &["--scep-challenge", "interop-secret"]).await;
     let dir = tempfile::tempdir().expect("tmp");
     let url = format!("{}/scep", srv.device_url);
     let run = |challenge: &'static str, name: &'static str| {

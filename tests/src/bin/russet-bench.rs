@@ -10,11 +10,11 @@ use clap::Parser;
 use plist::Value;
 use russet_apns::fake::pki::{TestCa as ApnsCa, random_topic};
 use russet_apns::fake::{FakeApns, FakeApnsConfig};
+use russet_mdm::testing::{PgDatabase, postgres_admin_url};
 use russet_tests::bench::{
     BENCH_SCEP_CHALLENGE, Latencies, append_issued, cached_key_pool, cached_scep_ca,
     default_server_binary, issue_over_scep, issued_cache_path, load_issued, process_usage,
 };
-use russet_tests::db::{PgDatabase, postgres_admin_url};
 use russet_tests::sim_mac::SimMac;
 use serde_json::json;
 use std::path::PathBuf;
@@ -32,7 +32,8 @@ struct Args {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// sqlite or postgres (PostgreSQL needs RUSSET_TEST_DATABASE_URL).
+    /// sqlite or postgres (a fresh database on RUSSET_TEST_DATABASE_URL, by default the local
+    /// server postgres://postgres@127.0.0.1:5432/postgres).
     #[arg(long, default_value = "sqlite")]
     db: String,
     /// The `russet` binary to run (default: next to this one).
@@ -246,13 +247,7 @@ async fn main() -> anyhow::Result<()> {
 
     let pg = match args.db.as_str() {
         "sqlite" => None,
-        "postgres" => Some(
-            PgDatabase::create(
-                &postgres_admin_url()
-                    .ok_or_else(|| anyhow::anyhow!("set RUSSET_TEST_DATABASE_URL"))?,
-            )
-            .await?,
-        ),
+        "postgres" => Some(PgDatabase::create_on(&postgres_admin_url()).await?),
         other => anyhow::bail!("--db {other}: sqlite or postgres"),
     };
     let server = start_server(

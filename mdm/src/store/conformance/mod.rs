@@ -2,8 +2,8 @@
 //!
 //! Each case is an `async fn(&dyn Store)` in the module of its feature area; `conformance!`
 //! instantiates it for SQLite (a fresh temp file) and for PostgreSQL (a fresh database per
-//! test, created through `RUSSET_TEST_DATABASE_URL` and dropped afterwards; skipped when that
-//! variable is unset), as `sqlite::<case>` and `postgres::<case>`.
+//! test, dropped afterwards; see `crate::testing` for which server, and for opting out), as
+//! `sqlite::<case>` and `postgres::<case>`.
 
 mod fixtures;
 mod harness;
@@ -37,13 +37,7 @@ macro_rules! conformance {
             $($(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    let Some(db) = super::harness::postgres().await else {
-                        eprintln!(
-                            "skipped: set {} to run the PostgreSQL conformance tests",
-                            super::harness::PG_ENV
-                        );
-                        return;
-                    };
+                    let db = super::harness::postgres().await;
                     let store = db.store.clone();
                     let res = tokio::spawn(async move { super::$area::$case(&*store).await }).await;
                     db.drop_database().await;
