@@ -15,6 +15,10 @@ pub use sim_mac::{Reply, SimMac};
 /// Instantiate each `async fn(Backend)` scenario as a test on SQLite and on PostgreSQL
 /// (`mod sqlite { … }`, `mod postgres { … }`). `multi_thread:` first runs them on a
 /// multi-threaded runtime (4 workers) instead of tokio's default current-thread one.
+///
+/// The PostgreSQL tests are compiled as ignored under `cfg(russet_skip_postgres)`, which
+/// `build.rs` sets when `RUSSET_TEST_SKIP_POSTGRES=1`; that cfg comes from the build script of
+/// the package whose tests expand this macro, so it is meant for `russet-tests` only.
 #[macro_export]
 macro_rules! on_both_backends {
     (multi_thread: $($name:ident),* $(,)?) => {
@@ -32,6 +36,7 @@ macro_rules! on_both_backends {
         mod postgres {
             $(
                 #[$test]
+                #[cfg_attr(russet_skip_postgres, ignore = "RUSSET_TEST_SKIP_POSTGRES is set")]
                 async fn $name() {
                     super::$name($crate::Backend::Postgres).await
                 }

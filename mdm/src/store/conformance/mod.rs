@@ -2,8 +2,9 @@
 //!
 //! Each case is an `async fn(&dyn Store)` in the module of its feature area; `conformance!`
 //! instantiates it for SQLite (a fresh temp file) and for PostgreSQL (a fresh database per
-//! test, dropped afterwards; see `crate::testing` for which server, and for opting out), as
-//! `sqlite::<case>` and `postgres::<case>`.
+//! test, dropped afterwards; see `crate::testing` for which server), as `sqlite::<case>` and
+//! `postgres::<case>`. With `RUSSET_TEST_SKIP_POSTGRES=1` the PostgreSQL cases are compiled as
+//! ignored (`cfg(russet_skip_postgres)`, set by `build.rs`).
 
 mod fixtures;
 mod harness;
@@ -36,6 +37,7 @@ macro_rules! conformance {
         mod postgres {
             $($(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(russet_skip_postgres, ignore = "RUSSET_TEST_SKIP_POSTGRES is set")]
                 async fn $case() {
                     let db = super::harness::postgres().await;
                     let store = db.store.clone();
