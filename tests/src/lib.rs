@@ -2,7 +2,6 @@
 //! Macs that sign their messages ([`SimMac`]), and the database each test server runs on
 //! ([`Backend`]).
 
-pub mod bench;
 pub mod db;
 pub mod dep;
 pub mod server;
