@@ -12,5 +12,7 @@ pub mod secrets;
 pub mod server;
 pub mod service;
 pub mod store;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod timefmt;
 pub mod views;

@@ -1,7 +1,7 @@
 //! Support for Russet's end-to-end tests: a real server on loopback ([`TestServer`]), simulated
-//! Macs that sign their messages ([`SimMac`]), and throw-away PostgreSQL databases.
+//! Macs that sign their messages ([`SimMac`]), and the database each test server runs on
+//! ([`Backend`]).
 
-pub mod bench;
 pub mod db;
 pub mod dep;
 pub mod server;
@@ -12,12 +12,37 @@ pub use server::TestServer;
 pub use sim_mac::{Reply, SimMac};
 
 /// Instantiate each `async fn(Backend)` scenario as a test on SQLite and on PostgreSQL
-/// (`mod sqlite { … }`, `mod postgres { … }`); PostgreSQL cases skip themselves when
-/// `RUSSET_TEST_DATABASE_URL` is unset.
+/// (`mod sqlite { … }`, `mod postgres { … }`). `multi_thread:` first runs them on a
+/// multi-threaded runtime (4 workers) instead of tokio's default current-thread one.
+///
+/// The PostgreSQL tests are compiled as ignored under `cfg(russet_skip_postgres)`, which
+/// `build.rs` sets when `RUSSET_TEST_SKIP_POSTGRES=1`; that cfg comes from the build script of
+/// the package whose tests expand this macro, so it is meant for `russet-tests` only.
 #[macro_export]
 macro_rules! on_both_backends {
+    (multi_thread: $($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@test tokio::test(flavor = "multi_thread", worker_threads = 4); $($name),*);
+    };
+    (@test $test:meta; $($name:ident),*) => {
+        mod sqlite {
+            $(
+                #[$test]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[$test]
+                #[cfg_attr(russet_skip_postgres, ignore = "RUSSET_TEST_SKIP_POSTGRES is set")]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test] async fn $name() { super::$name($crate::Backend::Sqlite).await } )* }
-        mod postgres { $(#[tokio::test] async fn $name() { super::$name($crate::Backend::Postgres).await } )* }
+        $crate::on_both_backends!(@test tokio::test; $($name),*);
     };
 }

@@ -1,6 +1,6 @@
 //! The real Russet server, started in-process on loopback ports, with its own device CA.
 
-use crate::db::{Backend, PgDatabase, postgres_admin_url};
+use crate::db::{Backend, PgDatabase};
 use clap::Parser;
 use russet_certs::testing::TestCa;
 use russet_mdm::config::ServeArgs;
@@ -26,40 +26,33 @@ struct ServeOnly {
 }
 
 impl TestServer {
-    /// Start a server, or `None` when the backend is PostgreSQL and no test database is
-    /// configured (the caller prints that it skipped).
-    pub async fn start(backend: Backend) -> anyhow::Result<Option<TestServer>> {
+    /// Start a server on `backend` (plain HTTP on the device listener). Panics if it does not
+    /// start: every end-to-end test needs one.
+    pub async fn start(backend: Backend) -> TestServer {
         Self::start_with(backend, &[]).await
     }
 
-    pub async fn start_with(
-        backend: Backend,
-        extra: &[&str],
-    ) -> anyhow::Result<Option<TestServer>> {
-        Self::start_inner(backend, extra, false).await
+    /// [`Self::start`] with extra `russet serve` flags.
+    pub async fn start_with(backend: Backend, extra: &[&str]) -> TestServer {
+        Self::start_inner(backend, extra, false)
+            .await
+            .unwrap_or_else(|e| panic!("server starts: {e:#}"))
     }
 
     /// Like [`Self::start_with`] but serving HTTPS on the device listener (a development
     /// certificate from Russet's CA unless `extra` names one). `device_url` is `https://`.
-    pub async fn start_tls(backend: Backend, extra: &[&str]) -> anyhow::Result<Option<TestServer>> {
-        Self::start_inner(backend, extra, true).await
+    pub async fn start_tls(backend: Backend, extra: &[&str]) -> TestServer {
+        Self::start_inner(backend, extra, true)
+            .await
+            .unwrap_or_else(|e| panic!("server starts: {e:#}"))
     }
 
     async fn start_inner(
         backend: Backend,
         extra: &[&str],
         tls: bool,
-    ) -> anyhow::Result<Option<TestServer>> {
-        let pg = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => match postgres_admin_url() {
-                Some(url) => Some(PgDatabase::create(&url).await?),
-                None => {
-                    eprintln!("RUSSET_TEST_DATABASE_URL is not set: PostgreSQL case skipped");
-                    return Ok(None);
-                }
-            },
-        };
+    ) -> anyhow::Result<TestServer> {
+        let pg = backend.database().await;
         let data_dir = tempfile::tempdir()?;
         let ca = TestCa::new("Russet Test Device CA");
         let ca_path = data_dir.path().join("device-ca.pem");
@@ -90,7 +83,7 @@ impl TestServer {
             .new_admin_token
             .clone()
             .ok_or_else(|| anyhow::anyhow!("first start did not create an admin token"))?;
-        Ok(Some(TestServer {
+        Ok(TestServer {
             device_url: format!(
                 "{}://{}",
                 if tls { "https" } else { "http" },
@@ -103,7 +96,7 @@ impl TestServer {
             data_dir,
             pg,
             http: reqwest::Client::new(),
-        }))
+        })
     }
 
     /// The PostgreSQL database URL, when this server runs on PostgreSQL.

@@ -94,10 +94,7 @@ async fn a_mac_enrolls_in_setup_assistant_and_is_configured(backend: Backend) {
     let apple_pem = dir.path().join("apple-device-ca.pem");
     std::fs::write(&apple_pem, apple.cert_pem()).unwrap();
     let apple_arg = apple_pem.display().to_string();
-    let Some((srv, sim)) = setup_with(backend, 5, &["--ade-device-ca", &apple_arg], false).await
-    else {
-        return;
-    };
+    let (srv, sim) = setup_with(backend, 5, &["--ade-device-ca", &apple_arg], false).await;
     let serials = linked_and_synced(&srv, &sim, "corp").await;
     let serial = serials[0].clone();
 
@@ -290,9 +287,7 @@ async fn a_mac_enrolls_in_setup_assistant_and_is_configured(backend: Backend) {
 /// A Mac without an ADE record (or whose setup Russet does not know) is still released.
 #[tokio::test]
 async fn awaiting_configuration_without_a_dep_profile_gets_device_configured() {
-    let Some(srv) = TestServer::start(Backend::Sqlite).await.unwrap() else {
-        return;
-    };
+    let srv = TestServer::start(Backend::Sqlite).await;
     let mac = srv.mac();
     mac.enroll().await;
     let mut awaiting = mac.token_update_message();
@@ -310,9 +305,7 @@ async fn awaiting_configuration_without_a_dep_profile_gets_device_configured() {
 /// Assistant trusts Russet's `url` before any profile is installed.
 #[tokio::test]
 async fn dep_profiles_carry_the_private_tls_root_as_anchor_certs() {
-    let Some((srv, sim)) = setup_with(Backend::Sqlite, 2, &[], true).await else {
-        return;
-    };
+    let (srv, sim) = setup_with(Backend::Sqlite, 2, &[], true).await;
     linked(&srv, &sim, "corp").await;
     let (status, v) = srv
         .api(

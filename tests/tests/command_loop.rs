@@ -16,14 +16,8 @@ russet_tests::on_both_backends!(
     check_out_stops_the_command_loop,
 );
 
-async fn server(backend: Backend) -> Option<TestServer> {
-    TestServer::start(backend).await.expect("server starts")
-}
-
 async fn enroll_command_notnow_resend_acknowledged(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
 
@@ -120,9 +114,7 @@ async fn enroll_command_notnow_resend_acknowledged(backend: Backend) {
 }
 
 async fn notnow_is_skipped_for_the_rest_of_the_session_only(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let a = srv
@@ -178,9 +170,7 @@ async fn notnow_is_skipped_for_the_rest_of_the_session_only(backend: Backend) {
 }
 
 async fn authenticate_again_clears_the_queue(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let uuid = srv
@@ -211,9 +201,7 @@ async fn authenticate_again_clears_the_queue(backend: Backend) {
 }
 
 async fn cancel_before_and_after_delivery(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let a = srv
@@ -265,9 +253,7 @@ async fn cancel_before_and_after_delivery(backend: Backend) {
 }
 
 async fn bulk_enqueue_reports_unknown_devices(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let macs = [srv.mac(), srv.mac(), srv.mac()];
     for m in &macs {
         m.enroll().await;
@@ -318,9 +304,7 @@ async fn bulk_enqueue_reports_unknown_devices(backend: Backend) {
 }
 
 async fn bootstrap_token_is_escrowed_and_returned(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let get = russet_tests::SimMac::dict(&[
@@ -371,9 +355,7 @@ async fn bootstrap_token_is_escrowed_and_returned(backend: Backend) {
 }
 
 async fn check_out_stops_the_command_loop(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let out = russet_tests::SimMac::dict(&[

@@ -15,18 +15,12 @@ russet_tests::on_both_backends!(
     no_pin_in_plaintext_in_the_database,
 );
 
-async fn server(backend: Backend) -> Option<TestServer> {
-    TestServer::start(backend).await.expect("server starts")
-}
-
 async fn post(srv: &TestServer, path: &str, body: Json) -> (u16, Json) {
     srv.api(Method::POST, path, Some(body)).await
 }
 
 async fn lock_is_delivered_with_the_returned_pin_ahead_of_the_backlog(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let backlog = srv
@@ -116,9 +110,7 @@ async fn lock_is_delivered_with_the_returned_pin_ahead_of_the_backlog(backend: B
 }
 
 async fn wipe_guards(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let path = format!("/api/v1/devices/{}/wipe", mac.udid);
@@ -197,9 +189,7 @@ async fn wipe_guards(backend: Backend) {
 }
 
 async fn cancel_wipe_before_and_after_delivery(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let path = format!("/api/v1/devices/{}/wipe", mac.udid);
@@ -248,9 +238,7 @@ async fn cancel_wipe_before_and_after_delivery(backend: Backend) {
 }
 
 async fn cancel_races_delivery_with_one_winner(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let path = format!("/api/v1/devices/{}/wipe", mac.udid);
@@ -293,9 +281,7 @@ async fn cancel_races_delivery_with_one_winner(backend: Backend) {
 }
 
 async fn pins_survive_delete_and_reenrollment_and_every_reveal_is_audited(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let (_, lock) = post(
@@ -405,9 +391,7 @@ async fn pins_survive_delete_and_reenrollment_and_every_reveal_is_audited(backen
 }
 
 async fn no_pin_in_plaintext_in_the_database(backend: Backend) {
-    let Some(srv) = server(backend).await else {
-        return;
-    };
+    let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
     let pin = "839275";

@@ -18,7 +18,7 @@ struct Setup {
     topic: String,
 }
 
-async fn setup(backend: Backend, extra: &[&str]) -> Option<Setup> {
+async fn setup(backend: Backend, extra: &[&str]) -> Setup {
     let ca = ApnsCa::new("Fake Apple push CA").expect("ca");
     let topic = random_topic();
     let fake = FakeApns::start(FakeApnsConfig::trusting_ca(&ca.cert_pem(), &topic))
@@ -35,17 +35,15 @@ async fn setup(backend: Backend, extra: &[&str]) -> Option<Setup> {
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let srv = TestServer::start_with(backend, &args)
-        .await
-        .expect("server")?;
+    let srv = TestServer::start_with(backend, &args).await;
     // The CA file is read at start; the temp dir may go now.
     drop(dir);
-    Some(Setup {
+    Setup {
         srv,
         fake,
         ca,
         topic,
-    })
+    }
 }
 
 async fn import(
@@ -92,15 +90,12 @@ russet_tests::on_both_backends!(
 );
 
 async fn enqueue_pushes_the_mac_and_dead_tokens_wait_for_token_update(backend: Backend) {
-    let Some(Setup {
+    let Setup {
         srv,
         fake,
         ca,
         topic,
-    }) = setup(backend, &[]).await
-    else {
-        return;
-    };
+    } = setup(backend, &[]).await;
     let (status, v) = srv.api(Method::GET, "/api/v1/apns", None).await;
     assert_eq!((status, v["configured"].clone()), (200, json!(false)));
 
@@ -227,15 +222,12 @@ async fn enqueue_pushes_the_mac_and_dead_tokens_wait_for_token_update(backend: B
 }
 
 async fn bulk_enqueue_pushes_every_mac_once(backend: Backend) {
-    let Some(Setup {
+    let Setup {
         srv,
         fake,
         ca,
         topic,
-    }) = setup(backend, &[]).await
-    else {
-        return;
-    };
+    } = setup(backend, &[]).await;
     let cert = ca.issue_push_certificate(&topic).expect("push cert");
     assert_eq!(
         import(&srv, &cert.cert_pem, Some(&cert.key_pem), false)
@@ -272,15 +264,12 @@ async fn bulk_enqueue_pushes_every_mac_once(backend: Backend) {
 
 #[tokio::test]
 async fn renewal_keeps_the_topic_and_a_new_topic_needs_force() {
-    let Some(Setup {
+    let Setup {
         srv,
         fake,
         ca,
         topic,
-    }) = setup(Backend::Sqlite, &[]).await
-    else {
-        return;
-    };
+    } = setup(Backend::Sqlite, &[]).await;
     let first = ca
         .issue_push_certificate_valid(&topic, -300, 365)
         .expect("cert");
@@ -377,9 +366,7 @@ fn issue_for_csr(csr_pem: &str, topic: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn csr_key_stays_inside_and_the_portal_certificate_imports_alone() {
-    let Some(Setup { srv, .. }) = setup(Backend::Sqlite, &[]).await else {
-        return;
-    };
+    let Setup { srv, .. } = setup(Backend::Sqlite, &[]).await;
     let (status, v) = srv
         .api(
             Method::POST,
@@ -444,11 +431,8 @@ async fn vendor_signs_customer_csrs() {
         cert_path.display().to_string(),
         key_path.display().to_string(),
     );
-    let Some(Setup { srv, .. }) =
-        setup(Backend::Sqlite, &["--vendor-cert", &c, "--vendor-key", &k]).await
-    else {
-        return;
-    };
+    let Setup { srv, .. } =
+        setup(Backend::Sqlite, &["--vendor-cert", &c, "--vendor-key", &k]).await;
 
     let (_, v) = srv
         .api(Method::POST, "/api/v1/apns/csr", Some(json!({})))

@@ -9,16 +9,9 @@ use russet_tests::sim_mac::{CHECKIN_CONTENT_TYPE, CONNECT_CONTENT_TYPE};
 use russet_tests::{Backend, SimMac, TestServer};
 use serde_json::json;
 
-async fn server() -> TestServer {
-    TestServer::start(Backend::Sqlite)
-        .await
-        .expect("server starts")
-        .expect("sqlite always available")
-}
-
 #[tokio::test]
 async fn identity_from_an_unknown_ca_is_refused() {
-    let srv = server().await;
+    let srv = TestServer::start(Backend::Sqlite).await;
     let stranger = TestCa::new("Some Other CA");
     let mac = SimMac::new(&srv.device_url, stranger.issue_device_identity("intruder"));
     let r = mac.checkin(&mac.authenticate_message()).await;
@@ -30,7 +23,7 @@ async fn identity_from_an_unknown_ca_is_refused() {
 
 #[tokio::test]
 async fn tampered_body_and_missing_signature_are_refused() {
-    let srv = server().await;
+    let srv = TestServer::start(Backend::Sqlite).await;
     let mac = srv.mac();
     let body = SimMac::to_xml(&mac.authenticate_message());
     let sig = mac.identity.sign_body(&body);
@@ -71,7 +64,7 @@ async fn tampered_body_and_missing_signature_are_refused() {
 
 #[tokio::test]
 async fn another_enrollments_certificate_is_refused() {
-    let srv = server().await;
+    let srv = TestServer::start(Backend::Sqlite).await;
     let alice = srv.mac();
     alice.enroll().await;
     let mut bob = srv.mac();
@@ -108,7 +101,7 @@ async fn another_enrollments_certificate_is_refused() {
 
 #[tokio::test]
 async fn client_certificate_without_client_auth_or_expired_is_refused() {
-    let srv = server().await;
+    let srv = TestServer::start(Backend::Sqlite).await;
     let server_only = srv.ca.issue_with(
         "srv",
         IssueOptions {
@@ -132,7 +125,7 @@ async fn client_certificate_without_client_auth_or_expired_is_refused() {
 
 #[tokio::test]
 async fn malformed_and_hostile_bodies_are_400_and_the_server_survives() {
-    let srv = server().await;
+    let srv = TestServer::start(Backend::Sqlite).await;
     let mac = srv.mac();
     let cases: Vec<Vec<u8>> = vec![
         b"this is not a plist".to_vec(),
@@ -199,7 +192,7 @@ async fn malformed_and_hostile_bodies_are_400_and_the_server_survives() {
 
 #[tokio::test]
 async fn other_checkin_messages_answer_as_apple_documents() {
-    let srv = server().await;
+    let srv = TestServer::start(Backend::Sqlite).await;
     let mac = srv.mac();
     mac.enroll().await;
     let ua = SimMac::dict(&[
@@ -258,7 +251,7 @@ async fn other_checkin_messages_answer_as_apple_documents() {
 
 #[tokio::test]
 async fn admin_api_requires_a_valid_token_and_answers_json_errors() {
-    let srv = server().await;
+    let srv = TestServer::start(Backend::Sqlite).await;
     let (status, v) = srv
         .api_with_token(Method::GET, "/api/v1/devices", None, None)
         .await;
@@ -391,10 +384,8 @@ async fn admin_api_requires_a_valid_token_and_answers_json_errors() {
 
 #[tokio::test]
 async fn forwarded_client_certificate_header_is_an_identity() {
-    let srv = TestServer::start_with(Backend::Sqlite, &["--client-cert-header", "X-Client-Cert"])
-        .await
-        .expect("server")
-        .expect("sqlite");
+    let srv =
+        TestServer::start_with(Backend::Sqlite, &["--client-cert-header", "X-Client-Cert"]).await;
     let mac = srv.mac();
     for header in [
         mac.identity.rfc9440_header(),
@@ -434,7 +425,7 @@ async fn forwarded_client_certificate_header_is_an_identity() {
 
 #[tokio::test]
 async fn once_a_push_certificate_is_configured_other_topics_are_refused() {
-    let srv = server().await;
+    let srv = TestServer::start(Backend::Sqlite).await;
     let store = srv.running.as_ref().expect("running").store.clone();
     let early = srv.mac();
     early.enroll().await;

@@ -7,13 +7,9 @@ use russet_tests::{Backend, SimMac, TestServer};
 use serde_json::json;
 
 #[tokio::test]
+#[cfg_attr(russet_skip_postgres, ignore = "RUSSET_TEST_SKIP_POSTGRES is set")]
 async fn two_servers_on_one_postgres_behave_as_one() {
-    let Some(a) = TestServer::start(Backend::Postgres)
-        .await
-        .expect("server A")
-    else {
-        return;
-    };
+    let a = TestServer::start(Backend::Postgres).await;
     let b = a
         .start_sharing()
         .await

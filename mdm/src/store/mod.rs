@@ -9,6 +9,7 @@
 
 pub mod ade;
 pub mod admin;
+mod core_store;
 pub mod dep;
 pub mod identity;
 mod postgres;

@@ -237,6 +237,13 @@ pub(crate) fn is_fk_violation(e: &sqlx::Error) -> bool {
 
 // ---- statements identical in both dialects ----
 
+pub(crate) const IDENTITY_OWNER: &str =
+    "SELECT device_id FROM identity_bindings WHERE cert_hash = $1";
+
+pub(crate) const DEVICE_EXISTS: &str = "SELECT id FROM devices WHERE id = $1";
+
+pub(crate) const ENROLLMENT_ENABLED: &str = "SELECT enabled FROM enrollments WHERE id = $1";
+
 /// Descriptive fields keep their last known value when an `Authenticate` omits them.
 pub(crate) const UPSERT_DEVICE: &str = "INSERT INTO devices (id, enrollment_type, serial_number, \
      model, model_name, device_name, os_version, build_version, product_name, \
@@ -299,21 +306,48 @@ pub(crate) const UPSERT_ENROLLMENT: &str = "INSERT INTO enrollments (id, device_
 pub(crate) const CHECK_OUT: &str = "UPDATE enrollments SET enabled = FALSE, checked_out_at = $2, \
      updated_at = $2 WHERE id = $1 OR device_id IN (SELECT id FROM devices WHERE id = $1)";
 
+/// Append-only: `sealed` is NULL when the device cleared its token.
+pub(crate) const INSERT_BOOTSTRAP: &str =
+    "INSERT INTO bootstrap_tokens (device_id, sealed, created_at) VALUES ($1, $2, $3)";
+
 pub(crate) const NEWEST_BOOTSTRAP: &str =
     "SELECT sealed FROM bootstrap_tokens WHERE device_id = $1 ORDER BY id DESC LIMIT 1";
 
 // A command report (touch the enrollment, store the result, pick and mark the next command)
-// is one batch per backend: `REPORT_BATCH` in sqlite.rs, `REPORT_STATEMENT` in postgres.rs.
+// is one round trip per backend: `REPORT_BATCH` in sqlite.rs, `REPORT_STATEMENT` in
+// postgres.rs.
 // The rules they share: only enabled enrollments get work, and an `Idle` starts a new
 // session; a result lands only on an open entry (`Pending`, `Sent`, `NotNow`); the next
 // command is by priority, then FIFO, and one answered `NotNow` waits until the device starts
 // a new session (an `Idle` after the `NotNow`): Apple's devices re-poll on their own only if
 // `NotNow` was the last status they sent, so re-sending it in the same session would loop.
 
+/// Binds a command report's parameters, the same in both backends' report statements:
+/// `$1` enrollment, `$2` now, `$3` is Idle, `$4` command UUID, `$5` status, `$6` raw result,
+/// `$7` is NotNow (`$4`…`$6` NULL for an `Idle`).
+macro_rules! bind_report {
+    ($query:expr, $rec:expr) => {{
+        let rec: &$crate::store::ReportRecord = $rec;
+        let result = rec.result.as_ref();
+        $query
+            .bind(&rec.enrollment_id)
+            .bind(rec.now)
+            .bind(result.is_none())
+            .bind(result.map(|r| r.command_uuid.as_str()))
+            .bind(result.map(|r| r.status.queue_status().as_str()))
+            .bind(result.map(|r| r.raw.as_slice()))
+            .bind(result.is_some_and(|r| r.status == $crate::store::ResultStatus::NotNow))
+    }};
+}
+pub(crate) use bind_report;
+
 /// A command UUID is stored once; enqueueing it again (a retried API call) only adds targets.
 pub(crate) const INSERT_COMMAND: &str = "INSERT INTO commands (uuid, request_type, payload, \
      priority, created_at, payload_sealed) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (uuid) DO NOTHING";
+
+pub(crate) const COMMAND_HEAD: &str = "SELECT uuid, request_type, created_at, payload, \
+     payload_sealed FROM commands WHERE uuid = $1";
 
 pub(crate) const DEVICE_COMMANDS_TAIL: &str = "JOIN enrollments e ON e.id = q.enrollment_id \
      WHERE e.device_id = $1 ORDER BY q.enqueued_at DESC, q.seq DESC LIMIT $2";
@@ -379,6 +413,15 @@ pub(crate) const SNAPSHOT_ESCROWED_PINS: &str = "UPDATE escrowed_pins SET status
      delivered_at = q.delivered_at, result_at = q.result_at FROM queue_entries q \
      WHERE q.command_uuid = escrowed_pins.command_uuid \
      AND q.enrollment_id = escrowed_pins.device_id AND escrowed_pins.device_id = $1";
+
+/// Queue entries of every enrollment of a device (PostgreSQL has no foreign key to cascade
+/// them, see `delete_device`).
+pub(crate) const DELETE_DEVICE_QUEUES: &str = "DELETE FROM queue_entries WHERE enrollment_id IN \
+     (SELECT id FROM enrollments WHERE device_id = $1)";
+
+/// Its enrollments and identity bindings go with it (`ON DELETE CASCADE`); escrowed secrets
+/// (bootstrap tokens, PINs) have no foreign key and stay.
+pub(crate) const DELETE_DEVICE: &str = "DELETE FROM devices WHERE id = $1";
 
 /// The device channel exists and is enabled (lock/wipe need a Mac that can receive them).
 pub(crate) const DEVICE_CHANNEL_ENABLED: &str =

@@ -1,21 +1,12 @@
 //! SQLite backend: one file, WAL, one writer at a time.
 
-use super::rows;
-use super::rows::{
-    DEVICE_SELECT, DeviceRow, QUEUE_SELECT, QueueRow, USER_CHANNEL_COLUMNS, UserChannelRow,
-    clamp_limit, device_views, is_fk_violation, queue_views,
-};
-use super::{
-    AuthenticateRecord, CancelOutcome, CommandView, DeviceFilter, DeviceView, EnqueueResult,
-    EscrowedPin, NewCommand, PinEscrowRecord, PinFilter, QueueEntryView, ReportOutcome,
-    ReportRecord, ResultStatus, Store, StoreError, StoreResult, TokenUpdateRecord,
-};
-use async_trait::async_trait;
+use super::core_store::{ReportRound, delivered};
+use super::rows::{self, USER_CHANNEL_COLUMNS, UserChannelRow};
+use super::{NewCommand, ReportRecord, StoreError, StoreResult};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, Transaction};
-use std::collections::HashSet;
+use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -128,33 +119,18 @@ UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, 
 /// 3. pick the next command (priority, then FIFO; a `NotNow` entry waits for the next session,
 ///    see the rules in `rows`), mark it sent and return it with its payload: `next`.
 ///
-/// `$1` enrollment, `$2` now, `$3` is Idle, `$4` command UUID, `$5` status, `$6` raw result,
-/// `$7` is NotNow.
+/// Parameters: see `rows::bind_report!`.
 const REPORT_BATCH: &str = report_batch_sql!();
 
 /// [`REPORT_BATCH`] wrapped in `BEGIN IMMEDIATE` … `COMMIT`, as one batch.
 const REPORT_BATCH_TX: &str = concat!("BEGIN IMMEDIATE; ", report_batch_sql!(), "; COMMIT");
-
-type ReportQuery<'q> =
-    sqlx::query::QueryAs<'q, Sqlite, ReportRow, <Sqlite as sqlx::Database>::Arguments>;
-
-fn bind_report<'q>(q: ReportQuery<'q>, rec: &'q ReportRecord) -> ReportQuery<'q> {
-    let result = rec.result.as_ref();
-    q.bind(&rec.enrollment_id)
-        .bind(rec.now)
-        .bind(result.is_none())
-        .bind(result.map(|r| r.command_uuid.as_str()))
-        .bind(result.map(|r| r.status.queue_status().as_str()))
-        .bind(result.map(|r| r.raw.as_slice()))
-        .bind(result.is_some_and(|r| r.status == ResultStatus::NotNow))
-}
 
 /// Run [`REPORT_BATCH_TX`] on the writer connection. A statement that fails stops the batch,
 /// possibly inside its transaction: roll back, and close the connection rather than hand a
 /// connection in an unknown state to the next writer.
 async fn report_batch(writer: &SqlitePool, rec: &ReportRecord) -> StoreResult<Vec<ReportRow>> {
     let mut conn = writer.acquire().await?;
-    match bind_report(sqlx::query_as(REPORT_BATCH_TX), rec)
+    match rows::bind_report!(sqlx::query_as(REPORT_BATCH_TX), rec)
         .fetch_all(&mut *conn)
         .await
     {
@@ -178,23 +154,60 @@ struct ReportRow {
     payload_sealed: Option<bool>,
 }
 
+/// The rows of one [`REPORT_BATCH`], told apart by their tags.
+fn round_of_rows(rows: Vec<ReportRow>) -> ReportRound {
+    let mut round = ReportRound::default();
+    for row in rows {
+        match row.tag.as_str() {
+            "enrolled" => round.enrolled = true,
+            "stored" => round.stored = true,
+            "next" => {
+                round.next = delivered(
+                    row.command_uuid,
+                    row.request_type,
+                    row.payload,
+                    row.payload_sealed,
+                )
+            }
+            _ => {}
+        }
+    }
+    round
+}
+
 impl SqliteStore {
-    /// The body of `enqueue`, inside a caller's transaction.
-    async fn enqueue_in(
+    /// A report without device facts: the whole report, transaction included, is one batch,
+    /// so one round trip to the writer's worker thread instead of one per statement (those
+    /// hand-offs were the largest cost of a report). In its own task: a batch that holds
+    /// BEGIN must not be abandoned half-way by a client that hangs up.
+    async fn report_round(&self, rec: &ReportRecord) -> StoreResult<ReportRound> {
+        let writer = self.writer.clone();
+        let rec = rec.clone();
+        let rows = tokio::spawn(async move { report_batch(&writer, &rec).await })
+            .await
+            .map_err(|e| StoreError::Config(format!("command report task: {e}")))??;
+        Ok(round_of_rows(rows))
+    }
+
+    /// [`REPORT_BATCH`] inside a caller's write transaction.
+    async fn report_round_in(
+        tx: &mut Transaction<'static, Sqlite>,
+        rec: &ReportRecord,
+    ) -> StoreResult<ReportRound> {
+        let found = rows::bind_report!(sqlx::query_as(REPORT_BATCH), rec)
+            .fetch_all(&mut **tx)
+            .await?;
+        Ok(round_of_rows(found))
+    }
+
+    /// Queue a stored command for every known target, inside a caller's transaction; returns
+    /// the unknown targets.
+    async fn enqueue_targets(
         tx: &mut Transaction<'static, Sqlite>,
         cmd: &NewCommand,
         enrollment_ids: &[String],
-    ) -> StoreResult<Vec<EnqueueResult>> {
+    ) -> StoreResult<Vec<String>> {
         let ids = json_array(enrollment_ids)?;
-        sqlx::query(rows::INSERT_COMMAND)
-            .bind(&cmd.command_uuid)
-            .bind(&cmd.request_type)
-            .bind(&cmd.payload)
-            .bind(cmd.priority)
-            .bind(cmd.now)
-            .bind(cmd.payload_sealed)
-            .execute(&mut **tx)
-            .await?;
         // Only the unknown IDs come back (usually none): fetching the known ones cost a row per
         // target, 100k rows for a fleet-wide command.
         let unknown: Vec<String> = sqlx::query_scalar(
@@ -222,392 +235,11 @@ impl SqliteStore {
         .bind(cmd.now)
         .execute(&mut **tx)
         .await?;
-        let unknown: HashSet<String> = unknown.into_iter().collect();
-        Ok(enrollment_ids
-            .iter()
-            .map(|id| EnqueueResult {
-                enrollment_id: id.clone(),
-                queued: !unknown.contains(id),
-            })
-            .collect())
+        Ok(unknown)
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn identity_owner(&self, cert_hash: &str) -> StoreResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT device_id FROM identity_bindings WHERE cert_hash = $1")
-                .bind(cert_hash)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn authenticate(&self, rec: &AuthenticateRecord) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT device_id FROM identity_bindings WHERE cert_hash = $1")
-                .bind(&rec.cert_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if owner.is_some_and(|o| o != rec.device_id) {
-            return Err(StoreError::IdentityConflict);
-        }
-        sqlx::query(rows::UPSERT_DEVICE)
-            .bind(&rec.device_id)
-            .bind(&rec.enrollment_type)
-            .bind(&rec.serial_number)
-            .bind(&rec.model)
-            .bind(&rec.model_name)
-            .bind(&rec.device_name)
-            .bind(&rec.os_version)
-            .bind(&rec.build_version)
-            .bind(&rec.product_name)
-            .bind(&rec.cert_hash)
-            .bind(rec.cert_not_after)
-            .bind(rec.now)
-            .bind(&rec.raw)
-            .execute(&mut *tx)
-            .await?;
-        let bound = sqlx::query(rows::BIND_IDENTITY)
-            .bind(&rec.cert_hash)
-            .bind(&rec.device_id)
-            .bind(rec.now)
-            .execute(&mut *tx)
-            .await?;
-        if bound.rows_affected() == 0 {
-            return Err(StoreError::IdentityConflict);
-        }
-        sqlx::query(rows::UPSERT_DEVICE_CHANNEL)
-            .bind(&rec.device_id)
-            .bind(&rec.enrollment_type)
-            .bind(&rec.topic)
-            .bind(rec.now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(rows::DISABLE_USER_CHANNELS)
-            .bind(&rec.device_id)
-            .bind(rec.now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(rows::CLEAR_QUEUES)
-            .bind(&rec.device_id)
-            .bind(rec.now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn token_update(&self, rec: &TokenUpdateRecord) -> StoreResult<bool> {
-        let mut tx = self.write().await?;
-        let known: Option<String> = sqlx::query_scalar("SELECT id FROM devices WHERE id = $1")
-            .bind(&rec.device_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if known.is_none() {
-            return Ok(false);
-        }
-        let res = sqlx::query(rows::UPSERT_ENROLLMENT)
-            .bind(&rec.enrollment_id)
-            .bind(&rec.device_id)
-            .bind(&rec.enrollment_type)
-            .bind(&rec.user_id)
-            .bind(&rec.user_short_name)
-            .bind(&rec.user_long_name)
-            .bind(&rec.topic)
-            .bind(&rec.token)
-            .bind(&rec.push_magic)
-            .bind(&rec.unlock_token_sealed)
-            .bind(rec.awaiting_configuration)
-            .bind(rec.now)
-            .execute(&mut *tx)
-            .await;
-        match res {
-            Err(e) if is_fk_violation(&e) => return Ok(false),
-            r => r?,
-        };
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn check_out(&self, enrollment_id: &str, now: i64) -> StoreResult<()> {
-        sqlx::query(rows::CHECK_OUT)
-            .bind(enrollment_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn set_bootstrap_token(
-        &self,
-        device_id: &str,
-        sealed: Option<&[u8]>,
-        now: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO bootstrap_tokens (device_id, sealed, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(device_id)
-        .bind(sealed)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn bootstrap_token(&self, device_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        let newest: Option<Option<Vec<u8>>> = sqlx::query_scalar(rows::NEWEST_BOOTSTRAP)
-            .bind(device_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(newest.flatten())
-    }
-
-    async fn enrollment_enabled(&self, enrollment_id: &str) -> StoreResult<Option<bool>> {
-        Ok(
-            sqlx::query_scalar("SELECT enabled FROM enrollments WHERE id = $1")
-                .bind(enrollment_id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn command_report(&self, rec: &ReportRecord) -> StoreResult<ReportOutcome> {
-        let result = rec.result.as_ref();
-        let rows: Vec<ReportRow> = if rec.device_facts.is_none() {
-            // The common case: the whole report, transaction included, is one batch, so one
-            // round trip to the writer's worker thread instead of one per statement (those
-            // hand-offs were the largest cost of a report). In its own task: a batch that
-            // holds BEGIN must not be abandoned half-way by a client that hangs up.
-            let writer = self.writer.clone();
-            let rec = rec.clone();
-            tokio::spawn(async move { report_batch(&writer, &rec).await })
-                .await
-                .map_err(|e| StoreError::Config(format!("command report task: {e}")))??
-        } else {
-            let mut tx = self.write().await?;
-            let rows = bind_report(sqlx::query_as(REPORT_BATCH), rec)
-                .fetch_all(&mut *tx)
-                .await?;
-            if rows.iter().any(|r| r.tag == "enrolled")
-                && let Some(f) = &rec.device_facts
-            {
-                rows::store_device_facts!(&rec.enrollment_id, f, rec.now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            rows
-        };
-        if !rows.iter().any(|r| r.tag == "enrolled") {
-            return Ok(ReportOutcome {
-                not_enrolled: true,
-                ..ReportOutcome::default()
-            });
-        }
-        let mut outcome = ReportOutcome {
-            unknown_command: result.is_some() && !rows.iter().any(|r| r.tag == "stored"),
-            ..ReportOutcome::default()
-        };
-        for row in rows {
-            if row.tag == "next"
-                && let (Some(command_uuid), Some(request_type), Some(payload), Some(sealed)) = (
-                    row.command_uuid,
-                    row.request_type,
-                    row.payload,
-                    row.payload_sealed,
-                )
-            {
-                outcome.next = Some(super::DeliveredCommand {
-                    command_uuid,
-                    request_type,
-                    payload,
-                    payload_sealed: sealed,
-                });
-            }
-        }
-        Ok(outcome)
-    }
-
-    async fn enqueue(
-        &self,
-        cmd: &NewCommand,
-        enrollment_ids: &[String],
-    ) -> StoreResult<Vec<EnqueueResult>> {
-        let mut tx = self.write().await?;
-        let results = Self::enqueue_in(&mut tx, cmd, enrollment_ids).await?;
-        tx.commit().await?;
-        Ok(results)
-    }
-
-    async fn enqueue_escrowed(
-        &self,
-        cmd: &NewCommand,
-        escrow: &PinEscrowRecord,
-    ) -> StoreResult<bool> {
-        let mut tx = self.write().await?;
-        let enabled: Option<bool> = sqlx::query_scalar(rows::DEVICE_CHANNEL_ENABLED)
-            .bind(&escrow.device_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if enabled != Some(true) {
-            return Ok(false);
-        }
-        sqlx::query(rows::INSERT_ESCROWED_PIN)
-            .bind(&escrow.command_uuid)
-            .bind(&escrow.device_id)
-            .bind(&escrow.serial_number)
-            .bind(&escrow.request_type)
-            .bind(&escrow.pin_sealed)
-            .bind(&escrow.issued_by)
-            .bind(escrow.now)
-            .execute(&mut *tx)
-            .await?;
-        Self::enqueue_in(&mut tx, cmd, std::slice::from_ref(&escrow.device_id)).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn escrowed_pins(&self, filter: &PinFilter) -> StoreResult<Vec<EscrowedPin>> {
-        let mut q = QueryBuilder::<Sqlite>::new(rows::ESCROWED_PIN_SELECT);
-        q.push(" WHERE TRUE");
-        if let Some(serial) = &filter.serial {
-            q.push(" AND p.serial_number = ").push_bind(serial.clone());
-        }
-        if let Some(udid) = &filter.udid {
-            q.push(" AND p.device_id = ").push_bind(udid.clone());
-        }
-        q.push(" ORDER BY p.created_at DESC, p.id DESC");
-        let rows: Vec<rows::EscrowRow> = q.build_query_as().fetch_all(&self.pool).await?;
-        Ok(rows::escrow_views(rows)?)
-    }
-
-    async fn list_devices(&self, filter: &DeviceFilter) -> StoreResult<Vec<DeviceView>> {
-        let mut q = QueryBuilder::<Sqlite>::new(DEVICE_SELECT);
-        q.push(" WHERE TRUE");
-        if let Some(serial) = &filter.serial {
-            q.push(" AND d.serial_number = ").push_bind(serial.clone());
-        }
-        if let Some(udid) = &filter.udid {
-            q.push(" AND d.id = ").push_bind(udid.clone());
-        }
-        if let Some(enrolled) = filter.enrolled {
-            q.push(" AND COALESCE(e.enabled, FALSE) = ")
-                .push_bind(enrolled);
-        }
-        if let Some(cursor) = &filter.cursor {
-            q.push(" AND d.id > ").push_bind(cursor.clone());
-        }
-        q.push(" ORDER BY d.id LIMIT ")
-            .push_bind(clamp_limit(filter.limit));
-        let devices: Vec<DeviceRow> = q.build_query_as().fetch_all(&self.pool).await?;
-        if devices.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&str> = devices.iter().map(DeviceRow::id).collect();
-        let users = self.user_channels(&ids).await?;
-        Ok(device_views(devices, users))
-    }
-
-    async fn device(&self, device_id: &str) -> StoreResult<Option<DeviceView>> {
-        let filter = DeviceFilter {
-            udid: Some(device_id.to_owned()),
-            limit: 1,
-            ..DeviceFilter::default()
-        };
-        Ok(self.list_devices(&filter).await?.into_iter().next())
-    }
-
-    async fn delete_device(&self, device_id: &str) -> StoreResult<bool> {
-        let mut tx = self.write().await?;
-        // The queue goes with the device; the PIN records keep their command's state.
-        sqlx::query(rows::SNAPSHOT_ESCROWED_PINS)
-            .bind(device_id)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = sqlx::query("DELETE FROM devices WHERE id = $1")
-            .bind(device_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(deleted.rows_affected() > 0)
-    }
-
-    async fn device_commands(
-        &self,
-        device_id: &str,
-        limit: u32,
-    ) -> StoreResult<Vec<QueueEntryView>> {
-        let rows: Vec<QueueRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "{QUEUE_SELECT} {}",
-            rows::DEVICE_COMMANDS_TAIL
-        )))
-        .bind(device_id)
-        .bind(clamp_limit(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(queue_views(rows)?)
-    }
-
-    async fn command(&self, command_uuid: &str) -> StoreResult<Option<CommandView>> {
-        let head: Option<(String, String, i64, Vec<u8>, bool)> = sqlx::query_as(
-            "SELECT uuid, request_type, created_at, payload, payload_sealed FROM commands WHERE uuid = $1",
-        )
-        .bind(command_uuid)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((command_uuid, request_type, created_at, payload, payload_sealed)) = head else {
-            return Ok(None);
-        };
-        let rows: Vec<QueueRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "{QUEUE_SELECT} WHERE q.command_uuid = $1 ORDER BY q.enrollment_id"
-        )))
-        .bind(&command_uuid)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(Some(CommandView {
-            command_uuid,
-            request_type,
-            created_at,
-            payload,
-            payload_sealed,
-            entries: queue_views(rows)?,
-        }))
-    }
-
-    async fn cancel_command(&self, command_uuid: &str, now: i64) -> StoreResult<CancelOutcome> {
-        // Delivery and cancel both take the write lock, so one of them sees the other's result.
-        let mut tx = self.write().await?;
-        let mut canceled: Vec<String> = sqlx::query_scalar(rows::CANCEL_PENDING)
-            .bind(command_uuid)
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
-        let already_delivered: Vec<(String, Option<i64>)> = sqlx::query_as(rows::DELIVERED_ENTRIES)
-            .bind(command_uuid)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        canceled.sort();
-        Ok(CancelOutcome {
-            canceled,
-            already_delivered,
-        })
-    }
-}
-
+super::core_store::impl_core_store!(SqliteStore, sqlx::Sqlite, "sqlite");
 super::push::impl_push_store!(SqliteStore);
 super::admin::impl_admin_store!(SqliteStore);
 super::identity::impl_identity_store!(SqliteStore);

@@ -1,24 +1,28 @@
 //! Load harness: N simulated Macs against a real `russet serve` process.
 //!
-//! `cargo build --release -p russet-mdm -p russet-tests && target/release/russet-bench --macs 1000`
+//! `cargo build --release -p russet-mdm -p russet-bench && target/release/russet-bench --macs 1000`
 //! (see docs/benchmarks.md). Scenarios: enrollment, one command enqueued to every Mac, the
 //! command round trip (Idle → command → Acknowledged → empty), and push fan-out to the fake
 //! APNs. Figures: requests/s, round trips/s, p50/p99 latency, the server's CPU seconds and
 //! peak RSS (from /proc).
 
+mod identities;
+mod server;
+mod stats;
+
 use clap::Parser;
+use identities::{
+    append_issued, cached_key_pool, cached_scep_ca, issue_over_scep, issued_cache_path, load_issued,
+};
 use plist::Value;
 use russet_apns::fake::pki::{TestCa as ApnsCa, random_topic};
 use russet_apns::fake::{FakeApns, FakeApnsConfig};
-use russet_tests::bench::{
-    BENCH_SCEP_CHALLENGE, Latencies, append_issued, cached_key_pool, cached_scep_ca,
-    default_server_binary, issue_over_scep, issued_cache_path, load_issued, process_usage,
-};
-use russet_tests::db::{PgDatabase, postgres_admin_url};
+use russet_mdm::testing::{PgDatabase, postgres_admin_url};
 use russet_tests::sim_mac::SimMac;
 use serde_json::json;
+use server::{ServerFiles, default_server_binary, start_server};
+use stats::{Latencies, report};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -32,7 +36,8 @@ struct Args {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// sqlite or postgres (PostgreSQL needs RUSSET_TEST_DATABASE_URL).
+    /// sqlite or postgres (a fresh database on RUSSET_TEST_DATABASE_URL, by default the local
+    /// server postgres://postgres@127.0.0.1:5432/postgres).
     #[arg(long, default_value = "sqlite")]
     db: String,
     /// The `russet` binary to run (default: next to this one).
@@ -53,115 +58,6 @@ struct Args {
     /// Only make sure `--macs` identities are cached (issuing the missing ones), then exit.
     #[arg(long)]
     issue_only: bool,
-}
-
-struct Server {
-    child: Child,
-    device_url: String,
-    admin_url: String,
-    token: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn usage(&self) -> (f64, u64) {
-        process_usage(self.child.id()).unwrap_or((0.0, 0))
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// Files the server is started with: the harness's SCEP CA and the fake APNs.
-struct ServerFiles<'a> {
-    scep_ca_cert: &'a std::path::Path,
-    scep_ca_key: &'a std::path::Path,
-    apns_url: &'a str,
-    apns_ca: &'a std::path::Path,
-}
-
-fn start_server(
-    bin: &PathBuf,
-    dir: &std::path::Path,
-    files: &ServerFiles<'_>,
-    db: Option<&str>,
-) -> anyhow::Result<Server> {
-    let port = free_port()?;
-    let data = dir.join("data");
-    let mut cmd = Command::new(bin);
-    cmd.args(["serve", "--insecure-http", "--admin-listen", "127.0.0.1:0"])
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--scep-ca-cert")
-        .arg(files.scep_ca_cert)
-        .arg("--scep-ca-key")
-        .arg(files.scep_ca_key)
-        .args(["--scep-challenge", BENCH_SCEP_CHALLENGE])
-        .args([
-            "--apns-url",
-            files.apns_url,
-            "--push-sweep-interval-secs",
-            "3600",
-        ])
-        .arg("--apns-ca")
-        .arg(files.apns_ca)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(url) = db {
-        cmd.args(["--database-url", url]);
-    }
-    let child = cmd.spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !data.join("admin-url").exists() || !data.join("admin-token").exists() {
-        anyhow::ensure!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(Server {
-        child,
-        device_url: format!("http://127.0.0.1:{port}"),
-        admin_url: std::fs::read_to_string(data.join("admin-url"))?
-            .trim()
-            .to_string(),
-        token: std::fs::read_to_string(data.join("admin-token"))?
-            .trim()
-            .to_string(),
-    })
-}
-
-fn report(
-    name: &str,
-    n: usize,
-    unit: &str,
-    elapsed: Duration,
-    cpu: f64,
-    lat: Option<&mut Latencies>,
-) {
-    let secs = elapsed.as_secs_f64();
-    let mut line = format!(
-        "{name:<28} {n:>8} {unit:<12} {secs:>8.2} s {:>10.0} {unit}/s  server CPU {cpu:>7.2} s = {:.3} ms/{unit}",
-        n as f64 / secs,
-        cpu * 1000.0 / n.max(1) as f64
-    );
-    if let Some(l) = lat {
-        line.push_str(&format!(
-            "  p50 {:.2} ms  p99 {:.2} ms",
-            l.percentile(0.5).as_secs_f64() * 1000.0,
-            l.percentile(0.99).as_secs_f64() * 1000.0
-        ));
-    }
-    println!("{line}");
 }
 
 #[tokio::main]
@@ -246,13 +142,7 @@ async fn main() -> anyhow::Result<()> {
 
     let pg = match args.db.as_str() {
         "sqlite" => None,
-        "postgres" => Some(
-            PgDatabase::create(
-                &postgres_admin_url()
-                    .ok_or_else(|| anyhow::anyhow!("set RUSSET_TEST_DATABASE_URL"))?,
-            )
-            .await?,
-        ),
+        "postgres" => Some(PgDatabase::create_on(&postgres_admin_url()).await?),
         other => anyhow::bail!("--db {other}: sqlite or postgres"),
     };
     let server = start_server(

@@ -1,0 +1,135 @@
+//! The server under test: a `russet serve` process (release build) whose CPU time and peak
+//! memory are read from /proc.
+
+use crate::identities::BENCH_SCEP_CHALLENGE;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `russet serve` process; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub device_url: String,
+    pub admin_url: String,
+    pub token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// CPU seconds and peak RSS (KiB) of the server so far.
+    pub fn usage(&self) -> (f64, u64) {
+        process_usage(self.child.id()).unwrap_or((0.0, 0))
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Files the server is started with: the harness's SCEP CA and the fake APNs.
+pub struct ServerFiles<'a> {
+    pub scep_ca_cert: &'a Path,
+    pub scep_ca_key: &'a Path,
+    pub apns_url: &'a str,
+    pub apns_ca: &'a Path,
+}
+
+/// Start `bin serve` with its data in `dir`, on `db` (a PostgreSQL URL) or SQLite, and wait
+/// until it wrote its admin URL and token.
+pub fn start_server(
+    bin: &Path,
+    dir: &Path,
+    files: &ServerFiles<'_>,
+    db: Option<&str>,
+) -> anyhow::Result<Server> {
+    let port = free_port()?;
+    let data = dir.join("data");
+    let mut cmd = Command::new(bin);
+    cmd.args(["serve", "--insecure-http", "--admin-listen", "127.0.0.1:0"])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--scep-ca-cert")
+        .arg(files.scep_ca_cert)
+        .arg("--scep-ca-key")
+        .arg(files.scep_ca_key)
+        .args(["--scep-challenge", BENCH_SCEP_CHALLENGE])
+        .args([
+            "--apns-url",
+            files.apns_url,
+            "--push-sweep-interval-secs",
+            "3600",
+        ])
+        .arg("--apns-ca")
+        .arg(files.apns_ca)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(url) = db {
+        cmd.args(["--database-url", url]);
+    }
+    let child = cmd.spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !data.join("admin-url").exists() || !data.join("admin-token").exists() {
+        anyhow::ensure!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Server {
+        child,
+        device_url: format!("http://127.0.0.1:{port}"),
+        admin_url: std::fs::read_to_string(data.join("admin-url"))?
+            .trim()
+            .to_string(),
+        token: std::fs::read_to_string(data.join("admin-token"))?
+            .trim()
+            .to_string(),
+    })
+}
+
+/// CPU seconds (user + system) and peak RSS (KiB) of a process, from /proc.
+pub fn process_usage(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)` part; utime and stime are the 14th and 15th fields overall.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let ticks = 100.0; // USER_HZ on Linux
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Some(((utime + stime) / ticks, hwm))
+}
+
+/// The release `russet` binary next to this one (both live in target/release).
+pub fn default_server_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("russet")))
+        .unwrap_or_else(|| PathBuf::from("russet"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_our_own_process_usage() {
+        let (cpu, rss) = process_usage(std::process::id()).expect("/proc");
+        assert!(cpu >= 0.0);
+        assert!(rss > 0);
+    }
+}

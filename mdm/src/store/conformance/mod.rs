@@ -1,0 +1,96 @@
+//! One `Store` test suite, run against every backend.
+//!
+//! Each case is an `async fn(&dyn Store)` in the module of its feature area; `conformance!`
+//! instantiates it for SQLite (a fresh temp file) and for PostgreSQL (a fresh database per
+//! test, dropped afterwards; see `crate::testing` for which server), as `sqlite::<case>` and
+//! `postgres::<case>`. With `RUSSET_TEST_SKIP_POSTGRES=1` the PostgreSQL cases are compiled as
+//! ignored (`cfg(russet_skip_postgres)`, set by `build.rs`).
+
+mod fixtures;
+mod harness;
+
+mod ade;
+mod admin;
+mod checkin;
+mod dep;
+mod escrow;
+mod queue;
+
+/// For each case: `sqlite::case` and `postgres::case`. The case runs in its own task so a
+/// failing assertion still lets the harness drop the PostgreSQL database.
+macro_rules! conformance {
+    ($($area:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+        mod sqlite {
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let db = super::harness::sqlite().await;
+                    let store = db.store.clone();
+                    let res = tokio::spawn(async move { super::$area::$case(&*store).await }).await;
+                    drop(db);
+                    if let Err(e) = res {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+            )*)*
+        }
+        mod postgres {
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(russet_skip_postgres, ignore = "RUSSET_TEST_SKIP_POSTGRES is set")]
+                async fn $case() {
+                    let db = super::harness::postgres().await;
+                    let store = db.store.clone();
+                    let res = tokio::spawn(async move { super::$area::$case(&*store).await }).await;
+                    db.drop_database().await;
+                    if let Err(e) = res {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+            )*)*
+        }
+    };
+}
+
+conformance! {
+    checkin: [
+        authenticate_binds_identity_and_refuses_another_device,
+        authenticate_clears_queues_and_disables_until_token_update,
+        token_update_for_unknown_device_is_refused,
+        token_update_enables_and_creates_user_channels,
+        check_out_disables_device_and_user_channels,
+    ],
+    queue: [
+        urgent_commands_first_then_fifo,
+        not_now_waits_for_the_next_session,
+        sent_command_is_handed_out_again_on_next_idle,
+        result_for_unknown_or_closed_command_is_flagged,
+        disabled_or_unknown_enrollment_gets_no_commands,
+        enqueue_reports_unknown_targets_in_order,
+        enqueue_to_many_targets,
+        cancel_only_pending_entries,
+        cancel_races_delivery_with_exactly_one_winner,
+        device_commands_newest_first,
+        device_information_facts_land_on_the_device,
+    ],
+    escrow: [
+        escrowed_pin_follows_its_command_and_outlives_the_device,
+        escrow_needs_an_enrolled_device_and_is_atomic,
+        bootstrap_token_is_append_only_and_clearable,
+    ],
+    admin: [
+        delete_device_keeps_escrow_and_audit,
+        list_devices_filters_and_pages,
+        audit_is_newest_first_with_cursor,
+        settings_upsert,
+        admin_tokens_roundtrip,
+        ping_and_backend,
+    ],
+    dep: [
+        dep_link_token_cursor_and_call_outcomes,
+        dep_upsert_is_idempotent_and_latest_op_date_wins,
+        dep_auto_assign_waits_after_failure_and_rearms_on_added,
+        dep_sync_leader_is_exclusive_across_servers,
+    ],
+    ade: [ade_setup_is_claimed_once_per_enrollment],
+}
