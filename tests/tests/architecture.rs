@@ -44,25 +44,71 @@ fn workspace() -> PathBuf {
 fn read_crate(src: &Path) -> Crate {
     let mut files = Vec::new();
     collect(src, &mut files);
-    let mut modules = BTreeMap::new();
+    let mut texts = BTreeMap::new();
+    // Modules compiled for tests only (`#[cfg(test)] mod x;`), and their submodules.
+    let mut test_only: Vec<Module> = Vec::new();
     for f in files {
         // A binary's root is not part of the library's module tree.
         if f == src.join("main.rs") {
             continue;
         }
-        let rel = f.strip_prefix(src).expect("under src");
-        let mut parts: Vec<String> = rel
-            .with_extension("")
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
-            parts.pop();
-        }
+        let module = module_of(src, &f);
         let text = std::fs::read_to_string(&f).expect("readable source");
-        modules.insert(parts, strip(&text));
+        test_only.extend(test_modules(src, &f, &module, &text));
+        texts.insert(module, text);
     }
+    let modules = texts
+        .into_iter()
+        .filter(|(m, _)| !test_only.iter().any(|t| m.starts_with(t)))
+        .map(|(m, text)| (m, strip(&text)))
+        .collect();
     Crate { modules }
+}
+
+/// `src/http/admin.rs` → `["http", "admin"]`; `src/http/mod.rs` → `["http"]`.
+fn module_of(src: &Path, file: &Path) -> Module {
+    let rel = file.strip_prefix(src).expect("under src");
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts
+}
+
+/// The modules a file declares under `#[cfg(test)]` without a body (`mod x;`, possibly with
+/// `#[path = "x_tests.rs"]`), as module paths.
+fn test_modules(src: &Path, file: &Path, module: &Module, text: &str) -> Vec<Module> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if *line != "#[cfg(test)]" {
+            continue;
+        }
+        let mut path_attr = None;
+        for next in lines.iter().skip(i + 1).take(2) {
+            if let Some(p) = next.strip_prefix("#[path = \"") {
+                path_attr = p.strip_suffix("\"]").map(str::to_string);
+                continue;
+            }
+            let decl = next.strip_prefix("pub ").unwrap_or(next);
+            if let Some(name) = decl.strip_prefix("mod ").and_then(|d| d.strip_suffix(';')) {
+                out.push(match &path_attr {
+                    Some(p) => module_of(src, &file.parent().expect("a dir").join(p)),
+                    None => {
+                        let mut m = module.clone();
+                        m.push(name.trim().to_string());
+                        m
+                    }
+                });
+            }
+            break;
+        }
+    }
+    out
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -80,11 +126,17 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Drop line comments and everything from a `#[cfg(test)]` test module on (tests may reach
-/// anywhere).
+/// Drop line comments, and an inline `#[cfg(test)] mod … { … }` with everything after it (by
+/// convention the last item of a file; tests may reach anywhere).
 fn strip(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod ") {
-        Some(i) => &text[..i],
+    let inline_tests = text.match_indices("#[cfg(test)]\nmod ").find(|(i, _)| {
+        text[*i..]
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.trim_end().ends_with('{'))
+    });
+    let text = match inline_tests {
+        Some((i, _)) => &text[..i],
         None => text,
     };
     text.lines()
