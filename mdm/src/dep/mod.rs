@@ -8,11 +8,13 @@ pub mod maid;
 mod profiles;
 mod queries;
 pub mod setup;
+mod status;
 mod sync;
 pub mod views;
 
 pub use profiles::{skip_keys, validate_profile};
 pub use queries::LinkStatus;
+pub use status::DepStatus;
 pub use sync::spawn_worker;
 
 use crate::secrets::{SecretBox, SecretError};

@@ -1,48 +1,52 @@
 //! What the admin reads about DEP: links with their device counts, device records, profiles.
 
-use super::{DepOpError, DepResult, DepService};
+use super::{DepResult, DepService, DepStatus};
 use crate::service::audit;
-use crate::store::dep::{
-    DEP_STATUSES, DepDeviceFilter, DepDeviceRecord, DepLinkRecord, DepProfileRecord,
-};
+use crate::store::dep::{DepDeviceFilter, DepDeviceRecord, DepLinkRecord, DepProfileRecord};
 use serde_json::json;
 
 /// A link with how many of its devices are in each Russet status.
 pub struct LinkStatus {
     pub link: DepLinkRecord,
+    /// `(status, count)`, statuses with no device left out, in name order.
     pub counts: Vec<(String, i64)>,
 }
 
 impl DepService {
     pub async fn link_status(&self, name: &str) -> DepResult<LinkStatus> {
         let link = self.link(name).await?;
-        let counts = self.store.dep_device_counts(Some(&link.name)).await?;
+        let counts = self.status_counts(&link.name).await?;
         Ok(LinkStatus { link, counts })
     }
 
     pub async fn links_status(&self) -> DepResult<Vec<LinkStatus>> {
         let mut out = Vec::new();
         for link in self.store.dep_links().await? {
-            let counts = self.store.dep_device_counts(Some(&link.name)).await?;
+            let counts = self.status_counts(&link.name).await?;
             out.push(LinkStatus { link, counts });
         }
         Ok(out)
     }
 
-    /// Device records, a page at a time (1 to 1000). `status` is one of [`DEP_STATUSES`],
-    /// spelled loosely (`Not Assigned`, `not-assigned`).
-    pub async fn devices(&self, mut filter: DepDeviceFilter) -> DepResult<Vec<DepDeviceRecord>> {
-        filter.status = filter
-            .status
-            .map(|s| s.to_ascii_lowercase().replace([' ', '-'], "_"))
-            .filter(|s| !s.is_empty());
-        if let Some(s) = &filter.status
-            && !DEP_STATUSES.contains(&s.as_str())
-        {
-            return Err(DepOpError::BadRequest(format!(
-                "status is one of {}",
-                DEP_STATUSES.join(", ")
-            )));
+    async fn status_counts(&self, link: &str) -> DepResult<Vec<(String, i64)>> {
+        let mut by_status = std::collections::BTreeMap::<&str, i64>::new();
+        for (facts, n) in self.store.dep_device_counts(Some(link)).await? {
+            *by_status.entry(DepStatus::of(facts).as_str()).or_default() += n;
+        }
+        Ok(by_status
+            .into_iter()
+            .map(|(s, n)| (s.to_string(), n))
+            .collect())
+    }
+
+    /// Device records, a page at a time (1 to 1000), of one Russet status when given.
+    pub async fn devices(
+        &self,
+        mut filter: DepDeviceFilter,
+        status: Option<DepStatus>,
+    ) -> DepResult<Vec<DepDeviceRecord>> {
+        if let Some(status) = status {
+            filter.facts = status.selector();
         }
         filter.limit = filter.limit.clamp(1, 1000);
         Ok(self.store.dep_devices(&filter).await?)

@@ -101,7 +101,7 @@ pub fn device(d: &DepDeviceRecord) -> Value {
     json!({
         "serial_number": d.serial_number,
         "link": d.link,
-        "status": d.russet_status,
+        "status": super::DepStatus::of_record(d).as_str(),
         "model": d.model,
         "description": d.description,
         "color": d.color,

@@ -3,7 +3,7 @@
 
 use super::extractor::{Actor, AdminQuery, JsonBody, parse_json};
 use super::{AdminError, AppState, dep_public_message};
-use crate::dep::{LinkStatus, views};
+use crate::dep::{DepStatus, LinkStatus, views};
 use crate::store::dep::DepDeviceFilter;
 use crate::timefmt::now_ms;
 use axum::body::{Body, Bytes};
@@ -163,15 +163,27 @@ async fn list_devices(
     State(state): State<AppState>,
     AdminQuery(q): AdminQuery<DeviceQuery>,
 ) -> Result<Json<Value>, AdminError> {
+    let status = match q.status.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(DepStatus::parse(text).ok_or_else(|| {
+            AdminError::bad_request(format!(
+                "status is one of {}",
+                DepStatus::ALL.map(DepStatus::as_str).join(", ")
+            ))
+        })?),
+    };
     let devices = state
         .dep
-        .devices(DepDeviceFilter {
-            link: q.link,
-            status: q.status,
-            serial: q.serial,
-            after: q.cursor,
-            limit: q.limit.unwrap_or(100),
-        })
+        .devices(
+            DepDeviceFilter {
+                link: q.link,
+                serial: q.serial,
+                after: q.cursor,
+                limit: q.limit.unwrap_or(100),
+                ..DepDeviceFilter::default()
+            },
+            status,
+        )
         .await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
     let next = (devices.len() == limit)

@@ -100,19 +100,52 @@ pub struct DepDeviceRecord {
     pub assign_retry_at: Option<i64>,
     pub first_seen_at: i64,
     pub updated_at: i64,
-    /// `not_assigned`, `assigned`, `enrolled` (a device with this serial is enrolled in
-    /// Russet) or `disowned` (left the organisation).
-    pub russet_status: String,
+    /// A device with this serial number is enrolled in Russet (an enabled device channel).
+    pub enrolled: bool,
 }
 
-/// Russet's statuses of a DEP device record, as the API names them.
-pub const DEP_STATUSES: [&str; 4] = ["not_assigned", "assigned", "enrolled", "disowned"];
+impl DepDeviceRecord {
+    pub fn facts(&self) -> DepFacts {
+        DepFacts {
+            deleted: self.deleted,
+            enrolled: self.enrolled,
+            has_profile: self.profile_uuid.is_some(),
+        }
+    }
+}
+
+/// The facts Russet's DEP status is decided from (`crate::dep::DepStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DepFacts {
+    /// Apple says the device left the organisation.
+    pub deleted: bool,
+    /// A device with this serial is enrolled in Russet.
+    pub enrolled: bool,
+    /// Apple lists a profile for it.
+    pub has_profile: bool,
+}
+
+/// Which records to list, by those facts; `None` = either.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DepFactsSelector {
+    pub deleted: Option<bool>,
+    pub enrolled: Option<bool>,
+    pub has_profile: Option<bool>,
+}
+
+impl DepFactsSelector {
+    pub fn matches(&self, f: DepFacts) -> bool {
+        self.deleted.is_none_or(|v| v == f.deleted)
+            && self.enrolled.is_none_or(|v| v == f.enrolled)
+            && self.has_profile.is_none_or(|v| v == f.has_profile)
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct DepDeviceFilter {
     pub link: Option<String>,
-    /// One of [`DEP_STATUSES`].
-    pub status: Option<String>,
+    /// Records with these facts (a Russet status's selector).
+    pub facts: DepFactsSelector,
     pub serial: Option<String>,
     /// Keyset paging: serials after this one.
     pub after: Option<String>,
@@ -196,8 +229,8 @@ pub trait DepStore: Send + Sync {
     async fn dep_known_serials(&self, serials: &[String]) -> StoreResult<Vec<String>>;
     async fn dep_devices(&self, filter: &DepDeviceFilter) -> StoreResult<Vec<DepDeviceRecord>>;
     async fn dep_device(&self, serial: &str) -> StoreResult<Option<DepDeviceRecord>>;
-    /// `(russet_status, count)` for a link (or all links).
-    async fn dep_device_counts(&self, link: Option<&str>) -> StoreResult<Vec<(String, i64)>>;
+    /// How many records of a link (or all links) have each combination of facts.
+    async fn dep_device_counts(&self, link: Option<&str>) -> StoreResult<Vec<(DepFacts, i64)>>;
     /// Serials waiting for the default profile whose retry time (if any) has come.
     async fn dep_auto_assign_due(
         &self,
@@ -232,11 +265,8 @@ const DEVICE_VIEW: &str = "SELECT dd.serial_number, dd.link, dd.model, dd.descri
      dd.device_assigned_by, dd.op_type, dd.op_date, dd.mdm_migration_deadline, dd.deleted, \
      dd.auto_assign_pending, dd.assign_status, dd.assign_profile_uuid, dd.assign_at, \
      dd.assign_retry_at, dd.first_seen_at, dd.updated_at, \
-     CASE WHEN dd.deleted THEN 'disowned' \
-          WHEN EXISTS (SELECT 1 FROM devices d JOIN enrollments e ON e.id = d.id \
-                       WHERE d.serial_number = dd.serial_number AND e.enabled) THEN 'enrolled' \
-          WHEN dd.profile_uuid IS NOT NULL THEN 'assigned' \
-          ELSE 'not_assigned' END AS russet_status \
+     EXISTS (SELECT 1 FROM devices d JOIN enrollments e ON e.id = d.id \
+             WHERE d.serial_number = dd.serial_number AND e.enabled) AS enrolled \
      FROM dep_devices dd";
 
 const UPSERT_HEAD: &str = "INSERT INTO dep_devices (serial_number, link, model, description, \
@@ -643,15 +673,19 @@ macro_rules! impl_dep_store {
             ) -> $crate::store::StoreResult<Vec<$crate::store::dep::DepDeviceRecord>> {
                 let sql = format!(
                     "SELECT * FROM ({}) t WHERE ($1 IS NULL OR t.link = $1) \
-                     AND ($2 IS NULL OR t.russet_status = $2) \
-                     AND ($3 IS NULL OR t.serial_number > $3) \
-                     AND ($4 IS NULL OR t.serial_number = $4) \
-                     ORDER BY t.serial_number LIMIT $5",
+                     AND ($2 IS NULL OR t.deleted = $2) \
+                     AND ($3 IS NULL OR t.enrolled = $3) \
+                     AND ($4 IS NULL OR (t.profile_uuid IS NOT NULL) = $4) \
+                     AND ($5 IS NULL OR t.serial_number > $5) \
+                     AND ($6 IS NULL OR t.serial_number = $6) \
+                     ORDER BY t.serial_number LIMIT $7",
                     $crate::store::dep::device_view()
                 );
                 Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(&f.link)
-                    .bind(&f.status)
+                    .bind(f.facts.deleted)
+                    .bind(f.facts.enrolled)
+                    .bind(f.facts.has_profile)
                     .bind(&f.after)
                     .bind(&f.serial)
                     .bind(i64::from(f.limit.clamp(1, 10_000)))
@@ -676,17 +710,30 @@ macro_rules! impl_dep_store {
             async fn dep_device_counts(
                 &self,
                 link: Option<&str>,
-            ) -> $crate::store::StoreResult<Vec<(String, i64)>> {
+            ) -> $crate::store::StoreResult<Vec<($crate::store::dep::DepFacts, i64)>> {
                 let sql = format!(
-                    "SELECT t.russet_status, COUNT(*) FROM ({}) t \
-                     WHERE ($1 IS NULL OR t.link = $1) GROUP BY t.russet_status \
-                     ORDER BY t.russet_status",
+                    "SELECT t.deleted, t.enrolled, t.profile_uuid IS NOT NULL AS has_profile, \
+                     COUNT(*) FROM ({}) t WHERE ($1 IS NULL OR t.link = $1) \
+                     GROUP BY t.deleted, t.enrolled, has_profile",
                     $crate::store::dep::device_view()
                 );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                let rows: Vec<(bool, bool, bool, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(link)
                     .fetch_all(&self.pool)
-                    .await?)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(deleted, enrolled, has_profile, n)| {
+                        (
+                            $crate::store::dep::DepFacts {
+                                deleted,
+                                enrolled,
+                                has_profile,
+                            },
+                            n,
+                        )
+                    })
+                    .collect())
             }
 
             async fn dep_auto_assign_due(

@@ -1,11 +1,17 @@
 //! DEP: links, tokens and cursors, record upserts, auto-assignment, the sync leader lock.
 
 use super::fixtures::*;
+use crate::dep::DepStatus;
 use crate::store::dep::{
-    DepAssignOutcome, DepDeviceFilter, DepDeviceUpsert, DepLinkRecord, DepProfileRecord,
-    DepTokenUpdate,
+    DepAssignOutcome, DepDeviceFilter, DepDeviceRecord, DepDeviceUpsert, DepFacts, DepLinkRecord,
+    DepProfileRecord, DepTokenUpdate,
 };
 use crate::store::*;
+
+/// Russet's status of a record, from the facts the store returns.
+fn status(d: &DepDeviceRecord) -> &'static str {
+    DepStatus::of_record(d).as_str()
+}
 
 fn dep_link(name: &str, now: i64) -> DepLinkRecord {
     DepLinkRecord {
@@ -56,7 +62,8 @@ async fn dep_statuses(s: &dyn Store, link: Option<&str>) -> Vec<(String, String)
     .await
     .unwrap()
     .into_iter()
-    .map(|d| (d.serial_number, d.russet_status))
+    .map(|d| (status(&d).to_string(), d.serial_number))
+    .map(|(st, serial)| (serial, st))
     .collect()
 }
 
@@ -137,7 +144,12 @@ pub(super) async fn dep_upsert_is_idempotent_and_latest_op_date_wins(s: &dyn Sto
     s.upsert_dep_devices(&page).await.unwrap();
     s.upsert_dep_devices(&page).await.unwrap(); // a replayed page duplicates nothing
     let counts = s.dep_device_counts(Some("corp")).await.unwrap();
-    assert_eq!(counts, vec![("not_assigned".to_string(), 1200)]);
+    let none = DepFacts {
+        deleted: false,
+        enrolled: false,
+        has_profile: false,
+    };
+    assert_eq!(counts, vec![(none, 1200)]);
     assert_eq!(
         s.dep_known_serials(&["SN00001".into(), "NOPE".into()])
             .await
@@ -163,7 +175,7 @@ pub(super) async fn dep_upsert_is_idempotent_and_latest_op_date_wins(s: &dyn Sto
         .await
         .unwrap();
     let d = s.dep_device("SN00002").await.unwrap().unwrap();
-    assert_eq!((d.deleted, d.russet_status.as_str()), (true, "disowned"));
+    assert_eq!((d.deleted, status(&d)), (true, "disowned"));
     assert_eq!(
         d.model.as_deref(),
         Some("model-0"),
@@ -176,7 +188,7 @@ pub(super) async fn dep_upsert_is_idempotent_and_latest_op_date_wins(s: &dyn Sto
         .unwrap();
     enroll(s, "A", 10).await;
     assert_eq!(
-        s.dep_device("SN-A").await.unwrap().unwrap().russet_status,
+        status(&s.dep_device("SN-A").await.unwrap().unwrap()),
         "enrolled"
     );
     s.mark_assigned_for_test("SN00003").await;
@@ -184,7 +196,7 @@ pub(super) async fn dep_upsert_is_idempotent_and_latest_op_date_wins(s: &dyn Sto
     assert_eq!(st.len(), 1000, "limit");
     let assigned = s
         .dep_devices(&DepDeviceFilter {
-            status: Some("assigned".into()),
+            facts: DepStatus::Assigned.selector(),
             limit: 10,
             ..Default::default()
         })
@@ -280,7 +292,7 @@ pub(super) async fn dep_auto_assign_waits_after_failure_and_rearms_on_added(s: &
     let a = s.dep_device("A").await.unwrap().unwrap();
     assert_eq!(
         (
-            a.russet_status.as_str(),
+            status(&a),
             a.profile_uuid.as_deref(),
             a.assign_status.as_deref()
         ),
@@ -301,7 +313,7 @@ pub(super) async fn dep_auto_assign_waits_after_failure_and_rearms_on_added(s: &
     );
     s.dep_mark_disowned(&["C".into()], 6).await.unwrap();
     assert_eq!(
-        s.dep_device("C").await.unwrap().unwrap().russet_status,
+        status(&s.dep_device("C").await.unwrap().unwrap()),
         "disowned"
     );
     s.upsert_dep_devices(&[dep_row("C", "corp", Some("added"), Some(7))])
@@ -312,7 +324,7 @@ pub(super) async fn dep_auto_assign_waits_after_failure_and_rearms_on_added(s: &
     s.dep_profiles_removed(&["A".into()], 8).await.unwrap();
     let a = s.dep_device("A").await.unwrap().unwrap();
     assert_eq!(
-        (a.russet_status.as_str(), a.profile_status.as_deref()),
+        (status(&a), a.profile_status.as_deref()),
         ("not_assigned", Some("removed"))
     );
 }
