@@ -305,28 +305,7 @@ mod tests {
     use crate::store::dep::{DepLinkRecord, DepTokenUpdate};
 
     fn link(name: &str) -> DepLinkRecord {
-        DepLinkRecord {
-            name: name.into(),
-            cert_pem: "pem".into(),
-            key_sealed: vec![1],
-            token_sealed: None,
-            token_expiry: None,
-            server_uuid: None,
-            server_name: None,
-            org_name: None,
-            admin_id: None,
-            account_json: None,
-            default_profile_uuid: None,
-            cursor: None,
-            last_sync_at: None,
-            last_sync_json: None,
-            last_ok_at: None,
-            last_error_code: None,
-            last_error_message: None,
-            last_error_at: None,
-            created_at: 1,
-            updated_at: 1,
-        }
+        DepLinkRecord::new(name, "pem".into(), vec![1], 1)
     }
 
     #[tokio::test]

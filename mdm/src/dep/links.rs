@@ -86,28 +86,7 @@ impl DepService {
                 .replace_dep_link_key(name, &cert_pem, &key_sealed, now)
                 .await?;
         } else {
-            let rec = DepLinkRecord {
-                name: name.to_owned(),
-                cert_pem,
-                key_sealed,
-                token_sealed: None,
-                token_expiry: None,
-                server_uuid: None,
-                server_name: None,
-                org_name: None,
-                admin_id: None,
-                account_json: None,
-                default_profile_uuid: None,
-                cursor: None,
-                last_sync_at: None,
-                last_sync_json: None,
-                last_ok_at: None,
-                last_error_code: None,
-                last_error_message: None,
-                last_error_at: None,
-                created_at: now,
-                updated_at: now,
-            };
+            let rec = DepLinkRecord::new(name, cert_pem, key_sealed, now);
             if !self.store.insert_dep_link(&rec).await? {
                 return Err(DepOpError::Conflict(format!(
                     "DEP link {name} was created concurrently"

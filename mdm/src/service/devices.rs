@@ -65,13 +65,7 @@ impl MdmService {
 
     pub async fn device_details(&self, udid: &str) -> Result<DeviceDetails, ServiceError> {
         let device = self.device(udid).await?;
-        let pins = self
-            .store
-            .escrowed_pins(&PinFilter {
-                serial: None,
-                udid: Some(udid.to_string()),
-            })
-            .await?;
+        let pins = self.store.escrowed_pins(&PinFilter::udid(udid)).await?;
         let dep = match &device.serial_number {
             Some(serial) => self.store.dep_device(serial).await?,
             None => None,

@@ -157,10 +157,7 @@ impl MdmService {
         if !req.force {
             let earlier = self
                 .store
-                .escrowed_pins(&PinFilter {
-                    serial: Some(serial.clone()),
-                    udid: None,
-                })
+                .escrowed_pins(&PinFilter::serial(&serial))
                 .await?;
             if let Some(prev) = earlier
                 .iter()
@@ -210,13 +207,7 @@ impl MdmService {
         udid: &str,
         actor: &str,
     ) -> Result<CancelOutcome, ServiceError> {
-        let pins = self
-            .store
-            .escrowed_pins(&PinFilter {
-                serial: None,
-                udid: Some(udid.to_string()),
-            })
-            .await?;
+        let pins = self.store.escrowed_pins(&PinFilter::udid(udid)).await?;
         let wipe = pins
             .iter()
             .find(|p| p.request_type == "EraseDevice" && p.status.is_open())

@@ -32,6 +32,34 @@ pub struct DepLinkRecord {
     pub updated_at: i64,
 }
 
+impl DepLinkRecord {
+    /// A new link: its certificate and sealed key, no token yet.
+    pub fn new(name: &str, cert_pem: String, key_sealed: Vec<u8>, now: i64) -> Self {
+        DepLinkRecord {
+            name: name.to_owned(),
+            cert_pem,
+            key_sealed,
+            token_sealed: None,
+            token_expiry: None,
+            server_uuid: None,
+            server_name: None,
+            org_name: None,
+            admin_id: None,
+            account_json: None,
+            default_profile_uuid: None,
+            cursor: None,
+            last_sync_at: None,
+            last_sync_json: None,
+            last_ok_at: None,
+            last_error_code: None,
+            last_error_message: None,
+            last_error_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// A new token for a link, with what `/account` said about it.
 #[derive(Debug, Clone)]
 pub struct DepTokenUpdate {

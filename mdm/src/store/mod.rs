@@ -227,6 +227,22 @@ pub struct PinFilter {
     pub udid: Option<String>,
 }
 
+impl PinFilter {
+    pub fn udid(udid: &str) -> Self {
+        PinFilter {
+            serial: None,
+            udid: Some(udid.to_string()),
+        }
+    }
+
+    pub fn serial(serial: &str) -> Self {
+        PinFilter {
+            serial: Some(serial.to_string()),
+            udid: None,
+        }
+    }
+}
+
 /// An escrowed PIN (still sealed) with the state of its command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscrowedPin {

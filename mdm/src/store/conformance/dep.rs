@@ -14,28 +14,12 @@ fn status(d: &DepDeviceRecord) -> &'static str {
 }
 
 fn dep_link(name: &str, now: i64) -> DepLinkRecord {
-    DepLinkRecord {
-        name: name.into(),
-        cert_pem: "-----BEGIN CERTIFICATE-----".into(),
-        key_sealed: b"sealed-key".to_vec(),
-        token_sealed: None,
-        token_expiry: None,
-        server_uuid: None,
-        server_name: None,
-        org_name: None,
-        admin_id: None,
-        account_json: None,
-        default_profile_uuid: None,
-        cursor: None,
-        last_sync_at: None,
-        last_sync_json: None,
-        last_ok_at: None,
-        last_error_code: None,
-        last_error_message: None,
-        last_error_at: None,
-        created_at: now,
-        updated_at: now,
-    }
+    DepLinkRecord::new(
+        name,
+        "-----BEGIN CERTIFICATE-----".into(),
+        b"sealed-key".to_vec(),
+        now,
+    )
 }
 
 fn dep_row(serial: &str, link: &str, op: Option<&str>, op_date_ms: Option<i64>) -> DepDeviceUpsert {
