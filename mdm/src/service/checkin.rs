@@ -1,7 +1,10 @@
 //! Check-in messages (`PUT /mdm/checkin`): one function per `MessageType`, each doing three
 //! things — check the identity against the enrollment, log one line, call the store.
 
-use super::{DeviceIdentity, MdmService, SETTING_PUSH_TOPIC, ServiceError, UserAuthenticateMode};
+use super::{
+    DeviceChange, DeviceIdentity, MdmService, SETTING_PUSH_TOPIC, ServiceError,
+    UserAuthenticateMode,
+};
 use crate::protocol::checkin::{
     Authenticate, CheckOut, CheckinMessage, DeclarativeManagement, GetBootstrapToken, GetToken,
     SetBootstrapToken, TokenUpdate, UserAuthenticate,
@@ -149,6 +152,7 @@ impl MdmService {
             if rec.awaiting_configuration && rec.user_id.is_none() {
                 self.awaiting_configuration(&rec.device_id).await?;
             }
+            self.devices_changed(std::slice::from_ref(&rec.device_id), DeviceChange::Enrolled);
             Ok(CheckinResponse::Empty)
         } else {
             Err(ServiceError::NotEnrolled(rec.enrollment_id))

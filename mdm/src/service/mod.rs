@@ -71,12 +71,31 @@ pub trait TokenIssuer: Send + Sync {
     async fn token(&self, serial: Option<&str>) -> Result<Vec<u8>, ServiceError>;
 }
 
+/// Why what a device should have may have changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChange {
+    /// A channel enrolled or re-enrolled (TokenUpdate).
+    Enrolled,
+    /// What the Mac reports about itself changed (DeviceInformation, SecurityInfo, …).
+    Facts,
+    /// It joined or left a group.
+    Membership,
+}
+
+/// Told when what a device should have may have changed. Features that keep desired state
+/// (configuration profiles; later FileVault, DDM) reconcile from it. Must not block: hand
+/// the work to a task. The core never waits for, or knows, what observers do.
+pub trait DeviceObserver: Send + Sync {
+    fn devices_changed(&self, device_ids: &[String], why: DeviceChange);
+}
+
 pub struct MdmService {
     store: Arc<dyn Store>,
     vault: Arc<SecretBox>,
     options: ServiceOptions,
     pusher: Option<Arc<dyn Pusher>>,
     token_issuers: Vec<Arc<dyn TokenIssuer>>,
+    observers: Vec<Arc<dyn DeviceObserver>>,
     /// Identity certificate hash → device it is bound to. Bindings appear at Authenticate and
     /// go away with the device; remembering them saves a query on every request. A stale
     /// entry (device deleted on another node) only lets that device's own certificate reach
@@ -95,6 +114,7 @@ impl MdmService {
             options,
             pusher: None,
             token_issuers: Vec::new(),
+            observers: Vec::new(),
             bindings: RwLock::new(HashMap::new()),
         }
     }
@@ -120,6 +140,21 @@ impl MdmService {
     pub fn with_token_issuer(mut self, issuer: Arc<dyn TokenIssuer>) -> Self {
         self.token_issuers.push(issuer);
         self
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn DeviceObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Tell every observer that these devices' desired state may have changed.
+    pub(crate) fn devices_changed(&self, device_ids: &[String], why: DeviceChange) {
+        if device_ids.is_empty() {
+            return;
+        }
+        for o in &self.observers {
+            o.devices_changed(device_ids, why);
+        }
     }
 
     /// The name of the admin token `presented`, if it is one (constant-time comparison).
