@@ -83,6 +83,13 @@ impl MdmService {
         if outcome.not_enrolled {
             return Err(ServiceError::NotEnrolled(enrollment.id.clone()));
         }
+        if let (Some(request_type), Some(status), Some(uuid)) = (
+            &outcome.stored_request_type,
+            status,
+            report.command_uuid.as_deref(),
+        ) {
+            self.result_stored(enrollment, uuid, request_type, status, raw);
+        }
         if outcome.unknown_command {
             tracing::warn!(
                 enrollment_id = %enrollment.id,
@@ -97,6 +104,41 @@ impl MdmService {
                 Ok(Some(cmd))
             }
             next => Ok(next),
+        }
+    }
+
+    /// Tell the observers what they asked to hear: a stored result of a request type they
+    /// want, and that the Mac's facts may have changed (a DeviceInformation answer). Nothing
+    /// is copied or sent for a result nobody wants.
+    fn result_stored(
+        &self,
+        enrollment: &crate::protocol::Enrollment,
+        command_uuid: &str,
+        request_type: &str,
+        status: ResultStatus,
+        raw: &[u8],
+    ) {
+        if request_type == "DeviceInformation" && status == ResultStatus::Acknowledged {
+            self.devices_changed(
+                std::slice::from_ref(&enrollment.device_id),
+                super::DeviceChange::Facts,
+            );
+        }
+        let mut shared: Option<std::sync::Arc<[u8]>> = None;
+        for o in self
+            .observers
+            .iter()
+            .filter(|o| o.wants_results_of(request_type))
+        {
+            let raw = shared.get_or_insert_with(|| raw.into()).clone();
+            o.command_result(&super::CommandResultEvent {
+                enrollment_id: enrollment.id.clone(),
+                device_id: enrollment.device_id.clone(),
+                command_uuid: command_uuid.to_string(),
+                request_type: request_type.to_string(),
+                status,
+                raw,
+            });
         }
     }
 

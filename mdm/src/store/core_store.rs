@@ -23,8 +23,8 @@ use std::collections::HashSet;
 pub(crate) struct ReportRound {
     /// The enrollment exists and is enabled (nothing changed otherwise).
     pub enrolled: bool,
-    /// The result landed on an open queue entry.
-    pub stored: bool,
+    /// The result landed on an open queue entry: that command's request type.
+    pub stored: Option<String>,
     /// The next command, already marked `Sent`.
     pub next: Option<DeliveredCommand>,
 }
@@ -39,7 +39,8 @@ impl ReportRound {
             };
         }
         ReportOutcome {
-            unknown_command: has_result && !self.stored,
+            unknown_command: has_result && self.stored.is_none(),
+            stored_request_type: self.stored,
             next: self.next,
             ..ReportOutcome::default()
         }

@@ -274,6 +274,9 @@ pub struct ReportOutcome {
     pub next: Option<DeliveredCommand>,
     /// The report named a command that is not (or no longer) open on this enrollment.
     pub unknown_command: bool,
+    /// The result was stored: the request type of its command (features that act on results,
+    /// such as the profile reconciler, are told without another query).
+    pub stored_request_type: Option<String>,
     /// The enrollment does not exist or is disabled (checked out / re-authenticating).
     pub not_enrolled: bool,
 }
