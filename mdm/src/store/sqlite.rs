@@ -247,3 +247,4 @@ super::admin::impl_admin_store!(SqliteStore);
 super::identity::impl_identity_store!(SqliteStore);
 super::dep::impl_dep_store!(SqliteStore, sqlx::Sqlite, sqlite_leader);
 super::ade::impl_ade_store!(SqliteStore);
+super::profile_states::impl_profile_state_store!(SqliteStore, sqlx::Sqlite);

@@ -14,6 +14,7 @@ mod admin;
 mod checkin;
 mod dep;
 mod escrow;
+mod profile_states;
 mod queue;
 
 /// For each case: `sqlite::case` and `postgres::case`. The case runs in its own task so a
@@ -93,4 +94,5 @@ conformance! {
         dep_sync_leader_is_exclusive_across_servers,
     ],
     ade: [ade_setup_is_claimed_once_per_enrollment],
+    profile_states: [profile_states_follow_commands_answers_and_devices],
 }
