@@ -88,7 +88,8 @@ impl MdmService {
             status,
             report.command_uuid.as_deref(),
         ) {
-            self.result_stored(enrollment, uuid, request_type, status, raw);
+            self.result_stored(enrollment, uuid, request_type, status, raw)
+                .await;
         }
         if outcome.unknown_command {
             tracing::warn!(
@@ -110,7 +111,7 @@ impl MdmService {
     /// Tell the observers what they asked to hear: a stored result of a request type they
     /// want, and that the Mac's facts may have changed (a DeviceInformation answer). Nothing
     /// is copied or sent for a result nobody wants.
-    fn result_stored(
+    async fn result_stored(
         &self,
         enrollment: &crate::protocol::Enrollment,
         command_uuid: &str,
@@ -122,7 +123,8 @@ impl MdmService {
             self.devices_changed(
                 std::slice::from_ref(&enrollment.device_id),
                 super::DeviceChange::Facts,
-            );
+            )
+            .await;
         }
         let mut shared: Option<std::sync::Arc<[u8]>> = None;
         for o in self
@@ -138,7 +140,8 @@ impl MdmService {
                 request_type: request_type.to_string(),
                 status,
                 raw,
-            });
+            })
+            .await;
         }
     }
 

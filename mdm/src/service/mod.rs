@@ -87,10 +87,15 @@ pub enum DeviceChange {
 
 /// Told when what a device should have may have changed, and of the command results a
 /// feature asked for. Features that keep desired state (configuration profiles; later
-/// FileVault, DDM) reconcile from it. Must not block: hand the work to a task. The core never
-/// waits for, or knows, what observers do.
+/// FileVault, DDM) reconcile from it.
+///
+/// The core awaits each call before it answers the device, so what an observer queues (an
+/// InstallProfile after a TokenUpdate, a ProfileList after an install) is there for the Mac's
+/// next request: keep it short, and never fail the device's request — log instead. A plain
+/// `Idle` or an answer to a command nobody asked about calls nothing.
+#[async_trait::async_trait]
 pub trait DeviceObserver: Send + Sync {
-    fn devices_changed(&self, device_ids: &[String], why: DeviceChange);
+    async fn devices_changed(&self, device_ids: &[String], why: DeviceChange);
 
     /// Whether [`Self::command_result`] wants results of this request type.
     fn wants_results_of(&self, _request_type: &str) -> bool {
@@ -98,7 +103,7 @@ pub trait DeviceObserver: Send + Sync {
     }
 
     /// A device's result for a command of a wanted request type, already stored.
-    fn command_result(&self, _result: &CommandResultEvent) {}
+    async fn command_result(&self, _result: &CommandResultEvent) {}
 }
 
 /// A command result as an observer gets it.
@@ -173,12 +178,12 @@ impl MdmService {
     }
 
     /// Tell every observer that these devices' desired state may have changed.
-    pub(crate) fn devices_changed(&self, device_ids: &[String], why: DeviceChange) {
+    pub(crate) async fn devices_changed(&self, device_ids: &[String], why: DeviceChange) {
         if device_ids.is_empty() {
             return;
         }
         for o in &self.observers {
-            o.devices_changed(device_ids, why);
+            o.devices_changed(device_ids, why).await;
         }
     }
 

@@ -14,8 +14,9 @@ struct Recorder {
     results: Mutex<Vec<CommandResultEvent>>,
 }
 
+#[async_trait::async_trait]
 impl DeviceObserver for Recorder {
-    fn devices_changed(&self, device_ids: &[String], why: DeviceChange) {
+    async fn devices_changed(&self, device_ids: &[String], why: DeviceChange) {
         self.changes
             .lock()
             .expect("lock")
@@ -26,7 +27,7 @@ impl DeviceObserver for Recorder {
         request_type == "ProfileList"
     }
 
-    fn command_result(&self, result: &CommandResultEvent) {
+    async fn command_result(&self, result: &CommandResultEvent) {
         self.results.lock().expect("lock").push(result.clone());
     }
 }
