@@ -411,6 +411,33 @@ macro_rules! impl_core_store {
                     .next())
             }
 
+            async fn devices_by_ids(
+                &self,
+                device_ids: &[String],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::DeviceView>> {
+                use $crate::store::rows;
+                let mut out = Vec::with_capacity(device_ids.len());
+                for chunk in device_ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(rows::DEVICE_SELECT);
+                    q.push(" WHERE d.id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(") ORDER BY d.id");
+                    let devices: Vec<rows::DeviceRow> =
+                        q.build_query_as().fetch_all(&self.pool).await?;
+                    if devices.is_empty() {
+                        continue;
+                    }
+                    let ids: Vec<&str> = devices.iter().map(rows::DeviceRow::id).collect();
+                    let users = self.user_channels(&ids).await?;
+                    out.extend(rows::device_views(devices, users));
+                }
+                out.sort_by(|a, b| a.udid.cmp(&b.udid));
+                Ok(out)
+            }
+
             async fn delete_device(&self, device_id: &str) -> $crate::store::StoreResult<bool> {
                 use $crate::store::rows;
                 let mut tx = self.write().await?;

@@ -535,6 +535,9 @@ pub trait Store:
     async fn list_devices(&self, filter: &DeviceFilter) -> StoreResult<Vec<DeviceView>>;
     async fn device(&self, device_id: &str) -> StoreResult<Option<DeviceView>>;
 
+    /// The devices with these IDs (unknown ones left out), in ID order; any number of IDs.
+    async fn devices_by_ids(&self, device_ids: &[String]) -> StoreResult<Vec<DeviceView>>;
+
     /// Forget a device: its enrollments, queue entries and identity bindings. Escrowed secrets
     /// (bootstrap tokens, unlock PINs) stay; PIN records keep a snapshot of their command state. Returns false if it was unknown.
     async fn delete_device(&self, device_id: &str) -> StoreResult<bool>;
