@@ -210,6 +210,40 @@ impl MdmService {
         .await
     }
 
+    /// Queue a command Russet decided on itself (a feature keeping desired state, the ADE
+    /// setup), not an admin: at `priority`, its payload sealed when it may carry a secret (an
+    /// attached profile, a password hash), and the devices woken once it is stored. Not
+    /// audited: the admin action behind it was.
+    pub async fn enqueue_internal(
+        &self,
+        command: &Command,
+        enrollment_ids: &[String],
+        priority: i32,
+        sealed: bool,
+    ) -> Result<Vec<EnqueueResult>, ServiceError> {
+        let payload = if sealed {
+            self.seal_payload(&command.command_uuid, &command.to_plist())?
+        } else {
+            command.to_plist()
+        };
+        let results = self
+            .store
+            .enqueue(
+                &NewCommand {
+                    command_uuid: command.command_uuid.clone(),
+                    request_type: command.request_type.clone(),
+                    payload,
+                    payload_sealed: sealed,
+                    priority,
+                    now: now_ms(),
+                },
+                enrollment_ids,
+            )
+            .await?;
+        self.announce(&command.command_uuid);
+        Ok(results)
+    }
+
     /// The generic path: lock and wipe refused, priority by request type.
     async fn enqueue_generic(
         &self,
