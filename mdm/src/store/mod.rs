@@ -310,6 +310,9 @@ pub const PRIORITY_NORMAL: i32 = 0;
 pub const PRIORITY_URGENT: i32 = 100;
 /// Setup Assistant commands of an ADE Mac: before ordinary work, after lock and wipe.
 pub const PRIORITY_SETUP: i32 = 50;
+/// Configuration profiles (and the ProfileLists that verify them): after setup, before
+/// ordinary work, so a new enrollment gets its configuration first.
+pub const PRIORITY_PROFILES: i32 = 40;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EnqueueResult {

@@ -107,6 +107,15 @@ pub trait ProfileStateStore: Send + Sync {
     /// Channels with profile states whose last verification is older than `before` (or never
     /// happened), for the periodic ProfileList; at most `limit`.
     async fn channels_to_verify(&self, before: i64, limit: u32) -> StoreResult<Vec<String>>;
+
+    /// Devices with profile work waiting on time: a failure whose retry is due (fewer than
+    /// `max_attempts` in a row), or a profile to send again after a drift.
+    async fn devices_with_profile_work(
+        &self,
+        now: i64,
+        max_attempts: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<String>>;
 }
 
 const STATE_COLUMNS: &str = "enrollment_id, device_id, identifier, state, version, payload_uuid, \
@@ -310,6 +319,26 @@ macro_rules! impl_profile_state_store {
                      ORDER BY MIN(COALESCE(s.verified_at, 0)) LIMIT $2",
                 )
                 .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn devices_with_profile_work(
+                &self,
+                now: i64,
+                max_attempts: i64,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT DISTINCT device_id FROM profile_states \
+                     WHERE (state = 'failed' AND attempts < $2 \
+                            AND COALESCE(next_attempt_at, 0) <= $1) \
+                        OR (state = 'pending' AND command_uuid IS NULL) \
+                     ORDER BY device_id LIMIT $3",
+                )
+                .bind(now)
+                .bind(max_attempts)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?)

@@ -112,6 +112,12 @@ pub(super) async fn profile_states_follow_commands_answers_and_devices(s: &dyn S
         (dock.state.as_str(), dock.attempts, dock.verified_at),
         ("verified", 0, Some(40))
     );
+    assert!(
+        s.devices_with_profile_work(i64::MAX, 3, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let mut drift = change("dock", "pending");
     drift.forget_command = true;
     s.apply_profile_changes("A", &[drift], 50).await.unwrap();
@@ -119,6 +125,25 @@ pub(super) async fn profile_states_follow_commands_answers_and_devices(s: &dyn S
     assert_eq!(
         (dock.state.as_str(), dock.command_uuid.as_deref()),
         ("pending", None)
+    );
+    // Work waiting on time: a drift to send again, a failure whose retry is due.
+    assert_eq!(s.devices_with_profile_work(0, 3, 10).await.unwrap(), ["A"]);
+    let mut failed = change("p0001", "failed");
+    failed.failed = true;
+    failed.next_attempt_at = Some(1_000);
+    s.apply_profile_changes("B", &[failed], 60).await.unwrap();
+    assert_eq!(
+        s.devices_with_profile_work(999, 3, 10).await.unwrap(),
+        ["A"]
+    );
+    assert_eq!(
+        s.devices_with_profile_work(1_000, 3, 10).await.unwrap(),
+        ["A", "B"]
+    );
+    assert_eq!(
+        s.devices_with_profile_work(1_000, 1, 10).await.unwrap(),
+        ["A"],
+        "no retry after the last attempt"
     );
 
     // One outstanding ProfileList per channel, until answered or stale.
