@@ -11,6 +11,7 @@ pub mod ade;
 pub mod admin;
 mod core_store;
 pub mod dep;
+pub mod groups;
 pub mod identity;
 mod postgres;
 pub mod push;
@@ -23,6 +24,7 @@ mod conformance;
 pub use ade::{AdeEnrollment, AdeSetupClaim, AdeStore};
 pub use admin::AdminStore;
 pub use dep::DepStore;
+pub use groups::GroupStore;
 pub use identity::{
     ChallengeUse, ExpiringIdentity, IdentityStore, IssuedCertificate, LinkUse, NewEnrollLink,
     StoredCa,
@@ -446,7 +448,7 @@ pub struct AdminTokenRecord {
 /// an `Arc<dyn Store>` reaches all of them.
 #[async_trait]
 pub trait Store:
-    AdminStore + PushStore + IdentityStore + DepStore + AdeStore + Send + Sync + 'static
+    AdminStore + PushStore + IdentityStore + DepStore + AdeStore + GroupStore + Send + Sync + 'static
 {
     /// "sqlite" or "postgres", for logs and `healthz`.
     fn backend(&self) -> &'static str;

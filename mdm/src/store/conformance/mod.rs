@@ -14,6 +14,7 @@ mod admin;
 mod checkin;
 mod dep;
 mod escrow;
+mod groups;
 mod queue;
 
 /// For each case: `sqlite::case` and `postgres::case`. The case runs in its own task so a
@@ -93,4 +94,9 @@ conformance! {
         dep_sync_leader_is_exclusive_across_servers,
     ],
     ade: [ade_setup_is_claimed_once_per_enrollment],
+    groups: [
+        group_names_are_unique_regardless_of_case,
+        static_members_resolve_by_udid_and_serial,
+        device_facts_page_with_enrollment_and_dep_profile,
+    ],
 }
