@@ -193,6 +193,15 @@ async fn static_groups_by_udid_and_by_serial(backend: Backend) {
     assert_eq!(status, 404);
     assert_eq!(device_groups(&srv, &a.udid).await, json!([]));
 
+    let (_, doc) = srv.api(Method::GET, "/api/v1/openapi.json", None).await;
+    for p in [
+        "/api/v1/groups",
+        "/api/v1/groups/{name}",
+        "/api/v1/groups/{name}/devices",
+    ] {
+        assert!(doc["paths"][p].is_object(), "OpenAPI documents {p}");
+    }
+
     let log = audit(&srv).await;
     let actions: Vec<&str> = log
         .iter()
