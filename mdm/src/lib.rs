@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod dep;
+pub mod filter;
 pub mod fsutil;
 pub mod http;
 pub mod profiles;

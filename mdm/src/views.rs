@@ -4,6 +4,7 @@ use crate::protocol::convert::plist_to_json;
 use crate::service::CommandDetails;
 use crate::service::devices::{DeviceDetails, EXPIRY_WARNING_DAYS};
 use crate::service::enrollment::PLACEHOLDER_TOPIC_WARNING;
+use crate::service::groups::{GroupDetails, GroupInfo, MembershipChange};
 use crate::store::{AuditEntry, CancelOutcome, DeviceView, QueueEntryView};
 use crate::timefmt::{rfc3339, rfc3339_opt};
 use serde_json::{Value, json};
@@ -102,6 +103,7 @@ pub fn device_details(d: &DeviceDetails) -> Value {
             "ade".into(),
             d.ade.as_ref().map_or(Value::Null, ade_enrollment),
         );
+        map.insert("groups".into(), json!(d.groups));
         map.insert(
             "identity_expires_within_30_days".into(),
             Value::Bool(d.identity_expires_soon),
@@ -127,6 +129,55 @@ pub fn profile_state(s: &crate::store::profile_states::ProfileStateRow) -> Value
         "next_attempt_at": rfc3339_opt(s.next_attempt_at),
         "verified_at": rfc3339_opt(s.verified_at),
         "updated_at": rfc3339(s.updated_at),
+    })
+}
+
+/// A group: `kind` static or smart, how many members.
+pub fn group(g: &GroupInfo) -> Value {
+    let r = &g.record;
+    json!({
+        "name": r.name,
+        "description": r.description,
+        "filter": r.filter,
+        "kind": g.kind().as_str(),
+        "member_count": g.member_count,
+        "created_at": rfc3339(r.created_at),
+        "updated_at": rfc3339(r.updated_at),
+    })
+}
+
+/// A group with its members; a static member that names no device yet (a serial known only
+/// from DEP, a UDID not seen) is `"pending": true`.
+pub fn group_details(d: &GroupDetails) -> Value {
+    let mut view = group(&d.info);
+    let members: Vec<Value> = d
+        .members
+        .iter()
+        .map(|m| {
+            json!({
+                "udid": m.udid,
+                "serial": m.serial,
+                "device_name": m.device_name,
+                "pending": m.pending,
+            })
+        })
+        .collect();
+    view["members"] = Value::Array(members);
+    view
+}
+
+/// What an add (`added`, `unchanged`: already members) or a remove (`removed`,
+/// `not_members`) did, with the group as it is now.
+pub fn group_membership(c: &MembershipChange, added: bool) -> Value {
+    let (changed, unchanged) = if added {
+        ("added", "unchanged")
+    } else {
+        ("removed", "not_members")
+    };
+    json!({
+        changed: c.changed,
+        unchanged: c.unchanged,
+        "group": group_details(&c.details),
     })
 }
 

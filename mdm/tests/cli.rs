@@ -476,3 +476,117 @@ fn dep_profile_create_with_setup_flags() {
     assert!(err.contains("shortName"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// `russet group …` and `devices list --filter` against `russet serve`: static and smart
+/// groups, their tables and JSON, and one-line errors (an unknown device, a bad filter with
+/// its position).
+#[test]
+fn group_verbs_and_device_filter() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let ca = TestCa::new("CLI test CA");
+    let ca_path = tmp.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.cert_pem()).expect("write ca");
+    let port = free_port();
+    let _server = start(&data, &ca_path, port);
+
+    let id = ca.issue_device_identity("group-mac");
+    let udid = "5A1E5A1E-0000-4000-8000-0000000C0DE5";
+    let serial = "C02GROUPS001";
+    let http = reqwest::blocking::Client::new();
+    let checkin = format!("http://127.0.0.1:{port}/mdm/checkin");
+    let ct = "application/x-apple-aspen-mdm-checkin";
+    let topic = Value::String("com.apple.mgmt.External.test".into());
+    let auth = dict(&[
+        ("MessageType", Value::String("Authenticate".into())),
+        ("Topic", topic.clone()),
+        ("UDID", Value::String(udid.into())),
+        ("SerialNumber", Value::String(serial.into())),
+        ("Model", Value::String("Mac14,2".into())),
+        ("OSVersion", Value::String("14.6".into())),
+    ]);
+    assert_eq!(signed_put(&http, &checkin, &id, ct, auth), 200);
+    let tu = dict(&[
+        ("MessageType", Value::String("TokenUpdate".into())),
+        ("Topic", topic),
+        ("UDID", Value::String(udid.into())),
+        ("Token", Value::Data(vec![7; 32])),
+        ("PushMagic", Value::String("MAGIC".into())),
+    ]);
+    assert_eq!(signed_put(&http, &checkin, &id, ct, tu), 200);
+
+    let ok = |args: &[&str]| {
+        let out = cli(&data, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    let fails = |args: &[&str]| {
+        let out = cli(&data, args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        err
+    };
+
+    let text = ok(&["group", "create", "Lab Macs", "--description", "the lab"]);
+    assert!(text.contains("Created static group Lab Macs"), "{text}");
+    let text = ok(&["group", "add", "Lab Macs", udid]);
+    assert!(text.contains("Added 1 to Lab Macs"), "{text}");
+    let err = fails(&["group", "add", "Lab Macs", "C02NOSUCHMAC"]);
+    assert!(err.contains("C02NOSUCHMAC") && err.contains("404"), "{err}");
+    let text = ok(&["group", "create", "Old", "--filter", "os_version < 15"]);
+    assert!(
+        text.contains("Created smart group Old (1 members)"),
+        "{text}"
+    );
+    let err = fails(&["group", "create", "Bad", "--filter", "modle = x"]);
+    assert!(
+        err.contains("position 0") && err.contains("`modle`") && err.contains("400"),
+        "{err}"
+    );
+
+    let text = ok(&["group", "list"]);
+    assert!(text.starts_with("NAME"), "{text}");
+    for row in ["Lab Macs  static  1", "Old       smart   1"] {
+        assert!(text.contains(row), "{row}: {text}");
+    }
+    let text = ok(&["group", "show", "Lab Macs"]);
+    assert!(text.contains(udid) && text.contains(serial), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["group", "show", "Old", "--json"])).expect("json");
+    assert_eq!(v["members"][0]["udid"], udid);
+    let text = ok(&["devices", "show", udid]);
+    assert!(text.contains("Lab Macs, Old"), "{text}");
+
+    let text = ok(&[
+        "devices",
+        "list",
+        "--filter",
+        "os_version < 15 and model ~ mac14",
+    ]);
+    assert!(text.contains(udid), "{text}");
+    let text = ok(&["devices", "list", "--filter", "os_version >= 15"]);
+    assert!(!text.contains(udid), "{text}");
+    let err = fails(&["devices", "list", "--filter", "os_version < fifteen"]);
+    assert!(err.contains("position 13"), "{err}");
+
+    let text = ok(&["group", "remove", "Lab Macs", serial]);
+    assert!(text.contains("Removed 1 from Lab Macs"), "{text}");
+    let text = ok(&["group", "update", "Old", "--no-filter"]);
+    assert!(text.contains("static"), "{text}");
+    ok(&["group", "delete", "Lab Macs"]);
+    fails(&["group", "show", "Lab Macs"]);
+    let text = ok(&["audit", "list"]);
+    for action in [
+        "group.create",
+        "group.devices.add",
+        "group.update",
+        "group.delete",
+    ] {
+        assert!(text.contains(action), "{action}: {text}");
+    }
+}

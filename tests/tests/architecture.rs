@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// only; modules of one layer do not import each other.
 const MDM_LAYERS: &[&[&str]] = &[
     &["fsutil", "timefmt", "config"],
-    &["protocol", "secrets"],
+    &["protocol", "secrets", "filter"],
     &["store"],
     &["service"],
     &["push", "dep", "profiles"],

@@ -124,6 +124,9 @@ pub enum ProfileCmd {
         /// With --min-os: the build to update to.
         #[arg(long, value_name = "BUILD", requires = "min_os")]
         min_build: Option<String>,
+        /// A static group the profile's Macs join (by serial number) when they enroll.
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
     },
     List {
         #[command(flatten)]
@@ -549,6 +552,7 @@ async fn profile(cmd: ProfileCmd) -> anyhow::Result<()> {
             account_config,
             min_os,
             min_build,
+            group,
         } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
@@ -574,6 +578,7 @@ async fn profile(cmd: ProfileCmd) -> anyhow::Result<()> {
                 "account_configuration": account,
                 "min_os_version": min_os,
                 "min_build_version": min_build,
+                "group": group,
             });
             let api = AdminClient::from_args(&client)?;
             let v = api

@@ -21,6 +21,11 @@ pub enum DevicesCmd {
         limit: u32,
         #[arg(long)]
         cursor: Option<String>,
+        /// Only devices this filter matches, e.g. 'os_version < 15 and model ~ Mac14'
+        /// (fields: serial, udid, model, model_name, product_name, device_name, os_version,
+        /// build_version, enrolled, apple_silicon, dep_profile).
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
     },
     /// Show one device.
     Show {
@@ -44,6 +49,7 @@ pub async fn run(cmd: DevicesCmd) -> anyhow::Result<()> {
             enrolled,
             limit,
             cursor,
+            filter,
         } => {
             let api = AdminClient::from_args(&client)?;
             let mut query = vec![format!("limit={limit}")];
@@ -55,6 +61,9 @@ pub async fn run(cmd: DevicesCmd) -> anyhow::Result<()> {
             }
             if let Some(c) = cursor {
                 query.push(format!("cursor={}", urlencode(&c)));
+            }
+            if let Some(f) = filter {
+                query.push(format!("filter={}", urlencode(&f)));
             }
             let v = api
                 .call(
@@ -149,6 +158,10 @@ fn print_device(v: &Value) {
     ];
     for (label, ptr) in fields {
         println!("{label:<24}{}", table::cell(v, ptr));
+    }
+    if let Some(groups) = v["groups"].as_array().filter(|g| !g.is_empty()) {
+        let names: Vec<&str> = groups.iter().filter_map(Value::as_str).collect();
+        println!("{:<24}{}", "Groups", names.join(", "));
     }
     if let Some(users) = v["user_channels"].as_array().filter(|u| !u.is_empty()) {
         println!("User channels:");

@@ -9,6 +9,7 @@ pub mod dep;
 pub mod devices;
 pub mod doctor;
 pub mod enroll;
+pub mod group;
 pub mod lockwipe;
 mod table;
 
@@ -35,6 +36,9 @@ pub enum Command {
     /// Enrolled devices.
     #[command(subcommand)]
     Devices(devices::DevicesCmd),
+    /// Device groups: static (devices by UDID or serial) and smart (a filter).
+    #[command(subcommand)]
+    Group(group::GroupCmd),
     /// MDM commands.
     #[command(subcommand)]
     Command(command::CommandCmd),

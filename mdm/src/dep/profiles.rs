@@ -214,6 +214,24 @@ impl DepService {
                 problems.join("; ")
             )));
         }
+        if let Some(group) = &setup.group {
+            // Checked before Apple hears of the profile: a Mac must not enroll into a group
+            // that is not there.
+            match self.store.group(group).await? {
+                None => {
+                    return Err(DepOpError::NotFound(format!(
+                        "no group {group} (create it first: russet group create {group:?})"
+                    )));
+                }
+                Some(g) if g.filter.is_some() => {
+                    return Err(DepOpError::BadRequest(format!(
+                        "{group} is a smart group: its members follow its filter; a DEP \
+                         profile's Macs join a static group"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
         if let Some(serials) = &profile.devices {
             check_serials(serials)?;
             if serials.len() > CHUNK {

@@ -22,7 +22,8 @@ fn bad(why: impl Into<String>) -> DepOpError {
 }
 
 /// `{"attached_profile": base64, "account_configuration": {...}, "min_os_version": "14.6",
-/// "min_build_version": "23G80"}` → a checked [`ProfileSetup`].
+/// "min_build_version": "23G80", "group": "Lab"}` → a checked [`ProfileSetup`] (that the group
+/// exists is checked when the profile is created).
 pub fn parse_setup(input: &Json) -> DepResult<ProfileSetup> {
     let obj = input
         .as_object()
@@ -33,6 +34,7 @@ pub fn parse_setup(input: &Json) -> DepResult<ProfileSetup> {
             "account_configuration",
             "min_os_version",
             "min_build_version",
+            "group",
         ]
         .contains(&key.as_str())
         {
@@ -75,6 +77,13 @@ pub fn parse_setup(input: &Json) -> DepResult<ProfileSetup> {
                 .ok_or_else(|| bad(format!("{key} must be a short version string")))?;
             *slot = Some(text.to_owned());
         }
+    }
+    if let Some(v) = obj.get("group").filter(|v| !v.is_null()) {
+        let name = v
+            .as_str()
+            .ok_or_else(|| bad("group must be the name of a static group"))?;
+        crate::service::groups::check_name(name).map_err(|e| bad(e.to_string()))?;
+        setup.group = Some(name.to_owned());
     }
     if let Some(min) = &setup.min_os_version
         && compare_os_versions(min, "0").is_none()
@@ -220,6 +229,8 @@ mod tests {
             json!({"attached_profile": STANDARD.encode(b"<plist><dict/></plist>")}),
             json!({"min_os_version": "fourteen"}),
             json!({"min_build_version": "23G80"}),
+            json!({"group": 7}),
+            json!({"group": "a/b"}),
             json!({"surprise": true}),
         ] {
             assert!(parse_setup(&bad_input).is_err(), "{bad_input}");

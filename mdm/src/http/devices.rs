@@ -23,6 +23,8 @@ struct ListQuery {
     enrolled: Option<bool>,
     limit: Option<u32>,
     cursor: Option<String>,
+    /// The device filter language, e.g. `os_version < 15 and model ~ MacBook`.
+    filter: Option<String>,
 }
 
 async fn list(
@@ -31,13 +33,16 @@ async fn list(
 ) -> Result<Json<Value>, AdminError> {
     let page = state
         .service
-        .list_devices(DeviceFilter {
-            serial: q.serial,
-            udid: q.udid,
-            enrolled: q.enrolled,
-            cursor: q.cursor,
-            limit: q.limit.unwrap_or(100),
-        })
+        .list_devices(
+            DeviceFilter {
+                serial: q.serial,
+                udid: q.udid,
+                enrolled: q.enrolled,
+                cursor: q.cursor,
+                limit: q.limit.unwrap_or(100),
+            },
+            q.filter.as_deref(),
+        )
         .await?;
     let devices: Vec<Value> = page.devices.iter().map(crate::views::device).collect();
     Ok(Json(

@@ -131,7 +131,7 @@ fn service_status(e: &ServiceError) -> StatusCode {
         ServiceError::UnsupportedTokenService(_) => StatusCode::BAD_REQUEST,
         ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::NotFound(_) | ServiceError::VendorNotConfigured => StatusCode::NOT_FOUND,
-        ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        ServiceError::BadRequest(_) | ServiceError::InvalidFilter(_) => StatusCode::BAD_REQUEST,
         ServiceError::Conflict(_)
         | ServiceError::AlreadyDelivered(_)
         | ServiceError::PushBlocked(_)
@@ -200,6 +200,7 @@ impl AdminError {
                     }
                     ServiceError::Protocol(ProtocolError::Invalid(_)) => "invalid_command",
                     ServiceError::Refused(_) => "refused",
+                    ServiceError::InvalidFilter(_) => "invalid_filter",
                     ServiceError::NotFound(_) => "not_found",
                     ServiceError::Conflict(_) => "conflict",
                     ServiceError::AlreadyDelivered(_) => "already_delivered",
@@ -286,7 +287,14 @@ impl From<QueryRejection> for AdminError {
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let body = serde_json::json!({"error": {"code": code, "message": self.public_message()}});
+        let mut body =
+            serde_json::json!({"error": {"code": code, "message": self.public_message()}});
+        // A filter error also says where, so a client can point at the term.
+        if let AdminError::Service(ServiceError::InvalidFilter(e)) = &self {
+            body["error"]["position"] = e.position.into();
+            body["error"]["term"] = e.term.as_str().into();
+            body["error"]["expected"] = e.expected.as_str().into();
+        }
         (status, axum::Json(body)).into_response()
     }
 }

@@ -5,7 +5,7 @@
 //! Device side: `device` (router, check-in, command loop), `identity` (who signed the body),
 //! `enroll` (`/mdm/enroll`), `scep`, `tls`. Admin side: `admin` (router), one module per
 //! area with its own `routes()`: `devices`, `commands`, `lockwipe`, `apns`, `enroll_links`,
-//! `audit`, `dep`.
+//! `audit`, `dep`, `groups`.
 
 pub mod admin;
 mod apns;
@@ -18,6 +18,7 @@ pub mod enroll;
 mod enroll_links;
 mod error;
 mod extractor;
+mod groups;
 pub mod identity;
 mod lockwipe;
 pub mod scep;

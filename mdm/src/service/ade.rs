@@ -90,6 +90,21 @@ impl MdmService {
             })
             .await?;
         let profile = enroll.issue_profile().await?;
+        // Site assignment: the serial is Apple's signed claim and assigned to us in DEP. It
+        // joins as a member by serial, which names a device once the Mac authenticates, so
+        // the membership takes effect when the enrollment does.
+        if let (Some(group), Some(uuid)) = (&setup.group, &profile_uuid)
+            && let Err(e) = self
+                .join_group_by_serial(group, &info.serial, &info.udid, uuid)
+                .await
+        {
+            tracing::error!(
+                error = %e,
+                group,
+                serial = %info.serial,
+                "ADE: joining the DEP profile's group failed; the Mac enrolls without it"
+            );
+        }
         tracing::info!(
             serial = %info.serial,
             udid = %info.udid,

@@ -4,7 +4,7 @@
 //! allowed. `NotNow` keeps it queued: it is skipped for the rest of that session and re-sent on
 //! the device's next one (Apple, "Handling NotNow status responses").
 
-use super::{DeviceIdentity, MdmService, ServiceError};
+use super::{DeviceChange, DeviceIdentity, MdmService, ServiceError};
 use crate::protocol::command::Command;
 use crate::protocol::report::{CommandReport, ReportStatus};
 use crate::secrets::Sealed;
@@ -71,17 +71,27 @@ impl MdmService {
             command_uuid = report.command_uuid.as_deref().unwrap_or(""),
             "command report"
         );
+        let facts = device_facts(raw);
+        let reported_facts = facts.is_some();
         let outcome = self
             .store
             .command_report(&ReportRecord {
                 enrollment_id: enrollment.id.clone(),
-                device_facts: device_facts(raw),
+                device_facts: facts,
                 result,
                 now: now_ms(),
             })
             .await?;
         if outcome.not_enrolled {
             return Err(ServiceError::NotEnrolled(enrollment.id.clone()));
+        }
+        if reported_facts {
+            // New facts may move the Mac into or out of smart groups.
+            self.devices_changed(
+                std::slice::from_ref(&enrollment.device_id),
+                DeviceChange::Facts,
+            )
+            .await;
         }
         if let (Some(request_type), Some(status), Some(uuid)) = (
             &outcome.stored_request_type,
@@ -119,13 +129,6 @@ impl MdmService {
         status: ResultStatus,
         raw: &[u8],
     ) {
-        if request_type == "DeviceInformation" && status == ResultStatus::Acknowledged {
-            self.devices_changed(
-                std::slice::from_ref(&enrollment.device_id),
-                super::DeviceChange::Facts,
-            )
-            .await;
-        }
         let mut shared: Option<std::sync::Arc<[u8]>> = None;
         for o in self
             .observers

@@ -25,6 +25,8 @@ pub struct DeviceDetails {
     pub dep: Option<DepDeviceRecord>,
     /// How it came through Setup Assistant, when it enrolled by ADE.
     pub ade: Option<AdeEnrollment>,
+    /// The groups it is in, static and smart, by name.
+    pub groups: Vec<String>,
     /// The identity certificate expires within [`EXPIRY_WARNING_DAYS`].
     pub identity_expires_soon: bool,
     /// It enrolled with the placeholder push topic, and still no push certificate exists: it
@@ -43,8 +45,16 @@ pub struct DevicePage {
 }
 
 impl MdmService {
-    /// Devices matching the filter, a page at a time (at most 1000).
-    pub async fn list_devices(&self, mut filter: DeviceFilter) -> Result<DevicePage, ServiceError> {
+    /// Devices matching the filter, and the filter expression when one is given (see
+    /// [`Self::search_devices`]), a page at a time (at most 1000).
+    pub async fn list_devices(
+        &self,
+        mut filter: DeviceFilter,
+        expr: Option<&str>,
+    ) -> Result<DevicePage, ServiceError> {
+        if let Some(expr) = expr.filter(|e| !e.trim().is_empty()) {
+            return self.search_devices(filter, expr).await;
+        }
         filter.limit = filter.limit.clamp(1, 1000);
         let devices = self.store.list_devices(&filter).await?;
         let next_cursor = if devices.len() as u32 == filter.limit {
@@ -73,6 +83,7 @@ impl MdmService {
             None => None,
         };
         let ade = self.store.ade_enrollment(udid).await?;
+        let groups = self.groups_of_device(udid).await?;
         let identity_expires_soon = device
             .identity_not_after
             .is_some_and(|t| t < now_ms().saturating_add(EXPIRY_WARNING_DAYS * DAY_MS));
@@ -95,6 +106,7 @@ impl MdmService {
             pins,
             dep,
             ade,
+            groups,
             identity_expires_soon,
             on_placeholder_topic,
             profiles,

@@ -1,3 +1,4 @@
+use crate::filter::FilterError;
 use crate::protocol::ProtocolError;
 use crate::secrets::SecretError;
 use crate::store::StoreError;
@@ -27,6 +28,9 @@ pub enum ServiceError {
     /// Malformed admin input.
     #[error("{0}")]
     BadRequest(String),
+    /// A device filter that does not parse: where, and what was expected there.
+    #[error(transparent)]
+    InvalidFilter(#[from] FilterError),
     /// The request conflicts with the device's state (e.g. a wipe already sent).
     #[error("{0}")]
     Conflict(String),

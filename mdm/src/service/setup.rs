@@ -30,6 +30,10 @@ pub struct ProfileSetup {
     pub min_os_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_build_version: Option<String>,
+    /// A static group the profile's Macs join, by serial number, when they enroll (the
+    /// "site assignment" of other MDMs; `MdmService::join_group_by_serial`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 mod opt_base64 {
@@ -80,6 +84,7 @@ impl ProfileSetup {
             "account_configuration": self.account_configuration.is_some(),
             "min_os_version": self.min_os_version,
             "min_build_version": self.min_build_version,
+            "group": self.group,
         })
     }
 }

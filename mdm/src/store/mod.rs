@@ -11,6 +11,7 @@ pub mod ade;
 pub mod admin;
 mod core_store;
 pub mod dep;
+pub mod groups;
 pub mod identity;
 mod postgres;
 pub mod profile_states;
@@ -24,6 +25,7 @@ mod conformance;
 pub use ade::{AdeEnrollment, AdeSetupClaim, AdeStore};
 pub use admin::AdminStore;
 pub use dep::DepStore;
+pub use groups::GroupStore;
 pub use identity::{
     ChallengeUse, ExpiringIdentity, IdentityStore, IssuedCertificate, LinkUse, NewEnrollLink,
     StoredCa,
@@ -459,6 +461,7 @@ pub trait Store:
     + IdentityStore
     + DepStore
     + AdeStore
+    + GroupStore
     + ProfileStateStore
     + Send
     + Sync

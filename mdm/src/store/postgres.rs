@@ -181,4 +181,5 @@ super::admin::impl_admin_store!(PostgresStore);
 super::identity::impl_identity_store!(PostgresStore);
 super::dep::impl_dep_store!(PostgresStore, sqlx::Postgres, postgres_leader);
 super::ade::impl_ade_store!(PostgresStore);
+super::groups::impl_group_store!(PostgresStore, sqlx::Postgres);
 super::profile_states::impl_profile_state_store!(PostgresStore, sqlx::Postgres);

@@ -247,4 +247,5 @@ super::admin::impl_admin_store!(SqliteStore);
 super::identity::impl_identity_store!(SqliteStore);
 super::dep::impl_dep_store!(SqliteStore, sqlx::Sqlite, sqlite_leader);
 super::ade::impl_ade_store!(SqliteStore);
+super::groups::impl_group_store!(SqliteStore, sqlx::Sqlite);
 super::profile_states::impl_profile_state_store!(SqliteStore, sqlx::Sqlite);

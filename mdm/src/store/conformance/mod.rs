@@ -14,6 +14,7 @@ mod admin;
 mod checkin;
 mod dep;
 mod escrow;
+mod groups;
 mod profile_states;
 mod queue;
 
@@ -94,5 +95,10 @@ conformance! {
         dep_sync_leader_is_exclusive_across_servers,
     ],
     ade: [ade_setup_is_claimed_once_per_enrollment],
+    groups: [
+        group_names_are_unique_regardless_of_case,
+        static_members_resolve_by_udid_and_serial,
+        device_facts_page_with_enrollment_and_dep_profile,
+    ],
     profile_states: [profile_states_follow_commands_answers_and_devices],
 }
