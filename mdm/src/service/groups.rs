@@ -24,6 +24,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const MAX_NAME_CHARS: usize = 64;
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+/// Up to this many devices, [`MdmService::memberships`] looks each one up.
+const FEW_DEVICES: usize = 20;
 /// Devices named in one add or remove.
 pub const MAX_DEVICES_PER_CALL: usize = 1000;
 /// Characters a group name may hold besides letters and digits (any script).
@@ -302,6 +304,69 @@ impl MdmService {
             }
         }
         Ok(names.into_iter().collect())
+    }
+
+    /// For each of these devices (by UDID), which of `groups` it is in: what features that
+    /// assign to groups ask. A few devices are looked up one by one; many are matched group by
+    /// group — a static group's members in one query, every smart group in one pass over the
+    /// devices' facts. Unknown devices and groups are left out.
+    pub async fn memberships(
+        &self,
+        udids: &[String],
+        groups: &BTreeSet<String>,
+    ) -> Result<HashMap<String, BTreeSet<String>>, ServiceError> {
+        let mut out: HashMap<String, BTreeSet<String>> = HashMap::new();
+        if groups.is_empty() || udids.is_empty() {
+            return Ok(out);
+        }
+        if udids.len() <= FEW_DEVICES {
+            for udid in udids {
+                match self.groups_of_device(udid).await {
+                    Ok(names) => {
+                        let mine: BTreeSet<String> =
+                            names.into_iter().filter(|g| groups.contains(g)).collect();
+                        out.insert(udid.clone(), mine);
+                    }
+                    Err(ServiceError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(out);
+        }
+        let wanted: BTreeSet<&str> = udids.iter().map(String::as_str).collect();
+        let mut smart: Vec<(String, Filter)> = Vec::new();
+        for name in groups {
+            let Some(record) = self.store.group(name).await? else {
+                continue;
+            };
+            match &record.filter {
+                Some(text) => smart.push((record.name.clone(), stored_filter(text)?)),
+                None => {
+                    let rows = self.store.group_members(&record.name).await?;
+                    for udid in device_ids(&rows) {
+                        if wanted.contains(udid.as_str()) {
+                            out.entry(udid).or_default().insert(record.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if !smart.is_empty() {
+            self.scan_facts(None, |facts| {
+                if wanted.contains(facts.udid.as_str()) {
+                    for (name, filter) in &smart {
+                        if filter.matches(&facts) {
+                            out.entry(facts.udid.clone())
+                                .or_default()
+                                .insert(name.clone());
+                        }
+                    }
+                }
+                true
+            })
+            .await?;
+        }
+        Ok(out)
     }
 
     /// A new group (smart when it has a filter); audited. Names are unique regardless of case.

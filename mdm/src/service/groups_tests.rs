@@ -145,6 +145,64 @@ mod with_a_store {
         v.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    /// A few devices are looked up one by one, many are matched group by group: both give
+    /// the same memberships, static and smart, for the groups asked about only.
+    #[tokio::test]
+    async fn memberships_agree_for_few_and_many_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("russet.db").display());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.unwrap());
+        let svc = MdmService::new(
+            store.clone(),
+            Arc::new(SecretBox::from_key([7; 32])),
+            ServiceOptions::default(),
+        );
+        let udids: Vec<String> = (0..30).map(|i| format!("M{i:02}")).collect();
+        for (i, u) in udids.iter().enumerate() {
+            let os = if i % 2 == 0 { "14.6" } else { "15.1" };
+            enrolled(store.as_ref(), u, os).await;
+        }
+        let new = |name: &str, filter: Option<&str>| NewGroup {
+            name: name.into(),
+            description: None,
+            filter: filter.map(str::to_owned),
+        };
+        svc.create_group(new("Old", Some("os_version < 15")), "t")
+            .await
+            .unwrap();
+        svc.create_group(new("Lab", None), "t").await.unwrap();
+        svc.create_group(new("Other", None), "t").await.unwrap();
+        svc.add_group_devices("Lab", &ids(&["M00", "SN-M01", "M29"]), "t")
+            .await
+            .unwrap();
+        svc.add_group_devices("Other", &ids(&["M00"]), "t")
+            .await
+            .unwrap();
+        let asked: BTreeSet<String> = ["Old", "Lab", "Gone"]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
+        let many = svc.memberships(&udids, &asked).await.unwrap();
+        let few = svc.memberships(&udids[..3], &asked).await.unwrap();
+        let names = |m: &HashMap<String, BTreeSet<String>>, u: &str| -> Vec<String> {
+            m.get(u)
+                .map(|g| g.iter().cloned().collect())
+                .unwrap_or_default()
+        };
+        for u in ["M00", "M01", "M02"] {
+            assert_eq!(names(&many, u), names(&few, u), "{u}");
+        }
+        assert_eq!(
+            names(&many, "M00"),
+            ["Lab", "Old"],
+            "Other was not asked about"
+        );
+        assert_eq!(names(&many, "M01"), ["Lab"]);
+        assert_eq!(names(&many, "M02"), ["Old"]);
+        assert_eq!(names(&many, "M29"), ["Lab"]);
+        assert!(names(&many, "M03").is_empty());
+    }
+
     /// Observers hear exactly the devices whose membership changed, and the facts a Mac
     /// reports; refusals change nothing.
     #[tokio::test]
