@@ -13,6 +13,7 @@ mod core_store;
 pub mod dep;
 pub mod identity;
 mod postgres;
+pub mod profiles;
 pub mod push;
 mod rows;
 mod sqlite;
@@ -28,6 +29,7 @@ pub use identity::{
     StoredCa,
 };
 pub use postgres::PostgresStore;
+pub use profiles::ProfileStore;
 pub use push::{PushCertificateRecord, PushCsrKey, PushResultRecord, PushStore, PushTarget};
 pub use sqlite::SqliteStore;
 
@@ -446,7 +448,7 @@ pub struct AdminTokenRecord {
 /// an `Arc<dyn Store>` reaches all of them.
 #[async_trait]
 pub trait Store:
-    AdminStore + PushStore + IdentityStore + DepStore + AdeStore + Send + Sync + 'static
+    AdminStore + PushStore + IdentityStore + DepStore + AdeStore + ProfileStore + Send + Sync + 'static
 {
     /// "sqlite" or "postgres", for logs and `healthz`.
     fn backend(&self) -> &'static str;

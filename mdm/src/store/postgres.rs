@@ -178,3 +178,4 @@ super::admin::impl_admin_store!(PostgresStore);
 super::identity::impl_identity_store!(PostgresStore);
 super::dep::impl_dep_store!(PostgresStore, sqlx::Postgres, postgres_leader);
 super::ade::impl_ade_store!(PostgresStore);
+super::profiles::impl_profile_store!(PostgresStore, sqlx::Postgres);

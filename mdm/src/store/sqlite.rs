@@ -245,3 +245,4 @@ super::admin::impl_admin_store!(SqliteStore);
 super::identity::impl_identity_store!(SqliteStore);
 super::dep::impl_dep_store!(SqliteStore, sqlx::Sqlite, sqlite_leader);
 super::ade::impl_ade_store!(SqliteStore);
+super::profiles::impl_profile_store!(SqliteStore, sqlx::Sqlite);

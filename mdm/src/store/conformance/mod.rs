@@ -14,6 +14,7 @@ mod admin;
 mod checkin;
 mod dep;
 mod escrow;
+mod profiles;
 mod queue;
 
 /// For each case: `sqlite::case` and `postgres::case`. The case runs in its own task so a
@@ -93,4 +94,10 @@ conformance! {
         dep_sync_leader_is_exclusive_across_servers,
     ],
     ade: [ade_setup_is_claimed_once_per_enrollment],
+    profiles: [
+        profile_versions_append_and_the_latest_wins,
+        concurrent_uploads_of_one_identifier_store_one_version,
+        deleting_is_soft_and_drops_the_assignments,
+        assignments_name_groups_and_devices,
+    ],
 }
