@@ -6,6 +6,7 @@ pub mod config;
 pub mod dep;
 pub mod fsutil;
 pub mod http;
+pub mod profiles;
 pub mod protocol;
 pub mod push;
 pub mod secrets;

@@ -19,7 +19,7 @@ const MDM_LAYERS: &[&[&str]] = &[
     &["protocol", "secrets"],
     &["store"],
     &["service"],
-    &["push", "dep"],
+    &["push", "dep", "profiles"],
     &["views"],
     &["http"],
     &["server"],

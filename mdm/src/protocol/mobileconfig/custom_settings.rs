@@ -45,8 +45,16 @@ fn problem(path: &str, message: impl Into<String>) -> Problem {
     }
 }
 
-fn new_uuid() -> String {
-    uuid::Uuid::new_v4().to_string().to_uppercase()
+/// A UUID derived from `seed` (name-based, like RFC 9562's version 5), so building the same
+/// settings again gives the same bytes and Russet sees no new version.
+fn uuid_for(seed: &str) -> String {
+    let digest = openssl::sha::sha256(seed.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes)
+        .into_uuid()
+        .to_string()
+        .to_uppercase()
 }
 
 fn text_problems(cs: &CustomSettings) -> Vec<Problem> {
@@ -68,8 +76,9 @@ fn text_problems(cs: &CustomSettings) -> Vec<Problem> {
     out
 }
 
-/// The profile as an XML plist (unsigned). New UUIDs each time: macOS replaces a profile by
-/// its `PayloadIdentifier`.
+/// The profile as an XML plist (unsigned). The UUIDs follow from the identifier and domain
+/// (macOS replaces a profile by its `PayloadIdentifier`; Apple: the UUID's content is
+/// unimportant), so the same input builds the same bytes.
 pub fn build(cs: &CustomSettings) -> Result<Vec<u8>, MobileconfigError> {
     let problems = text_problems(cs);
     if !problems.is_empty() {
@@ -95,7 +104,14 @@ pub fn build(cs: &CustomSettings) -> Result<Vec<u8>, MobileconfigError> {
         "PayloadIdentifier".into(),
         format!("{}.preferences", cs.identifier).into(),
     );
-    payload.insert("PayloadUUID".into(), new_uuid().into());
+    payload.insert(
+        "PayloadUUID".into(),
+        uuid_for(&format!(
+            "russet-custom-settings:{}:{}",
+            cs.identifier, cs.domain
+        ))
+        .into(),
+    );
     payload.insert(
         "PayloadDisplayName".into(),
         format!("Custom Settings: {}", cs.domain).into(),
@@ -106,7 +122,10 @@ pub fn build(cs: &CustomSettings) -> Result<Vec<u8>, MobileconfigError> {
     top.insert("PayloadType".into(), "Configuration".into());
     top.insert("PayloadVersion".into(), Value::Integer(1.into()));
     top.insert("PayloadIdentifier".into(), cs.identifier.clone().into());
-    top.insert("PayloadUUID".into(), new_uuid().into());
+    top.insert(
+        "PayloadUUID".into(),
+        uuid_for(&format!("russet-custom-settings:{}", cs.identifier)).into(),
+    );
     top.insert("PayloadDisplayName".into(), cs.name.clone().into());
     top.insert("PayloadScope".into(), "System".into());
     top.insert(
@@ -278,6 +297,28 @@ mod tests {
             "{err}"
         );
         assert!(settings_from_json(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn the_same_settings_build_the_same_bytes() {
+        let cs = CustomSettings {
+            identifier: "com.acme.parallels".into(),
+            name: "Parallels".into(),
+            domain: "com.parallels.Parallels Desktop".into(),
+            settings: settings_from_json(&json!({"b": true, "a": 1})).unwrap(),
+        };
+        let first = build(&cs).unwrap();
+        assert_eq!(build(&cs).unwrap(), first);
+        let other = build(&CustomSettings {
+            identifier: "com.acme.other".into(),
+            ..cs
+        })
+        .unwrap();
+        assert_ne!(other, first);
+        let text = String::from_utf8(first).unwrap();
+        let uuid = uuid_for("russet-custom-settings:com.acme.parallels");
+        assert!(text.contains(&uuid), "{text}");
+        assert_eq!(uuid.len(), 36);
     }
 
     #[test]
