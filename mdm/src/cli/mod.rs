@@ -10,6 +10,7 @@ pub mod devices;
 pub mod doctor;
 pub mod enroll;
 pub mod lockwipe;
+pub mod profile;
 mod table;
 
 pub use client::{AdminClient, ClientArgs};
@@ -66,4 +67,7 @@ pub enum Command {
     Dep(dep::DepCmd),
     /// Run the DEP simulator (Apple's DEP API for trials and tests) until Ctrl-C.
     DepSim(dep::DepSimArgs),
+    /// Configuration profiles: upload, assign, Custom Settings.
+    #[command(subcommand)]
+    Profile(profile::ProfileCmd),
 }
