@@ -131,6 +131,16 @@ async fn upload_list_show_and_a_new_version_keeps_the_history(backend: Backend) 
         .api(Method::GET, "/api/v1/profiles/com.acme.none", None)
         .await;
     assert_eq!((status, error(&missing).0), (404, "not_found"), "{missing}");
+
+    let (_, doc) = srv.api(Method::GET, "/api/v1/openapi.json", None).await;
+    for p in [
+        "/api/v1/profiles",
+        "/api/v1/profiles/custom-settings",
+        "/api/v1/profiles/{identifier}",
+        "/api/v1/profiles/{identifier}/assignments",
+    ] {
+        assert!(doc["paths"][p].is_object(), "OpenAPI documents {p}");
+    }
     srv.stop().await;
 }
 
