@@ -4,10 +4,12 @@
 
 pub mod db;
 pub mod dep;
+pub mod managed_mac;
 pub mod server;
 pub mod sim_mac;
 
 pub use db::Backend;
+pub use managed_mac::ManagedMac;
 pub use server::TestServer;
 pub use sim_mac::{Reply, SimMac};
 

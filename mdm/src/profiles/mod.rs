@@ -1,16 +1,14 @@
-//! Configuration profiles in the server: the catalog of uploaded `.mobileconfig` files (every
-//! version kept, the body sealed at rest), the Custom Settings builder, assignments to groups
-//! and devices, and the bytes a Mac gets for a version (variables filled in). Apple's format
-//! and its checks live in `crate::protocol::mobileconfig`; storage in `store/profiles.rs`;
-//! routes in `http/profiles.rs`; verbs in `cli/profile.rs`.
-//!
-//! Installing and removing profiles on Macs (turning assignments into InstallProfile and
-//! RemoveProfile commands, and the per-device state) is the reconciler's, built on
-//! [`ProfileService::deliverable`] and `ProfileStore::profiles_for_device`.
+//! Configuration profiles as desired state: the catalog of uploaded `.mobileconfig` files
+//! (every version kept, the body sealed at rest), the Custom Settings builder, assignments to
+//! groups and devices, and the reconciler that makes every Mac match what its groups and
+//! assignments say, verified by the Mac's own ProfileList. Apple's format and its checks live
+//! in `crate::protocol::mobileconfig`; storage in `store/profiles.rs` and
+//! `store/profile_states.rs`; routes in `http/profiles.rs`; verbs in `cli/profile.rs`.
 
 mod assignments;
 mod catalog;
 mod delivery;
+pub mod reconcile;
 pub mod views;
 
 pub use assignments::AssignOutcome;

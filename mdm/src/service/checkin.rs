@@ -152,7 +152,8 @@ impl MdmService {
             if rec.awaiting_configuration && rec.user_id.is_none() {
                 self.awaiting_configuration(&rec.device_id).await?;
             }
-            self.devices_changed(std::slice::from_ref(&rec.device_id), DeviceChange::Enrolled);
+            self.devices_changed(std::slice::from_ref(&rec.device_id), DeviceChange::Enrolled)
+                .await;
             Ok(CheckinResponse::Empty)
         } else {
             Err(ServiceError::NotEnrolled(rec.enrollment_id))

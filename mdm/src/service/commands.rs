@@ -83,6 +83,14 @@ impl MdmService {
         if outcome.not_enrolled {
             return Err(ServiceError::NotEnrolled(enrollment.id.clone()));
         }
+        if let (Some(request_type), Some(status), Some(uuid)) = (
+            &outcome.stored_request_type,
+            status,
+            report.command_uuid.as_deref(),
+        ) {
+            self.result_stored(enrollment, uuid, request_type, status, raw)
+                .await;
+        }
         if outcome.unknown_command {
             tracing::warn!(
                 enrollment_id = %enrollment.id,
@@ -97,6 +105,43 @@ impl MdmService {
                 Ok(Some(cmd))
             }
             next => Ok(next),
+        }
+    }
+
+    /// Tell the observers what they asked to hear: a stored result of a request type they
+    /// want, and that the Mac's facts may have changed (a DeviceInformation answer). Nothing
+    /// is copied or sent for a result nobody wants.
+    async fn result_stored(
+        &self,
+        enrollment: &crate::protocol::Enrollment,
+        command_uuid: &str,
+        request_type: &str,
+        status: ResultStatus,
+        raw: &[u8],
+    ) {
+        if request_type == "DeviceInformation" && status == ResultStatus::Acknowledged {
+            self.devices_changed(
+                std::slice::from_ref(&enrollment.device_id),
+                super::DeviceChange::Facts,
+            )
+            .await;
+        }
+        let mut shared: Option<std::sync::Arc<[u8]>> = None;
+        for o in self
+            .observers
+            .iter()
+            .filter(|o| o.wants_results_of(request_type))
+        {
+            let raw = shared.get_or_insert_with(|| raw.into()).clone();
+            o.command_result(&super::CommandResultEvent {
+                enrollment_id: enrollment.id.clone(),
+                device_id: enrollment.device_id.clone(),
+                command_uuid: command_uuid.to_string(),
+                request_type: request_type.to_string(),
+                status,
+                raw,
+            })
+            .await;
         }
     }
 
@@ -163,6 +208,40 @@ impl MdmService {
             json!({"request_type": outcome.request_type, "targets": targets}),
         )
         .await
+    }
+
+    /// Queue a command Russet decided on itself (a feature keeping desired state, the ADE
+    /// setup), not an admin: at `priority`, its payload sealed when it may carry a secret (an
+    /// attached profile, a password hash), and the devices woken once it is stored. Not
+    /// audited: the admin action behind it was.
+    pub async fn enqueue_internal(
+        &self,
+        command: &Command,
+        enrollment_ids: &[String],
+        priority: i32,
+        sealed: bool,
+    ) -> Result<Vec<EnqueueResult>, ServiceError> {
+        let payload = if sealed {
+            self.seal_payload(&command.command_uuid, &command.to_plist())?
+        } else {
+            command.to_plist()
+        };
+        let results = self
+            .store
+            .enqueue(
+                &NewCommand {
+                    command_uuid: command.command_uuid.clone(),
+                    request_type: command.request_type.clone(),
+                    payload,
+                    payload_sealed: sealed,
+                    priority,
+                    now: now_ms(),
+                },
+                enrollment_ids,
+            )
+            .await?;
+        self.announce(&command.command_uuid);
+        Ok(results)
     }
 
     /// The generic path: lock and wipe refused, priority by request type.

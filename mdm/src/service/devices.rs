@@ -30,6 +30,8 @@ pub struct DeviceDetails {
     /// It enrolled with the placeholder push topic, and still no push certificate exists: it
     /// cannot be woken and must re-enroll once one is imported.
     pub on_placeholder_topic: bool,
+    /// Where each configuration profile Russet manages stands on its channels.
+    pub profiles: Vec<crate::store::profile_states::ProfileStateRow>,
 }
 
 /// A page of devices.
@@ -84,6 +86,10 @@ impl MdmService {
             }
             _ => false,
         };
+        let profiles = self
+            .store
+            .profile_states_of_devices(std::slice::from_ref(&device.udid))
+            .await?;
         Ok(DeviceDetails {
             device,
             pins,
@@ -91,6 +97,7 @@ impl MdmService {
             ade,
             identity_expires_soon,
             on_placeholder_topic,
+            profiles,
         })
     }
 

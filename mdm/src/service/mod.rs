@@ -17,6 +17,9 @@ pub mod lockwipe;
 pub mod profile;
 pub mod setup;
 
+#[cfg(test)]
+mod observer_tests;
+
 pub use checkin::CheckinResponse;
 pub use commands::{CommandDetails, EnqueueOutcome, enqueue_rules};
 pub use error::ServiceError;
@@ -82,11 +85,38 @@ pub enum DeviceChange {
     Membership,
 }
 
-/// Told when what a device should have may have changed. Features that keep desired state
-/// (configuration profiles; later FileVault, DDM) reconcile from it. Must not block: hand
-/// the work to a task. The core never waits for, or knows, what observers do.
+/// Told when what a device should have may have changed, and of the command results a
+/// feature asked for. Features that keep desired state (configuration profiles; later
+/// FileVault, DDM) reconcile from it.
+///
+/// The core awaits each call before it answers the device, so what an observer queues (an
+/// InstallProfile after a TokenUpdate, a ProfileList after an install) is there for the Mac's
+/// next request: keep it short, and never fail the device's request — log instead. A plain
+/// `Idle` or an answer to a command nobody asked about calls nothing.
+#[async_trait::async_trait]
 pub trait DeviceObserver: Send + Sync {
-    fn devices_changed(&self, device_ids: &[String], why: DeviceChange);
+    async fn devices_changed(&self, device_ids: &[String], why: DeviceChange);
+
+    /// Whether [`Self::command_result`] wants results of this request type.
+    fn wants_results_of(&self, _request_type: &str) -> bool {
+        false
+    }
+
+    /// A device's result for a command of a wanted request type, already stored.
+    async fn command_result(&self, _result: &CommandResultEvent) {}
+}
+
+/// A command result as an observer gets it.
+#[derive(Debug, Clone)]
+pub struct CommandResultEvent {
+    /// The channel that answered: the device, or a user channel (`UDID:UserID`).
+    pub enrollment_id: String,
+    pub device_id: String,
+    pub command_uuid: String,
+    pub request_type: String,
+    pub status: crate::store::ResultStatus,
+    /// The report plist as the device sent it (shared: several observers may keep it).
+    pub raw: Arc<[u8]>,
 }
 
 pub struct MdmService {
@@ -148,12 +178,12 @@ impl MdmService {
     }
 
     /// Tell every observer that these devices' desired state may have changed.
-    pub(crate) fn devices_changed(&self, device_ids: &[String], why: DeviceChange) {
+    pub(crate) async fn devices_changed(&self, device_ids: &[String], why: DeviceChange) {
         if device_ids.is_empty() {
             return;
         }
         for o in &self.observers {
-            o.devices_changed(device_ids, why);
+            o.devices_changed(device_ids, why).await;
         }
     }
 

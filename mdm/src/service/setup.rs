@@ -10,7 +10,7 @@
 use super::{MdmService, ServiceError};
 use crate::protocol::Command;
 use crate::secrets::Sealed;
-use crate::store::{AdeSetupClaim, NewCommand, PRIORITY_SETUP};
+use crate::store::{AdeSetupClaim, PRIORITY_SETUP};
 use crate::timefmt::now_ms;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -124,19 +124,7 @@ impl MdmService {
         let mut names = Vec::new();
         for command in &commands {
             // Sealed like lock and wipe: an attached profile or a password hash is a secret.
-            let payload = self.seal_payload(&command.command_uuid, &command.to_plist())?;
-            self.store
-                .enqueue(
-                    &NewCommand {
-                        command_uuid: command.command_uuid.clone(),
-                        request_type: command.request_type.clone(),
-                        payload,
-                        payload_sealed: true,
-                        priority: PRIORITY_SETUP,
-                        now,
-                    },
-                    &targets,
-                )
+            self.enqueue_internal(command, &targets, PRIORITY_SETUP, true)
                 .await?;
             names.push(command.request_type.as_str());
         }
@@ -146,9 +134,6 @@ impl MdmService {
             commands = %names.join(", "),
             "AwaitingConfiguration: setup queued"
         );
-        if let Some(last) = commands.last() {
-            self.announce(&last.command_uuid);
-        }
         Ok(())
     }
 }

@@ -23,8 +23,8 @@ use std::collections::HashSet;
 pub(crate) struct ReportRound {
     /// The enrollment exists and is enabled (nothing changed otherwise).
     pub enrolled: bool,
-    /// The result landed on an open queue entry.
-    pub stored: bool,
+    /// The result landed on an open queue entry: that command's request type.
+    pub stored: Option<String>,
     /// The next command, already marked `Sent`.
     pub next: Option<DeliveredCommand>,
 }
@@ -39,7 +39,8 @@ impl ReportRound {
             };
         }
         ReportOutcome {
-            unknown_command: has_result && !self.stored,
+            unknown_command: has_result && self.stored.is_none(),
+            stored_request_type: self.stored,
             next: self.next,
             ..ReportOutcome::default()
         }
@@ -408,6 +409,33 @@ macro_rules! impl_core_store {
                     .await?
                     .into_iter()
                     .next())
+            }
+
+            async fn devices_by_ids(
+                &self,
+                device_ids: &[String],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::DeviceView>> {
+                use $crate::store::rows;
+                let mut out = Vec::with_capacity(device_ids.len());
+                for chunk in device_ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(rows::DEVICE_SELECT);
+                    q.push(" WHERE d.id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(") ORDER BY d.id");
+                    let devices: Vec<rows::DeviceRow> =
+                        q.build_query_as().fetch_all(&self.pool).await?;
+                    if devices.is_empty() {
+                        continue;
+                    }
+                    let ids: Vec<&str> = devices.iter().map(rows::DeviceRow::id).collect();
+                    let users = self.user_channels(&ids).await?;
+                    out.extend(rows::device_views(devices, users));
+                }
+                out.sort_by(|a, b| a.udid.cmp(&b.udid));
+                Ok(out)
             }
 
             async fn delete_device(&self, device_id: &str) -> $crate::store::StoreResult<bool> {

@@ -13,6 +13,7 @@ mod core_store;
 pub mod dep;
 pub mod identity;
 mod postgres;
+pub mod profile_states;
 pub mod profiles;
 pub mod push;
 mod rows;
@@ -29,6 +30,7 @@ pub use identity::{
     StoredCa,
 };
 pub use postgres::PostgresStore;
+pub use profile_states::ProfileStateStore;
 pub use profiles::ProfileStore;
 pub use push::{PushCertificateRecord, PushCsrKey, PushResultRecord, PushStore, PushTarget};
 pub use sqlite::SqliteStore;
@@ -276,6 +278,9 @@ pub struct ReportOutcome {
     pub next: Option<DeliveredCommand>,
     /// The report named a command that is not (or no longer) open on this enrollment.
     pub unknown_command: bool,
+    /// The result was stored: the request type of its command (features that act on results,
+    /// such as the profile reconciler, are told without another query).
+    pub stored_request_type: Option<String>,
     /// The enrollment does not exist or is disabled (checked out / re-authenticating).
     pub not_enrolled: bool,
 }
@@ -307,6 +312,9 @@ pub const PRIORITY_NORMAL: i32 = 0;
 pub const PRIORITY_URGENT: i32 = 100;
 /// Setup Assistant commands of an ADE Mac: before ordinary work, after lock and wipe.
 pub const PRIORITY_SETUP: i32 = 50;
+/// Configuration profiles (and the ProfileLists that verify them): after setup, before
+/// ordinary work, so a new enrollment gets its configuration first.
+pub const PRIORITY_PROFILES: i32 = 40;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EnqueueResult {
@@ -448,7 +456,16 @@ pub struct AdminTokenRecord {
 /// an `Arc<dyn Store>` reaches all of them.
 #[async_trait]
 pub trait Store:
-    AdminStore + PushStore + IdentityStore + DepStore + AdeStore + ProfileStore + Send + Sync + 'static
+    AdminStore
+    + PushStore
+    + IdentityStore
+    + DepStore
+    + AdeStore
+    + ProfileStateStore
+    + ProfileStore
+    + Send
+    + Sync
+    + 'static
 {
     /// "sqlite" or "postgres", for logs and `healthz`.
     fn backend(&self) -> &'static str;
@@ -523,6 +540,9 @@ pub trait Store:
 
     async fn list_devices(&self, filter: &DeviceFilter) -> StoreResult<Vec<DeviceView>>;
     async fn device(&self, device_id: &str) -> StoreResult<Option<DeviceView>>;
+
+    /// The devices with these IDs (unknown ones left out), in ID order; any number of IDs.
+    async fn devices_by_ids(&self, device_ids: &[String]) -> StoreResult<Vec<DeviceView>>;
 
     /// Forget a device: its enrollments, queue entries and identity bindings. Escrowed secrets
     /// (bootstrap tokens, unlock PINs) stay; PIN records keep a snapshot of their command state. Returns false if it was unknown.

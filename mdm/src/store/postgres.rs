@@ -84,7 +84,8 @@ impl PostgresStore {
 ///
 /// - `touched`: last seen; an `Idle` starts a session. Empty when the enrollment is unknown or
 ///   disabled, and then nothing else changes.
-/// - `stored`: the result (`$4` is NULL for `Idle`), only on an open entry.
+/// - `stored`: the result (`$4` is NULL for `Idle`), only on an open entry; the final SELECT
+///   returns its command's request type.
 /// - `picked`: the next command (priority, then FIFO; a `NotNow` entry waits for the next
 ///   session, see the rules in `rows`) with its payload. All CTEs see the table as it was when
 ///   the statement started, so the entry just reported on is excluded explicitly: once its
@@ -106,7 +107,7 @@ stored AS ( \
     last_not_now_at = CASE WHEN $7 THEN $2 ELSE last_not_now_at END \
     WHERE $4::text IS NOT NULL AND enrollment_id = $1 AND command_uuid = $4 \
     AND status IN ('Pending', 'Sent', 'NotNow') AND EXISTS (SELECT 1 FROM touched) \
-    RETURNING 1), \
+    RETURNING command_uuid), \
 picked AS ( \
     SELECT q.command_uuid, c.request_type, c.payload, c.payload_sealed \
     FROM queue_entries q JOIN commands c ON c.uuid = q.command_uuid \
@@ -120,7 +121,8 @@ marked AS ( \
     delivery_count = delivery_count + 1 FROM picked \
     WHERE queue_entries.enrollment_id = $1 AND queue_entries.command_uuid = picked.command_uuid \
     RETURNING 1) \
-SELECT EXISTS (SELECT 1 FROM touched) AS enrolled, EXISTS (SELECT 1 FROM stored) AS stored, \
+SELECT EXISTS (SELECT 1 FROM touched) AS enrolled, \
+    (SELECT c.request_type FROM stored s JOIN commands c ON c.uuid = s.command_uuid) AS stored, \
     p.command_uuid, p.request_type, p.payload, p.payload_sealed \
 FROM (SELECT 1) AS one LEFT JOIN picked p ON TRUE";
 
@@ -128,7 +130,8 @@ FROM (SELECT 1) AS one LEFT JOIN picked p ON TRUE";
 #[derive(sqlx::FromRow)]
 struct ReportRow {
     enrolled: bool,
-    stored: bool,
+    /// The request type of the command whose result was stored.
+    stored: Option<String>,
     command_uuid: Option<String>,
     request_type: Option<String>,
     payload: Option<Vec<u8>>,
@@ -178,4 +181,5 @@ super::admin::impl_admin_store!(PostgresStore);
 super::identity::impl_identity_store!(PostgresStore);
 super::dep::impl_dep_store!(PostgresStore, sqlx::Postgres, postgres_leader);
 super::ade::impl_ade_store!(PostgresStore);
+super::profile_states::impl_profile_state_store!(PostgresStore, sqlx::Postgres);
 super::profiles::impl_profile_store!(PostgresStore, sqlx::Postgres);

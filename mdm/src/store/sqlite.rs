@@ -92,8 +92,9 @@ UPDATE queue_entries SET status = $5, result = $6, result_at = $2, \
     WHERE $4 IS NOT NULL AND enrollment_id = $1 AND command_uuid = $4 \
     AND status IN ('Pending', 'Sent', 'NotNow') \
     AND EXISTS (SELECT 1 FROM enrollments WHERE id = $1 AND enabled) \
-    RETURNING 'stored' AS tag, NULL AS command_uuid, NULL AS request_type, NULL AS payload, \
-    NULL AS payload_sealed; \
+    RETURNING 'stored' AS tag, NULL AS command_uuid, \
+    (SELECT request_type FROM commands WHERE uuid = queue_entries.command_uuid) AS request_type, \
+    NULL AS payload, NULL AS payload_sealed; \
 UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, $2), \
     delivery_count = delivery_count + 1 \
     WHERE enrollment_id = $1 AND command_uuid = ( \
@@ -115,7 +116,8 @@ UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, 
 /// 1. touch the enrollment (last seen; an `Idle` starts a session): `enrolled` when it exists
 ///    and is enabled — the later statements check the same, so a disabled or unknown
 ///    enrollment changes nothing;
-/// 2. store the result (`$4` is NULL for `Idle`): `stored` when it landed on an open entry;
+/// 2. store the result (`$4` is NULL for `Idle`): `stored`, with the command's request type,
+///    when it landed on an open entry;
 /// 3. pick the next command (priority, then FIFO; a `NotNow` entry waits for the next session,
 ///    see the rules in `rows`), mark it sent and return it with its payload: `next`.
 ///
@@ -160,7 +162,7 @@ fn round_of_rows(rows: Vec<ReportRow>) -> ReportRound {
     for row in rows {
         match row.tag.as_str() {
             "enrolled" => round.enrolled = true,
-            "stored" => round.stored = true,
+            "stored" => round.stored = row.request_type,
             "next" => {
                 round.next = delivered(
                     row.command_uuid,
@@ -245,4 +247,5 @@ super::admin::impl_admin_store!(SqliteStore);
 super::identity::impl_identity_store!(SqliteStore);
 super::dep::impl_dep_store!(SqliteStore, sqlx::Sqlite, sqlite_leader);
 super::ade::impl_ade_store!(SqliteStore);
+super::profile_states::impl_profile_state_store!(SqliteStore, sqlx::Sqlite);
 super::profiles::impl_profile_store!(SqliteStore, sqlx::Sqlite);

@@ -57,6 +57,12 @@ pub(super) async fn list_devices_filters_and_pages(s: &dyn Store) {
     assert_eq!(all.len(), 6);
     assert_eq!(all[0].user_channels.len(), 1);
     assert!(all[1].user_channels.is_empty());
+    // By IDs, any number of them, unknown ones left out, user channels included.
+    let mut wanted: Vec<String> = (0..700).map(|i| format!("NOPE-{i}")).collect();
+    wanted.extend(["D3".to_string(), "D1".to_string()]);
+    let by_ids = s.devices_by_ids(&wanted).await.unwrap();
+    assert_eq!(ids(by_ids.clone()), ["D1", "D3"]);
+    assert_eq!(by_ids[0].user_channels.len(), 1);
 
     let f = |f: DeviceFilter| async move { ids(s.list_devices(&f).await.unwrap()) };
     let serial = DeviceFilter {

@@ -14,6 +14,7 @@ mod admin;
 mod checkin;
 mod dep;
 mod escrow;
+mod profile_states;
 mod profiles;
 mod queue;
 
@@ -94,6 +95,7 @@ conformance! {
         dep_sync_leader_is_exclusive_across_servers,
     ],
     ade: [ade_setup_is_claimed_once_per_enrollment],
+    profile_states: [profile_states_follow_commands_answers_and_devices],
     profiles: [
         profile_versions_append_and_the_latest_wins,
         concurrent_uploads_of_one_identifier_store_one_version,

@@ -93,20 +93,20 @@ pub(super) async fn result_for_unknown_or_closed_command_is_flagged(s: &dyn Stor
     enroll(s, "A", 10).await;
     let o = answer(s, "A", "nope", ResultStatus::Acknowledged, 11).await;
     assert!(o.unknown_command && !o.not_enrolled);
+    assert_eq!(o.stored_request_type, None);
 
     enqueue(s, "c1", PRIORITY_NORMAL, 12, &["A"]).await;
     assert_eq!(next(&idle(s, "A", 13).await), Some("c1"));
-    assert!(
-        !answer(s, "A", "c1", ResultStatus::Acknowledged, 14)
-            .await
-            .unknown_command
+    let stored = answer(s, "A", "c1", ResultStatus::Acknowledged, 14).await;
+    assert!(!stored.unknown_command);
+    // The stored result names its command's request type (what result observers filter on).
+    assert_eq!(
+        stored.stored_request_type.as_deref(),
+        Some("DeviceInformation")
     );
     // A second result for a finished command does not overwrite the first.
-    assert!(
-        answer(s, "A", "c1", ResultStatus::Error, 15)
-            .await
-            .unknown_command
-    );
+    let again = answer(s, "A", "c1", ResultStatus::Error, 15).await;
+    assert!(again.unknown_command && again.stored_request_type.is_none());
     let c1 = entry(s, "c1", "A").await;
     assert_eq!(
         (c1.status, c1.result_at),

@@ -1,0 +1,412 @@
+//! A simulated Mac that keeps real state: the configuration profiles installed on it, on the
+//! device channel and on a logged-in user's channel, and answers InstallProfile, RemoveProfile
+//! and ProfileList from that state the way macOS does (Apple's `profile.install`,
+//! `profile.remove` and `profile.list` schemas; real captures in `mdm/testdata/devices/`).
+//! DeviceInformation is answered from its facts. Tests then check the truth on the Mac, not
+//! what the server believes.
+
+use crate::sim_mac::{CHECKIN_CONTENT_TYPE, CONNECT_CONTENT_TYPE, Reply, SimMac};
+use plist::{Dictionary, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The enrollment profile Russet installs (`org.russet.enrollment`): on a real Mac it is in
+/// the ProfileList too, and no reconciler may remove it.
+pub const ENROLLMENT_PROFILE: &str = "org.russet.enrollment";
+
+/// One payload inside an installed profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledPayload {
+    pub payload_type: String,
+    pub identifier: String,
+    pub uuid: String,
+}
+
+/// A profile as the Mac keeps it after installing it.
+#[derive(Debug, Clone)]
+pub struct InstalledProfile {
+    pub identifier: String,
+    pub uuid: String,
+    pub display_name: Option<String>,
+    pub scope: Option<String>,
+    pub payloads: Vec<InstalledPayload>,
+    /// The profile's plist as installed (the content of a signed profile).
+    pub content: Vec<u8>,
+    /// It arrived CMS-signed.
+    pub signed: bool,
+    /// Installed by MDM (InstallProfile), as opposed to by hand.
+    pub managed: bool,
+}
+
+/// A user logged in on the Mac with its own MDM channel (macOS user enrollment, Apple's
+/// "user channel": TokenUpdate and reports carry `UserID`).
+#[derive(Debug, Clone)]
+pub struct SimUser {
+    pub user_id: String,
+    pub short_name: String,
+    pub long_name: String,
+    pub token: Vec<u8>,
+    pub push_magic: String,
+    pub profiles: BTreeMap<String, InstalledProfile>,
+}
+
+/// Which channel a command came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Device,
+    User,
+}
+
+pub struct ManagedMac {
+    pub mac: SimMac,
+    pub os_version: String,
+    pub build_version: String,
+    pub model: String,
+    pub is_apple_silicon: bool,
+    /// Device-channel profiles by identifier (the enrollment profile included).
+    pub profiles: BTreeMap<String, InstalledProfile>,
+    pub user: Option<SimUser>,
+    /// Installs of these identifiers fail, as when a payload is refused by macOS.
+    pub refuse: BTreeSet<String>,
+    /// Every command handled: (channel, CommandUUID, RequestType).
+    pub handled: Vec<(Channel, String, String)>,
+}
+
+impl ManagedMac {
+    /// A Mac with its enrollment profile installed.
+    pub fn new(mac: SimMac) -> Self {
+        let mut profiles = BTreeMap::new();
+        let enrollment = InstalledProfile {
+            identifier: ENROLLMENT_PROFILE.to_string(),
+            uuid: uuid::Uuid::new_v4().to_string().to_uppercase(),
+            display_name: Some("Russet enrollment".into()),
+            scope: Some("System".into()),
+            payloads: vec![InstalledPayload {
+                payload_type: "com.apple.mdm".into(),
+                identifier: format!("{ENROLLMENT_PROFILE}.mdm"),
+                uuid: uuid::Uuid::new_v4().to_string().to_uppercase(),
+            }],
+            content: Vec::new(),
+            signed: true,
+            managed: false,
+        };
+        profiles.insert(enrollment.identifier.clone(), enrollment);
+        ManagedMac {
+            mac,
+            os_version: "15.1".into(),
+            build_version: "24B83".into(),
+            model: "Mac14,2".into(),
+            is_apple_silicon: true,
+            profiles,
+            user: None,
+            refuse: BTreeSet::new(),
+            handled: Vec::new(),
+        }
+    }
+
+    /// Authenticate and TokenUpdate on the device channel.
+    pub async fn enroll(&self) {
+        self.mac.enroll().await;
+    }
+
+    /// A user logs in and their user channel enrolls (TokenUpdate with `UserID`).
+    pub async fn log_in_user(&mut self, short_name: &str) {
+        let user = SimUser {
+            user_id: uuid::Uuid::new_v4().to_string().to_uppercase(),
+            short_name: short_name.to_string(),
+            long_name: format!("{short_name} Appleseed"),
+            token: uuid::Uuid::new_v4().as_bytes().to_vec(),
+            push_magic: uuid::Uuid::new_v4().to_string().to_uppercase(),
+            profiles: BTreeMap::new(),
+        };
+        let msg = SimMac::dict(&[
+            ("MessageType", s("TokenUpdate")),
+            ("Topic", s(&self.mac.topic)),
+            ("UDID", s(&self.mac.udid)),
+            ("UserID", s(&user.user_id)),
+            ("UserShortName", s(&user.short_name)),
+            ("UserLongName", s(&user.long_name)),
+            ("Token", Value::Data(user.token.clone())),
+            ("PushMagic", s(&user.push_magic)),
+        ]);
+        let r = self
+            .mac
+            .put("/mdm/checkin", CHECKIN_CONTENT_TYPE, &SimMac::to_xml(&msg))
+            .await;
+        assert_eq!(r.status, 200, "user TokenUpdate: {}", text(&r));
+        self.user = Some(user);
+    }
+
+    /// The user channel's enrollment ID as Russet names it (`UDID:UserID`).
+    pub fn user_enrollment_id(&self) -> Option<String> {
+        self.user
+            .as_ref()
+            .map(|u| format!("{}:{}", self.mac.udid, u.user_id))
+    }
+
+    /// Work through the device channel's queue the way `mdmclient` does after a push: `Idle`,
+    /// then answer each command, until the server has nothing more. Returns the request types
+    /// handled, in order.
+    pub async fn sync(&mut self) -> Vec<String> {
+        self.sync_channel(Channel::Device).await
+    }
+
+    /// The same on the user channel.
+    pub async fn sync_user(&mut self) -> Vec<String> {
+        self.sync_channel(Channel::User).await
+    }
+
+    async fn sync_channel(&mut self, channel: Channel) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut reply = self
+            .connect(channel, &self.status("Idle", None, channel))
+            .await;
+        // A bound: a server that keeps handing out commands forever is a failure, not a hang.
+        for _ in 0..500 {
+            assert_eq!(reply.status, 200, "connect: {}", text(&reply));
+            let Some((uuid, request_type, command)) = reply.command() else {
+                return seen;
+            };
+            self.handled
+                .push((channel, uuid.clone(), request_type.clone()));
+            seen.push(request_type.clone());
+            let answer = self.answer(channel, &uuid, &request_type, &command);
+            reply = self.connect(channel, &answer).await;
+        }
+        panic!("the server kept sending commands: {seen:?}");
+    }
+
+    /// The installed profiles of a channel.
+    pub fn installed(&self, channel: Channel) -> &BTreeMap<String, InstalledProfile> {
+        match channel {
+            Channel::Device => &self.profiles,
+            Channel::User => &self.user.as_ref().expect("a logged-in user").profiles,
+        }
+    }
+
+    /// A person removes a profile in System Settings (drift the server must notice).
+    pub fn remove_by_hand(&mut self, identifier: &str) -> bool {
+        self.profiles.remove(identifier).is_some()
+    }
+
+    fn installed_mut(&mut self, channel: Channel) -> &mut BTreeMap<String, InstalledProfile> {
+        match channel {
+            Channel::Device => &mut self.profiles,
+            Channel::User => &mut self.user.as_mut().expect("a logged-in user").profiles,
+        }
+    }
+
+    fn answer(
+        &mut self,
+        channel: Channel,
+        uuid: &str,
+        request_type: &str,
+        command: &Dictionary,
+    ) -> Dictionary {
+        match request_type {
+            "InstallProfile" => match self.install(channel, command) {
+                Ok(()) => self.status("Acknowledged", Some(uuid), channel),
+                Err((code, why)) => self.error(uuid, channel, code, &why),
+            },
+            "RemoveProfile" => {
+                let ident = command
+                    .get("Identifier")
+                    .and_then(Value::as_string)
+                    .unwrap_or("");
+                match self.installed_mut(channel).get(ident) {
+                    Some(p) if p.managed => {
+                        self.installed_mut(channel).remove(ident);
+                        self.status("Acknowledged", Some(uuid), channel)
+                    }
+                    // macOS: a profile not installed by MDM (or absent) cannot be removed by it.
+                    _ => self.error(
+                        uuid,
+                        channel,
+                        12013,
+                        &format!("The profile \u{201c}{ident}\u{201d} is not managed by MDM."),
+                    ),
+                }
+            }
+            "ProfileList" => {
+                let managed_only = command
+                    .get("ManagedOnly")
+                    .and_then(Value::as_boolean)
+                    .unwrap_or(false);
+                let list: Vec<Value> = self
+                    .installed(channel)
+                    .values()
+                    .filter(|p| p.managed || !managed_only)
+                    .map(profile_list_item)
+                    .collect();
+                let mut d = self.status("Acknowledged", Some(uuid), channel);
+                d.insert("ProfileList".into(), Value::Array(list));
+                d
+            }
+            "DeviceInformation" => {
+                let mut answers = Dictionary::new();
+                answers.insert("OSVersion".into(), s(&self.os_version));
+                answers.insert("BuildVersion".into(), s(&self.build_version));
+                answers.insert("Model".into(), s(&self.model));
+                answers.insert("SerialNumber".into(), s(&self.mac.serial));
+                answers.insert("UDID".into(), s(&self.mac.udid));
+                answers.insert(
+                    "IsAppleSilicon".into(),
+                    Value::Boolean(self.is_apple_silicon),
+                );
+                let mut d = self.status("Acknowledged", Some(uuid), channel);
+                d.insert("QueryResponses".into(), Value::Dictionary(answers));
+                d
+            }
+            _ => self.status("Acknowledged", Some(uuid), channel),
+        }
+    }
+
+    /// InstallProfile: read the profile (CMS-signed or not), check its scope fits the channel,
+    /// and install it, replacing a profile with the same identifier.
+    fn install(&mut self, channel: Channel, command: &Dictionary) -> Result<(), (i64, String)> {
+        let payload = command
+            .get("Payload")
+            .and_then(Value::as_data)
+            .ok_or((4001, "InstallProfile without Payload data".to_string()))?;
+        let (content, signed) = if payload.starts_with(b"<?xml")
+            || payload.starts_with(b"<plist")
+            || payload.starts_with(b"bplist")
+        {
+            (payload.to_vec(), false)
+        } else {
+            let content = russet_certs::profile_sign::signed_profile_content(payload)
+                .map_err(|e| (4001, format!("the profile signature is invalid: {e}")))?;
+            (content, true)
+        };
+        let profile = Value::from_reader(std::io::Cursor::new(&content))
+            .ok()
+            .and_then(Value::into_dictionary)
+            .ok_or((4001, "the profile is not a property list".to_string()))?;
+        let field = |k: &str| {
+            profile
+                .get(k)
+                .and_then(Value::as_string)
+                .map(str::to_string)
+        };
+        let identifier = field("PayloadIdentifier").ok_or((4001, "no PayloadIdentifier".into()))?;
+        let uuid = field("PayloadUUID").ok_or((4001, "no PayloadUUID".into()))?;
+        if self.refuse.contains(&identifier) {
+            return Err((
+                4001,
+                format!("the profile \u{201c}{identifier}\u{201d} was refused"),
+            ));
+        }
+        let scope = field("PayloadScope");
+        let wants_user = scope.as_deref() == Some("User");
+        if wants_user != (channel == Channel::User) {
+            return Err((
+                4001,
+                format!(
+                    "a {} profile cannot be installed on the {channel:?} channel",
+                    scope.as_deref().unwrap_or("System")
+                ),
+            ));
+        }
+        let payloads = profile
+            .get("PayloadContent")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_dictionary)
+                    .map(|p| {
+                        let f = |k: &str| {
+                            p.get(k)
+                                .and_then(Value::as_string)
+                                .unwrap_or_default()
+                                .to_string()
+                        };
+                        InstalledPayload {
+                            payload_type: f("PayloadType"),
+                            identifier: f("PayloadIdentifier"),
+                            uuid: f("PayloadUUID"),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let installed = InstalledProfile {
+            identifier: identifier.clone(),
+            uuid,
+            display_name: field("PayloadDisplayName"),
+            scope,
+            payloads,
+            content,
+            signed,
+            managed: true,
+        };
+        self.installed_mut(channel).insert(identifier, installed);
+        Ok(())
+    }
+
+    fn status(&self, status: &str, uuid: Option<&str>, channel: Channel) -> Dictionary {
+        let mut d = SimMac::dict(&[("UDID", s(&self.mac.udid)), ("Status", s(status))]);
+        if let Some(u) = uuid {
+            d.insert("CommandUUID".into(), s(u));
+        }
+        if let (Channel::User, Some(user)) = (channel, &self.user) {
+            d.insert("UserID".into(), s(&user.user_id));
+        }
+        d
+    }
+
+    fn error(&self, uuid: &str, channel: Channel, code: i64, why: &str) -> Dictionary {
+        let mut d = self.status("Error", Some(uuid), channel);
+        let mut item = Dictionary::new();
+        item.insert("ErrorCode".into(), Value::Integer(code.into()));
+        item.insert("ErrorDomain".into(), s("MCMDMErrorDomain"));
+        item.insert("LocalizedDescription".into(), s(why));
+        item.insert("USEnglishDescription".into(), s(why));
+        d.insert(
+            "ErrorChain".into(),
+            Value::Array(vec![Value::Dictionary(item)]),
+        );
+        d
+    }
+
+    async fn connect(&self, _channel: Channel, d: &Dictionary) -> Reply {
+        self.mac
+            .put("/mdm/connect", CONNECT_CONTENT_TYPE, &SimMac::to_xml(d))
+            .await
+    }
+}
+
+/// A ProfileList entry as macOS reports it (Apple's `profile.list` response keys).
+fn profile_list_item(p: &InstalledProfile) -> Value {
+    let mut d = Dictionary::new();
+    d.insert("PayloadIdentifier".into(), s(&p.identifier));
+    d.insert("PayloadUUID".into(), s(&p.uuid));
+    d.insert("PayloadVersion".into(), Value::Integer(1.into()));
+    if let Some(n) = &p.display_name {
+        d.insert("PayloadDisplayName".into(), s(n));
+    }
+    d.insert("IsManaged".into(), Value::Boolean(p.managed));
+    d.insert("IsEncrypted".into(), Value::Boolean(false));
+    d.insert("HasRemovalPasscode".into(), Value::Boolean(false));
+    let content: Vec<Value> = p
+        .payloads
+        .iter()
+        .map(|x| {
+            let mut c = Dictionary::new();
+            c.insert("PayloadType".into(), s(&x.payload_type));
+            c.insert("PayloadIdentifier".into(), s(&x.identifier));
+            c.insert("PayloadUUID".into(), s(&x.uuid));
+            c.insert("PayloadVersion".into(), Value::Integer(1.into()));
+            Value::Dictionary(c)
+        })
+        .collect();
+    d.insert("PayloadContent".into(), Value::Array(content));
+    Value::Dictionary(d)
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.to_string())
+}
+
+fn text(r: &Reply) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
