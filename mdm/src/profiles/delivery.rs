@@ -9,7 +9,7 @@ impl ProfileService {
     /// byte for byte; an unsigned one with its variables filled in from `vars` (and its `$$`
     /// escapes resolved) when it has any, else as uploaded. `ProfileError::Expand(Missing)`
     /// when it uses a variable `vars` lacks (e.g. `$USER_SHORT_NAME` outside a user channel).
-    pub async fn deliverable(
+    pub async fn deliverable_bytes(
         &self,
         identifier: &str,
         version: i64,

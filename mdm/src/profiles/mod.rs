@@ -8,6 +8,7 @@
 mod assignments;
 mod catalog;
 mod delivery;
+mod desired;
 pub mod reconcile;
 pub mod views;
 

@@ -156,12 +156,12 @@ async fn the_body_is_sealed_and_delivered_as_uploaded() {
     );
     assert!(!rec.has_variables && !rec.signed);
     let bytes = s
-        .deliverable("com.acme.wifi.office", 1, &DeviceVars::default())
+        .deliverable_bytes("com.acme.wifi.office", 1, &DeviceVars::default())
         .await
         .unwrap();
     assert_eq!(bytes, WIFI);
     assert!(matches!(
-        s.deliverable("com.acme.wifi.office", 2, &DeviceVars::default())
+        s.deliverable_bytes("com.acme.wifi.office", 2, &DeviceVars::default())
             .await,
         Err(ProfileError::NotFound(_))
     ));
@@ -179,7 +179,7 @@ async fn variables_are_filled_in_per_device() {
         user_short_name: None,
     };
     let bytes = s
-        .deliverable("com.acme.loginwindow", 1, &vars)
+        .deliverable_bytes("com.acme.loginwindow", 1, &vars)
         .await
         .unwrap();
     let text = String::from_utf8(bytes).unwrap();
@@ -193,7 +193,8 @@ async fn variables_are_filled_in_per_device() {
         ..vars
     };
     assert!(matches!(
-        s.deliverable("com.acme.loginwindow", 1, &no_name).await,
+        s.deliverable_bytes("com.acme.loginwindow", 1, &no_name)
+            .await,
         Err(ProfileError::Expand(_))
     ));
 }
@@ -207,7 +208,7 @@ async fn a_signed_upload_is_delivered_byte_for_byte() {
     let up = s.upload(&signed, "alice").await.unwrap();
     assert!(up.detail.versions[0].signed);
     let bytes = s
-        .deliverable("com.acme.wifi.office", 1, &DeviceVars::default())
+        .deliverable_bytes("com.acme.wifi.office", 1, &DeviceVars::default())
         .await
         .unwrap();
     assert_eq!(bytes, signed);
@@ -346,4 +347,92 @@ async fn delete_is_soft_and_an_upload_brings_the_profile_back() {
     let back = s.upload(WIFI, "alice").await.unwrap();
     assert_eq!((back.version, back.created), (2, true));
     assert!(back.detail.profile.deleted_at.is_none());
+}
+
+/// The catalog as the reconciler sees it: what each Mac should have, and its bytes.
+#[tokio::test]
+async fn the_reconciler_reads_desired_profiles_and_per_channel_bytes() {
+    use super::reconcile::{DesiredSource, Scope, Target as Channel};
+    let s = service().await;
+    s.upload(WIFI, "alice").await.unwrap();
+    s.upload(LOGINWINDOW, "alice").await.unwrap();
+    s.upload(RESTRICTIONS, "alice").await.unwrap();
+    add_device(&s, "UDID-1", "C02SERIAL1").await;
+    add_device(&s, "UDID-2", "C02SERIAL2").await;
+    s.assign("com.acme.wifi.office", &[], &["UDID-1".into()], "alice")
+        .await
+        .unwrap();
+    s.assign(
+        "com.acme.loginwindow",
+        &["Design".into()],
+        &["C02SERIAL1".into()],
+        "alice",
+    )
+    .await
+    .unwrap();
+    s.assign("com.acme.restrictions", &["Design".into()], &[], "alice")
+        .await
+        .unwrap();
+    let d1 = s.store().device("UDID-1").await.unwrap().unwrap();
+    let d2 = s.store().device("UDID-2").await.unwrap().unwrap();
+
+    let desired = s.desired_for(&[d1.clone(), d2.clone()]).await.unwrap();
+    let ids = |udid: &str| -> Vec<(String, i64, bool)> {
+        desired[udid]
+            .iter()
+            .map(|p| (p.identifier.clone(), p.version, p.per_device))
+            .collect()
+    };
+    assert_eq!(
+        ids("UDID-1"),
+        vec![
+            ("com.acme.loginwindow".to_string(), 1, true),
+            ("com.acme.wifi.office".to_string(), 1, false),
+        ]
+    );
+    assert!(
+        ids("UDID-2").is_empty(),
+        "group assignments wait for the groups feature"
+    );
+    assert!(desired["UDID-1"].iter().all(|p| p.scope == Scope::System));
+
+    // Group assignments count for the groups a device is in.
+    let rows = s
+        .store()
+        .desired_profiles(&["UDID-2".into()], &["Design".into()])
+        .await
+        .unwrap();
+    let groups =
+        std::collections::HashMap::from([("UDID-2".to_string(), vec!["Design".to_string()])]);
+    let by_device = super::desired::group_by_device(std::slice::from_ref(&d2), &groups, &rows);
+    let names: Vec<&str> = by_device["UDID-2"]
+        .iter()
+        .map(|p| p.identifier.as_str())
+        .collect();
+    assert_eq!(names, vec!["com.acme.loginwindow", "com.acme.restrictions"]);
+
+    // The device's own values fill the variables in.
+    let mut named = d1.clone();
+    named.device_name = Some("Ana's Mac".into());
+    let channel = Channel {
+        enrollment_id: "UDID-1",
+        device: &named,
+        user_short_name: None,
+    };
+    let bytes = DesiredSource::deliverable(&s, "com.acme.loginwindow", 1, &channel)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(text.contains("(serial C02SERIAL1)"), "{text}");
+    assert!(text.contains("Ana"), "{text}");
+    // A Mac that never reported a name cannot get it: the reconciler is told why.
+    let nameless = Channel {
+        enrollment_id: "UDID-1",
+        device: &d1,
+        user_short_name: None,
+    };
+    assert!(matches!(
+        DesiredSource::deliverable(&s, "com.acme.loginwindow", 1, &nameless).await,
+        Err(crate::service::ServiceError::Conflict(_))
+    ));
 }

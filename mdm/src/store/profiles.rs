@@ -124,6 +124,49 @@ pub struct ProfileAssignment {
     pub created_at: i64,
 }
 
+/// A live profile's latest version and the assignment that makes a device want it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredRow {
+    pub target: Target,
+    pub identifier: String,
+    pub version: i64,
+    pub payload_uuid: String,
+    /// `System` or `User`.
+    pub scope: String,
+    pub has_variables: bool,
+}
+
+/// Targets bound per statement (both databases take far more; this keeps statements small).
+const DESIRED_CHUNK: usize = 1_000;
+
+#[doc(hidden)]
+pub fn desired_chunk() -> usize {
+    DESIRED_CHUNK
+}
+
+#[doc(hidden)]
+pub fn desired_from(
+    rows: Vec<(String, String, String, i64, String, String, bool)>,
+) -> Vec<DesiredRow> {
+    rows.into_iter()
+        .filter_map(
+            |(kind, name, identifier, version, payload_uuid, scope, has_variables)| {
+                Some(DesiredRow {
+                    target: Target {
+                        kind: TargetKind::parse(&kind)?,
+                        name,
+                    },
+                    identifier,
+                    version,
+                    payload_uuid,
+                    scope,
+                    has_variables,
+                })
+            },
+        )
+        .collect()
+}
+
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
     /// Stores a version and makes it the profile's latest, in one transaction: version 1
@@ -163,13 +206,13 @@ pub trait ProfileStore: Send + Sync {
     ) -> StoreResult<Vec<Target>>;
     /// By kind, then target.
     async fn profile_assignments(&self, identifier: &str) -> StoreResult<Vec<ProfileAssignment>>;
-    /// The live profiles a device should have: assigned to it, or to one of `groups` (the
-    /// groups it is in). `(identifier, latest version)` by identifier.
-    async fn profiles_for_device(
+    /// The live profiles assigned to any of these devices (by UDID) or groups (by name), at
+    /// their latest version: one row per assignment, by identifier. The reconciler's input.
+    async fn desired_profiles(
         &self,
-        device_id: &str,
+        device_ids: &[String],
         groups: &[String],
-    ) -> StoreResult<Vec<(String, i64)>>;
+    ) -> StoreResult<Vec<DesiredRow>>;
 }
 
 const PROFILE_SELECT: &str = "SELECT p.identifier, p.name, p.description, p.organization, \
@@ -455,28 +498,35 @@ macro_rules! impl_profile_store {
                 Ok($crate::store::profiles::assignments_from(rows))
             }
 
-            async fn profiles_for_device(
+            async fn desired_profiles(
                 &self,
-                device_id: &str,
+                device_ids: &[String],
                 groups: &[String],
-            ) -> $crate::store::StoreResult<Vec<(String, i64)>> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT p.identifier, p.latest_version FROM profiles p \
-                     WHERE p.deleted_at IS NULL AND EXISTS (SELECT 1 FROM profile_assignments a \
-                     WHERE a.identifier = p.identifier AND ((a.target_kind = 'device' AND a.target = ",
-                );
-                qb.push_bind(device_id.to_owned());
-                qb.push(")");
-                if !groups.is_empty() {
-                    qb.push(" OR (a.target_kind = 'group' AND a.target IN (");
-                    let mut list = qb.separated(", ");
-                    for g in groups {
-                        list.push_bind(g.clone());
+            ) -> $crate::store::StoreResult<Vec<$crate::store::profiles::DesiredRow>> {
+                let mut rows = Vec::new();
+                for (kind, names) in [("device", device_ids), ("group", groups)] {
+                    for chunk in names.chunks($crate::store::profiles::desired_chunk()) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(
+                            "SELECT a.target_kind, a.target, p.identifier, v.version, \
+                             v.payload_uuid, v.scope, v.has_variables FROM profile_assignments a \
+                             JOIN profiles p ON p.identifier = a.identifier \
+                             AND p.deleted_at IS NULL \
+                             JOIN profile_versions v ON v.identifier = p.identifier \
+                             AND v.version = p.latest_version WHERE a.target_kind = ",
+                        );
+                        qb.push_bind(kind);
+                        qb.push(" AND a.target IN (");
+                        let mut list = qb.separated(", ");
+                        for name in chunk {
+                            list.push_bind(name.clone());
+                        }
+                        qb.push(")");
+                        rows.extend(qb.build_query_as().fetch_all(&self.pool).await?);
                     }
-                    qb.push("))");
                 }
-                qb.push(")) ORDER BY p.identifier");
-                Ok(qb.build_query_as().fetch_all(&self.pool).await?)
+                let mut out = $crate::store::profiles::desired_from(rows);
+                out.sort_by(|a, b| (&a.identifier, &a.target).cmp(&(&b.identifier, &b.target)));
+                Ok(out)
             }
         }
     };

@@ -224,22 +224,50 @@ pub(super) async fn assignments_name_groups_and_devices(s: &dyn Store) {
         .expect("live");
     s.delete_profile("com.acme.gone", 1_400).await.unwrap();
 
-    let of = |device: &'static str, groups: &'static [&'static str]| async move {
+    let desired = |devices: &'static [&'static str], groups: &'static [&'static str]| async move {
+        let devices: Vec<String> = devices.iter().map(|d| d.to_string()).collect();
         let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
-        s.profiles_for_device(device, &groups).await.unwrap()
+        s.desired_profiles(&devices, &groups)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.identifier, r.target))
+            .collect::<Vec<_>>()
     };
-    assert_eq!(of("UDID-1", &[]).await, vec![("com.acme.a".to_string(), 1)]);
-    assert!(of("UDID-2", &[]).await.is_empty());
+    assert_eq!(
+        desired(&["UDID-1"], &[]).await,
+        vec![("com.acme.a".to_string(), Target::device("UDID-1"))]
+    );
+    assert!(desired(&["UDID-2"], &[]).await.is_empty());
     assert!(
-        of("UDID-3", &[]).await.is_empty(),
-        "deleted profiles are gone"
+        desired(&["UDID-3"], &[]).await.is_empty(),
+        "deleted profiles are wanted by no one"
     );
     assert_eq!(
-        of("UDID-4", &["Design", "Sales"]).await,
-        vec![("com.acme.a".to_string(), 1), ("com.acme.b".to_string(), 1)]
+        desired(&["UDID-1", "UDID-4"], &["Design", "Sales"]).await,
+        vec![
+            ("com.acme.a".to_string(), Target::group("Design")),
+            ("com.acme.a".to_string(), Target::device("UDID-1")),
+            ("com.acme.b".to_string(), Target::group("Design")),
+        ]
     );
+    // The row carries what the reconciler needs of the latest version.
+    let row = s
+        .desired_profiles(&["UDID-1".to_string()], &[])
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(
-        of("UDID-1", &["Finance"]).await,
-        vec![("com.acme.a".to_string(), 1)]
+        (
+            row.version,
+            row.payload_uuid.as_str(),
+            row.scope.as_str(),
+            row.has_variables
+        ),
+        (1, "UUID-1", "System", true)
     );
+    // Any number of targets.
+    let many: Vec<String> = (0..2_500).map(|i| format!("UDID-{i}")).collect();
+    let rows = s.desired_profiles(&many, &[]).await.unwrap();
+    assert_eq!(rows.len(), 1);
 }
