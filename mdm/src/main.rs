@@ -44,6 +44,7 @@ fn main() -> ExitCode {
             Command::Doctor(args) => russet_mdm::cli::doctor::run(&args).await,
             Command::Dep(cmd) => russet_mdm::cli::dep::run(cmd).await,
             Command::DepSim(args) => russet_mdm::cli::dep::dep_sim(args).await,
+            Command::Profile(cmd) => russet_mdm::cli::profile::run(cmd).await,
         }
     });
     match result {

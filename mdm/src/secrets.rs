@@ -53,6 +53,9 @@ pub enum Sealed<'a> {
     PushCsrKey { csr_pem: &'a str },
     /// The SCEP CA's private key (one per database).
     ScepCaKey,
+    /// One version of an uploaded configuration profile, the whole `.mobileconfig` (it may
+    /// hold passwords), by its identifier and version number.
+    ProfileVersion { identifier: &'a str, version: i64 },
 }
 
 impl Sealed<'_> {
@@ -72,6 +75,10 @@ impl Sealed<'_> {
                 hex::encode(openssl::sha::sha256(csr_pem.as_bytes()))
             ),
             Sealed::ScepCaKey => "scep-ca:1:key".to_string(),
+            Sealed::ProfileVersion {
+                identifier,
+                version,
+            } => format!("profile-version:{identifier}:{version}"),
         }
     }
 }
@@ -257,6 +264,13 @@ mod tests {
                 "push-csr-key:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
             ),
             (Sealed::ScepCaKey, "scep-ca:1:key"),
+            (
+                Sealed::ProfileVersion {
+                    identifier: "com.acme.wifi",
+                    version: 3,
+                },
+                "profile-version:com.acme.wifi:3",
+            ),
         ];
         for (what, aad) in cases {
             assert_eq!(what.aad(), aad, "{what:?}");

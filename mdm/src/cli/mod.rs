@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod enroll;
 pub mod group;
 pub mod lockwipe;
+pub mod profile;
 mod table;
 
 pub use client::{AdminClient, ClientArgs};
@@ -70,4 +71,7 @@ pub enum Command {
     Dep(dep::DepCmd),
     /// Run the DEP simulator (Apple's DEP API for trials and tests) until Ctrl-C.
     DepSim(dep::DepSimArgs),
+    /// Configuration profiles: upload, assign, Custom Settings.
+    #[command(subcommand)]
+    Profile(profile::ProfileCmd),
 }

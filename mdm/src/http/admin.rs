@@ -3,7 +3,7 @@
 
 use super::extractor::require_admin;
 use super::{AdminError, AppState, MAX_ADMIN_BODY};
-use super::{apns, audit, commands, dep, devices, enroll_links, groups, lockwipe};
+use super::{apns, audit, commands, dep, devices, enroll_links, groups, lockwipe, profiles};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::middleware;
@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(dep::routes())
         .merge(groups::routes())
+        .merge(profiles::routes())
         .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()

@@ -9,7 +9,9 @@
 //! detail and answered with a generic message: no store or secret error text reaches a client.
 
 use crate::dep::DepOpError;
+use crate::profiles::ProfileError;
 use crate::protocol::ProtocolError;
+use crate::protocol::mobileconfig::MobileconfigError;
 use crate::service::ServiceError;
 use crate::service::enrollment::EnrollError;
 use crate::store::StoreError;
@@ -172,6 +174,8 @@ pub enum AdminError {
     Dep(#[from] DepOpError),
     #[error(transparent)]
     Enroll(#[from] EnrollError),
+    #[error(transparent)]
+    Profiles(#[from] ProfileError),
 }
 
 impl AdminError {
@@ -215,6 +219,7 @@ impl AdminError {
                 (service_status(e), code)
             }
             AdminError::Dep(e) => dep_status_and_code(e),
+            AdminError::Profiles(e) => profile_status_and_code(e),
             AdminError::Enroll(e) => {
                 let status = enroll_status(e);
                 let code = match e {
@@ -252,6 +257,27 @@ fn dep_status_and_code(e: &DepOpError) -> (StatusCode, &'static str) {
         DepOpError::Store(_) | DepOpError::Secret(_) | DepOpError::Internal(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
         }
+    }
+}
+
+/// An upload Apple's schemas reject is the admin's input to fix (400, naming every key); one
+/// that carries what Russet owns is well-formed but not allowed (422).
+fn profile_status_and_code(e: &ProfileError) -> (StatusCode, &'static str) {
+    match e {
+        ProfileError::Profile(MobileconfigError::Invalid(_)) => {
+            (StatusCode::BAD_REQUEST, "invalid_profile")
+        }
+        ProfileError::Profile(MobileconfigError::Refused(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "refused")
+        }
+        ProfileError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        ProfileError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        ProfileError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        ProfileError::Expand(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_variable"),
+        ProfileError::Profile(MobileconfigError::Internal(_))
+        | ProfileError::Store(_)
+        | ProfileError::Secret(_)
+        | ProfileError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL),
     }
 }
 

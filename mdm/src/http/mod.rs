@@ -5,7 +5,7 @@
 //! Device side: `device` (router, check-in, command loop), `identity` (who signed the body),
 //! `enroll` (`/mdm/enroll`), `scep`, `tls`. Admin side: `admin` (router), one module per
 //! area with its own `routes()`: `devices`, `commands`, `lockwipe`, `apns`, `enroll_links`,
-//! `audit`, `dep`, `groups`.
+//! `audit`, `dep`, `groups`, `profiles`.
 
 pub mod admin;
 mod apns;
@@ -21,12 +21,14 @@ mod extractor;
 mod groups;
 pub mod identity;
 mod lockwipe;
+mod profiles;
 pub mod scep;
 pub mod tls;
 
 pub use error::{AdminError, DeviceError, dep_public_message};
 
 use crate::dep::DepService;
+use crate::profiles::ProfileService;
 use crate::push::PushService;
 use crate::service::MdmService;
 use crate::service::enrollment::EnrollmentService;
@@ -53,6 +55,8 @@ pub struct AppState {
     pub push: Arc<PushService>,
     /// DEP links, sync, profiles.
     pub dep: Arc<DepService>,
+    /// Configuration profiles: the catalog and assignments.
+    pub profiles: Arc<ProfileService>,
     /// Who signed a device request.
     pub identity: Arc<IdentityVerifier>,
 }

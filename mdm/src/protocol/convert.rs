@@ -198,6 +198,7 @@ mod tests {
             presence: None,
             subkeys: vec![],
             rangelist: None,
+            supported_os: None,
         };
         let mut problems = Vec::new();
         let v = typed(

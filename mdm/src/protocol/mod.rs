@@ -11,6 +11,7 @@ pub mod convert;
 pub mod enrollment;
 pub mod guard;
 pub mod machine_info;
+pub mod mobileconfig;
 pub mod profile_list;
 pub mod report;
 pub mod schema;

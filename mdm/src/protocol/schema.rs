@@ -116,7 +116,7 @@ impl KeyType {
         }
     }
 
-    fn accepts(&self, value: &Value) -> bool {
+    pub(super) fn accepts(&self, value: &Value) -> bool {
         matches!(
             (self, value),
             (KeyType::Any, _)
@@ -143,7 +143,7 @@ pub enum RangeValue {
 }
 
 impl RangeValue {
-    fn matches(&self, value: &Value) -> bool {
+    pub(super) fn matches(&self, value: &Value) -> bool {
         match (self, value) {
             (RangeValue::String(a), Value::String(b)) => a == b,
             (RangeValue::Integer(a), Value::Integer(b)) => b.as_signed() == Some(*a),
@@ -153,7 +153,7 @@ impl RangeValue {
         }
     }
 
-    fn display(&self) -> String {
+    pub(super) fn display(&self) -> String {
         match self {
             RangeValue::Integer(i) => i.to_string(),
             RangeValue::Real(r) => r.to_string(),
@@ -177,6 +177,32 @@ pub struct KeySpec {
     pub subkeys: Vec<KeySpec>,
     #[serde(default)]
     pub rangelist: Option<Vec<RangeValue>>,
+    /// Per-platform availability, when it differs from the payload's (profile schemas).
+    #[serde(default, rename = "supportedOS")]
+    pub supported_os: Option<SupportedOs>,
+}
+
+/// The `supportedOS` block of a schema, reduced to what Russet asks: macOS.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SupportedOs {
+    #[serde(default, rename = "macOS")]
+    pub macos: Option<OsSupport>,
+}
+
+/// One platform's entry: the version that introduced (or removed) a payload or key; Apple
+/// writes `n/a` for "not on this platform".
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OsSupport {
+    #[serde(default)]
+    pub introduced: Option<String>,
+    #[serde(default)]
+    pub removed: Option<String>,
+}
+
+impl OsSupport {
+    pub fn not_available(&self) -> bool {
+        self.introduced.as_deref() == Some("n/a")
+    }
 }
 
 impl KeySpec {
@@ -222,6 +248,7 @@ impl CommandSchema {
             presence: Some("required".into()),
             subkeys: self.payloadkeys.clone(),
             rangelist: None,
+            supported_os: None,
         }
     }
 

@@ -12,6 +12,7 @@ use crate::dep::{DepService, DepSettings};
 use crate::fsutil;
 use crate::http::identity::IdentityVerifier;
 use crate::http::{self, AppState, admin, device, sensitive_headers};
+use crate::profiles::{ProfileService, ProfileSettings};
 use crate::push::{Dispatcher, DispatcherSettings, PushService};
 use crate::secrets::SecretBox;
 use crate::service::enrollment::{EnrollmentOptions, EnrollmentService, ProfileSigner};
@@ -269,6 +270,15 @@ fn services(
                 .collect(),
         },
     ));
+    // Uploaded profiles may not ask Russet's own SCEP service (`<public_url>/scep`) for a
+    // second MDM identity.
+    let profiles = Arc::new(ProfileService::new(
+        store.clone(),
+        vault.clone(),
+        ProfileSettings {
+            public_url: public_url.to_string(),
+        },
+    ));
     let service = Arc::new(
         MdmService::new(
             store,
@@ -293,6 +303,7 @@ fn services(
         enroll,
         push,
         dep,
+        profiles,
         identity,
     })
 }

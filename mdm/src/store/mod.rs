@@ -15,6 +15,7 @@ pub mod groups;
 pub mod identity;
 mod postgres;
 pub mod profile_states;
+pub mod profiles;
 pub mod push;
 mod rows;
 mod sqlite;
@@ -32,6 +33,7 @@ pub use identity::{
 };
 pub use postgres::PostgresStore;
 pub use profile_states::ProfileStateStore;
+pub use profiles::ProfileStore;
 pub use push::{PushCertificateRecord, PushCsrKey, PushResultRecord, PushStore, PushTarget};
 pub use sqlite::SqliteStore;
 
@@ -463,6 +465,7 @@ pub trait Store:
     + AdeStore
     + GroupStore
     + ProfileStateStore
+    + ProfileStore
     + Send
     + Sync
     + 'static

@@ -183,3 +183,4 @@ super::dep::impl_dep_store!(PostgresStore, sqlx::Postgres, postgres_leader);
 super::ade::impl_ade_store!(PostgresStore);
 super::groups::impl_group_store!(PostgresStore, sqlx::Postgres);
 super::profile_states::impl_profile_state_store!(PostgresStore, sqlx::Postgres);
+super::profiles::impl_profile_store!(PostgresStore, sqlx::Postgres);

@@ -249,3 +249,4 @@ super::dep::impl_dep_store!(SqliteStore, sqlx::Sqlite, sqlite_leader);
 super::ade::impl_ade_store!(SqliteStore);
 super::groups::impl_group_store!(SqliteStore, sqlx::Sqlite);
 super::profile_states::impl_profile_state_store!(SqliteStore, sqlx::Sqlite);
+super::profiles::impl_profile_store!(SqliteStore, sqlx::Sqlite);

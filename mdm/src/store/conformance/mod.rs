@@ -16,6 +16,7 @@ mod dep;
 mod escrow;
 mod groups;
 mod profile_states;
+mod profiles;
 mod queue;
 
 /// For each case: `sqlite::case` and `postgres::case`. The case runs in its own task so a
@@ -101,4 +102,10 @@ conformance! {
         device_facts_page_with_enrollment_and_dep_profile,
     ],
     profile_states: [profile_states_follow_commands_answers_and_devices],
+    profiles: [
+        profile_versions_append_and_the_latest_wins,
+        concurrent_uploads_of_one_identifier_store_one_version,
+        deleting_is_soft_and_drops_the_assignments,
+        assignments_name_groups_and_devices,
+    ],
 }

@@ -1,0 +1,93 @@
+//! The catalog as the reconciler's source of desired state ([`DesiredSource`]): which profile
+//! versions each Mac should have, and the bytes one of its channels gets.
+
+use super::reconcile::{DesiredProfile, DesiredSource, Scope, Target as Channel};
+use super::{ProfileError, ProfileService};
+use crate::protocol::mobileconfig::variables::DeviceVars;
+use crate::service::ServiceError;
+use crate::store::DeviceView;
+use crate::store::profiles::{DesiredRow, TargetKind};
+use std::collections::HashMap;
+
+impl From<ProfileError> for ServiceError {
+    fn from(e: ProfileError) -> Self {
+        match e {
+            ProfileError::Store(e) => ServiceError::Store(e),
+            ProfileError::Secret(e) => ServiceError::Secret(e),
+            ProfileError::NotFound(m) => ServiceError::NotFound(m),
+            ProfileError::Expand(e) => ServiceError::Conflict(e.to_string()),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn desired(row: &DesiredRow) -> DesiredProfile {
+    DesiredProfile {
+        identifier: row.identifier.clone(),
+        version: row.version,
+        payload_uuid: row.payload_uuid.clone(),
+        scope: if row.scope == "User" {
+            Scope::User
+        } else {
+            Scope::System
+        },
+        per_device: row.has_variables,
+    }
+}
+
+/// Each device's profiles from the assignment rows: those naming it, and those naming one of
+/// its groups; one entry per identifier.
+pub(super) fn group_by_device(
+    devices: &[DeviceView],
+    groups_of: &HashMap<String, Vec<String>>,
+    rows: &[DesiredRow],
+) -> HashMap<String, Vec<DesiredProfile>> {
+    let mut out = HashMap::new();
+    for d in devices {
+        let groups = groups_of.get(&d.udid).map(Vec::as_slice).unwrap_or(&[]);
+        let mut wanted: Vec<DesiredProfile> = Vec::new();
+        for row in rows.iter().filter(|r| match r.target.kind {
+            TargetKind::Device => r.target.name == d.udid,
+            TargetKind::Group => groups.contains(&r.target.name),
+        }) {
+            if !wanted.iter().any(|w| w.identifier == row.identifier) {
+                wanted.push(desired(row));
+            }
+        }
+        out.insert(d.udid.clone(), wanted);
+    }
+    out
+}
+
+#[async_trait::async_trait]
+impl DesiredSource for ProfileService {
+    async fn desired_for(
+        &self,
+        devices: &[DeviceView],
+    ) -> Result<HashMap<String, Vec<DesiredProfile>>, ServiceError> {
+        let ids: Vec<String> = devices.iter().map(|d| d.udid.clone()).collect();
+        // TODO(groups merge): the groups each device is in (GroupStore, migration 0008, and
+        // smart groups' filters); until then only assignments to the device itself count.
+        let groups_of: HashMap<String, Vec<String>> = HashMap::new();
+        let mut groups: Vec<String> = groups_of.values().flatten().cloned().collect();
+        groups.sort();
+        groups.dedup();
+        let rows = self.store.desired_profiles(&ids, &groups).await?;
+        Ok(group_by_device(devices, &groups_of, &rows))
+    }
+
+    async fn deliverable(
+        &self,
+        identifier: &str,
+        version: i64,
+        channel: &Channel<'_>,
+    ) -> Result<Vec<u8>, ServiceError> {
+        let vars = DeviceVars {
+            serial: channel.device.serial_number.clone(),
+            udid: Some(channel.device.udid.clone()),
+            device_name: channel.device.device_name.clone(),
+            user_short_name: channel.user_short_name.map(str::to_string),
+        };
+        Ok(self.deliverable_bytes(identifier, version, &vars).await?)
+    }
+}
