@@ -95,6 +95,18 @@ pub struct ServeArgs {
     /// How often the DEP sync worker pulls device changes from Apple, per link (seconds).
     #[arg(long, env = "RUSSET_DEP_SYNC_INTERVAL_SECS", default_value_t = 300)]
     pub dep_sync_interval_secs: u64,
+    /// How often each Mac is asked for its ProfileList, to verify its configuration profiles
+    /// and repair drift (seconds; at least 3600).
+    #[arg(
+        long,
+        env = "RUSSET_PROFILE_VERIFY_INTERVAL_SECS",
+        default_value_t = 86400
+    )]
+    pub profile_verify_interval_secs: u64,
+    /// Sign delivered configuration profiles that were uploaded unsigned, with the identity
+    /// that signs enrollment profiles (System Settings then shows them as verified).
+    #[arg(long, env = "RUSSET_SIGN_PROFILES")]
+    pub sign_profiles: bool,
     /// Serve `GET /mdm/enroll` to anyone (otherwise only with an enrollment-link token).
     #[arg(long, env = "RUSSET_OPEN_ENROLLMENT")]
     pub open_enrollment: bool,

@@ -264,11 +264,20 @@ async fn custom_settings_build_a_profile_that_round_trips(backend: Backend) {
     srv.stop().await;
 }
 
+/// A static group to assign to (assignments name existing groups only).
+async fn group(srv: &TestServer, name: &str) {
+    let (status, v) = srv
+        .api(Method::POST, "/api/v1/groups", Some(json!({"name": name})))
+        .await;
+    assert_eq!(status, 201, "{v}");
+}
+
 async fn assignments_name_devices_by_udid_or_serial_and_groups_by_name(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let (mac, other) = (srv.mac(), srv.mac());
     mac.enroll().await;
     other.enroll().await;
+    group(&srv, "Finance").await;
     let (status, v) = upload(&srv, WIFI).await;
     assert_eq!(status, 201, "{v}");
     let path = "/api/v1/profiles/com.acme.wifi.office/assignments";
@@ -297,7 +306,8 @@ async fn assignments_name_devices_by_udid_or_serial_and_groups_by_name(backend: 
     assert_eq!(v["added"], json!({"groups": [], "devices": []}));
     assert_eq!(v["unchanged"]["devices"], json!([mac.udid]));
 
-    // Unknown devices are named, and nothing is assigned.
+    // Unknown devices and groups are named, and nothing is assigned.
+    group(&srv, "Design").await;
     let (status, v) = srv
         .api(
             Method::POST,
@@ -313,6 +323,10 @@ async fn assignments_name_devices_by_udid_or_serial_and_groups_by_name(backend: 
             "no device with the UDID or serial number C02NOTKNOWN, NOT-A-UDID"
         )
     );
+    let (status, v) = srv
+        .api(Method::POST, path, Some(json!({"groups": ["Nope"]})))
+        .await;
+    assert_eq!(error(&v), ("not_found", "no group Nope"), "{status} {v}");
     let (status, v) = srv.api(Method::POST, path, Some(json!({}))).await;
     assert_eq!((status, error(&v).0), (400, "bad_request"), "{v}");
     let (status, v) = srv
@@ -490,6 +504,7 @@ async fn delete_keeps_the_history_and_the_audit_log_has_every_step(backend: Back
     let srv = TestServer::start(backend).await;
     let mac = srv.mac();
     mac.enroll().await;
+    group(&srv, "Finance").await;
     assert_eq!(upload(&srv, WIFI).await.0, 201);
     let path = "/api/v1/profiles/com.acme.wifi.office";
     let assignments = format!("{path}/assignments");

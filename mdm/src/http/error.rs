@@ -197,27 +197,7 @@ impl AdminError {
                 (e.status(), "too_large")
             }
             AdminError::Body(e) => (e.status(), "bad_request"),
-            AdminError::Service(e) => {
-                let code = match e {
-                    ServiceError::Protocol(ProtocolError::UnsupportedRequestType(_)) => {
-                        "unsupported_request_type"
-                    }
-                    ServiceError::Protocol(ProtocolError::Invalid(_)) => "invalid_command",
-                    ServiceError::Refused(_) => "refused",
-                    ServiceError::InvalidFilter(_) => "invalid_filter",
-                    ServiceError::NotFound(_) => "not_found",
-                    ServiceError::Conflict(_) => "conflict",
-                    ServiceError::AlreadyDelivered(_) => "already_delivered",
-                    ServiceError::PushBlocked(_) => "push_blocked",
-                    ServiceError::NoPushCertificate => "no_push_certificate",
-                    ServiceError::VendorNotConfigured => "vendor_not_configured",
-                    ServiceError::Store(_)
-                    | ServiceError::Secret(_)
-                    | ServiceError::Internal(_) => INTERNAL,
-                    _ => "bad_request",
-                };
-                (service_status(e), code)
-            }
+            AdminError::Service(e) => service_status_and_code(e),
             AdminError::Dep(e) => dep_status_and_code(e),
             AdminError::Profiles(e) => profile_status_and_code(e),
             AdminError::Enroll(e) => {
@@ -242,6 +222,26 @@ impl AdminError {
             self.to_string()
         }
     }
+}
+
+fn service_status_and_code(e: &ServiceError) -> (StatusCode, &'static str) {
+    let code = match e {
+        ServiceError::Protocol(ProtocolError::UnsupportedRequestType(_)) => {
+            "unsupported_request_type"
+        }
+        ServiceError::Protocol(ProtocolError::Invalid(_)) => "invalid_command",
+        ServiceError::Refused(_) => "refused",
+        ServiceError::InvalidFilter(_) => "invalid_filter",
+        ServiceError::NotFound(_) => "not_found",
+        ServiceError::Conflict(_) => "conflict",
+        ServiceError::AlreadyDelivered(_) => "already_delivered",
+        ServiceError::PushBlocked(_) => "push_blocked",
+        ServiceError::NoPushCertificate => "no_push_certificate",
+        ServiceError::VendorNotConfigured => "vendor_not_configured",
+        ServiceError::Store(_) | ServiceError::Secret(_) | ServiceError::Internal(_) => INTERNAL,
+        _ => "bad_request",
+    };
+    (service_status(e), code)
 }
 
 fn dep_status_and_code(e: &DepOpError) -> (StatusCode, &'static str) {
@@ -274,6 +274,7 @@ fn profile_status_and_code(e: &ProfileError) -> (StatusCode, &'static str) {
         ProfileError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
         ProfileError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         ProfileError::Expand(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_variable"),
+        ProfileError::Service(e) => service_status_and_code(e),
         ProfileError::Profile(MobileconfigError::Internal(_))
         | ProfileError::Store(_)
         | ProfileError::Secret(_)

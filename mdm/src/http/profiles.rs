@@ -122,7 +122,9 @@ async fn delete(
     Path(identifier): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let d = state.profiles.delete(&identifier, actor.name()).await?;
-    Ok(Json(views::detail(&d)))
+    let mut v = views::detail(&d.detail);
+    v["reconciled"] = serde_json::json!(d.reconciled);
+    Ok(Json(v))
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,7 @@
 //! Who should have a profile: groups by name and devices (named by UDID or serial, stored by
 //! UDID). Every change is audited.
 
+use super::reconcile::ReconcileReport;
 use super::{ProfileError, ProfileResult, ProfileService};
 use crate::store::DeviceFilter;
 use crate::store::profiles::{ProfileAssignment, Target, TargetKind};
@@ -15,6 +16,8 @@ pub struct AssignOutcome {
     /// Named, but already in that state.
     pub unchanged: Vec<Target>,
     pub assignments: Vec<ProfileAssignment>,
+    /// What the Macs concerned were sent.
+    pub reconciled: ReconcileReport,
 }
 
 /// Group names and device UDIDs of some targets, each list sorted.
@@ -116,9 +119,12 @@ impl ProfileService {
             ));
         }
         self.live(identifier).await?;
-        // TODO(groups merge): refuse a group that does not exist (GroupStore, migration
-        // 0008) once the groups feature is on main; until then the name is stored as given.
         let mut targets = group_targets(groups)?;
+        for g in groups {
+            if self.store.group(g).await?.is_none() {
+                return Err(ProfileError::NotFound(format!("no group {g}")));
+            }
+        }
         targets.extend(self.device_targets(devices, &[]).await?);
         dedup(&mut targets);
         let added = self
@@ -181,17 +187,21 @@ impl ProfileService {
         }
     }
 
+    /// The answer, once the devices the change concerns have converged.
     async fn outcome(
         &self,
         identifier: &str,
         named: Vec<Target>,
         changed: Vec<Target>,
     ) -> ProfileResult<AssignOutcome> {
+        let devices = self.devices_of(&changed).await?;
+        let reconciled = self.converge(&devices).await?;
         let unchanged = named.into_iter().filter(|t| !changed.contains(t)).collect();
         Ok(AssignOutcome {
             changed,
             unchanged,
             assignments: self.store.profile_assignments(identifier).await?,
+            reconciled,
         })
     }
 }

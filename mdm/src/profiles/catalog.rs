@@ -1,6 +1,7 @@
 //! The catalog: upload (a new version per change), the Custom Settings builder, list, show,
 //! delete. Every upload and deletion is audited.
 
+use super::reconcile::ReconcileReport;
 use super::{ProfileError, ProfileResult, ProfileService};
 use crate::protocol::mobileconfig::custom_settings::{self, CustomSettings};
 use crate::protocol::mobileconfig::variables::Variable;
@@ -27,6 +28,16 @@ pub struct Uploaded {
     pub created: bool,
     pub warnings: Vec<String>,
     pub variables: Vec<Variable>,
+    /// What the Macs it is assigned to were sent (a new version replaces the old).
+    pub reconciled: ReconcileReport,
+}
+
+/// What a deletion came to.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    pub detail: ProfileDetail,
+    /// The removals sent to the Macs that had it.
+    pub reconciled: ReconcileReport,
 }
 
 /// One profile with its history and assignments.
@@ -163,12 +174,25 @@ impl ProfileService {
         version: i64,
         created: bool,
     ) -> ProfileResult<Uploaded> {
+        let detail = self.show(&p.identifier).await?;
+        let reconciled = if created {
+            let targets: Vec<_> = detail
+                .assignments
+                .iter()
+                .map(|a| a.target.clone())
+                .collect();
+            let devices = self.devices_of(&targets).await?;
+            self.converge(&devices).await?
+        } else {
+            ReconcileReport::default()
+        };
         Ok(Uploaded {
-            detail: self.show(&p.identifier).await?,
+            detail,
             version,
             created,
             warnings: p.warnings.clone(),
             variables: p.variables.clone(),
+            reconciled,
         })
     }
 
@@ -193,7 +217,7 @@ impl ProfileService {
 
     /// `profile delete`: mark the profile deleted and drop its assignments (so it is removed
     /// from the Macs that have it); its versions stay. Audited.
-    pub async fn delete(&self, identifier: &str, actor: &str) -> ProfileResult<ProfileDetail> {
+    pub async fn delete(&self, identifier: &str, actor: &str) -> ProfileResult<Deleted> {
         let removed = self
             .store
             .delete_profile(identifier, now_ms())
@@ -213,6 +237,20 @@ impl ProfileService {
             }),
         )
         .await?;
-        Ok(detail)
+        // Every Mac that has it, or was on its way to: the assignments just dropped name some,
+        // the states name the rest.
+        let targets: Vec<_> = removed.iter().map(|a| a.target.clone()).collect();
+        let mut devices = self.devices_of(&targets).await?;
+        devices.extend(
+            self.store
+                .profile_states_of(identifier)
+                .await?
+                .into_iter()
+                .map(|s| s.device_id),
+        );
+        devices.sort();
+        devices.dedup();
+        let reconciled = self.converge(&devices).await?;
+        Ok(Deleted { detail, reconciled })
     }
 }

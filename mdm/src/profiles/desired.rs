@@ -16,6 +16,7 @@ impl From<ProfileError> for ServiceError {
             ProfileError::Secret(e) => ServiceError::Secret(e),
             ProfileError::NotFound(m) => ServiceError::NotFound(m),
             ProfileError::Expand(e) => ServiceError::Conflict(e.to_string()),
+            ProfileError::Service(e) => *e,
             other => ServiceError::Internal(other.to_string()),
         }
     }
@@ -66,12 +67,16 @@ impl DesiredSource for ProfileService {
         devices: &[DeviceView],
     ) -> Result<HashMap<String, Vec<DesiredProfile>>, ServiceError> {
         let ids: Vec<String> = devices.iter().map(|d| d.udid.clone()).collect();
-        // TODO(groups merge): the groups each device is in (GroupStore, migration 0008, and
-        // smart groups' filters); until then only assignments to the device itself count.
-        let groups_of: HashMap<String, Vec<String>> = HashMap::new();
-        let mut groups: Vec<String> = groups_of.values().flatten().cloned().collect();
-        groups.sort();
-        groups.dedup();
+        // Only the groups profiles are assigned to matter; which of them each device is in.
+        let assigned = self.store.assigned_groups().await?;
+        let groups_of: HashMap<String, Vec<String>> = self
+            .service
+            .memberships(&ids, &assigned)
+            .await?
+            .into_iter()
+            .map(|(udid, groups)| (udid, groups.into_iter().collect()))
+            .collect();
+        let groups: Vec<String> = assigned.into_iter().collect();
         let rows = self.store.desired_profiles(&ids, &groups).await?;
         Ok(group_by_device(devices, &groups_of, &rows))
     }
@@ -88,6 +93,14 @@ impl DesiredSource for ProfileService {
             device_name: channel.device.device_name.clone(),
             user_short_name: channel.user_short_name.map(str::to_string),
         };
-        Ok(self.deliverable_bytes(identifier, version, &vars).await?)
+        let (body, signed) = self.deliverable_bytes(identifier, version, &vars).await?;
+        match &self.signer {
+            // Signed by Russet, so System Settings shows it as verified; an upload signed by
+            // its author stays as it is.
+            Some(enroll) if !signed => enroll
+                .sign_profile(&body)
+                .map_err(|e| ServiceError::Internal(format!("signing {identifier}: {e}"))),
+            _ => Ok(body),
+        }
     }
 }

@@ -9,15 +9,20 @@ mod assignments;
 mod catalog;
 mod delivery;
 mod desired;
+mod observe;
 pub mod reconcile;
 pub mod views;
 
+pub use observe::spawn_sweeper;
+
 pub use assignments::AssignOutcome;
-pub use catalog::{ProfileDetail, Uploaded};
+pub use catalog::{Deleted, ProfileDetail, Uploaded};
 
 use crate::protocol::mobileconfig::MobileconfigError;
 use crate::protocol::mobileconfig::variables::ExpandError;
 use crate::secrets::{SecretBox, SecretError};
+use crate::service::MdmService;
+use crate::service::enrollment::EnrollmentService;
 use crate::store::{Store, StoreError};
 use std::sync::Arc;
 
@@ -38,6 +43,9 @@ pub enum ProfileError {
     /// A version cannot be delivered to this device: a variable it uses has no value.
     #[error(transparent)]
     Expand(#[from] ExpandError),
+    /// What the core answered (group memberships, queuing the reconciler's commands).
+    #[error(transparent)]
+    Service(Box<crate::service::ServiceError>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -48,25 +56,50 @@ pub enum ProfileError {
 
 pub type ProfileResult<T> = Result<T, ProfileError>;
 
-#[derive(Debug, Clone)]
+impl From<crate::service::ServiceError> for ProfileError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        match e {
+            crate::service::ServiceError::Store(e) => ProfileError::Store(e),
+            crate::service::ServiceError::NotFound(m) => ProfileError::NotFound(m),
+            other => ProfileError::Service(Box::new(other)),
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct ProfileSettings {
     /// Russet's public base URL: `<public_url>/scep` is its own SCEP service, which uploaded
     /// profiles may not ask for a second MDM identity.
     pub public_url: String,
+    /// Sign delivered profiles that were uploaded unsigned with the identity that signs
+    /// enrollment profiles (`--sign-profiles`).
+    pub signer: Option<Arc<EnrollmentService>>,
 }
 
 pub struct ProfileService {
     store: Arc<dyn Store>,
     vault: Arc<SecretBox>,
     scep_url: String,
+    /// The core: group memberships, and where the reconciler's commands are queued.
+    service: Arc<MdmService>,
+    reconciler: reconcile::Reconciler,
+    signer: Option<Arc<EnrollmentService>>,
 }
 
 impl ProfileService {
-    pub fn new(store: Arc<dyn Store>, vault: Arc<SecretBox>, settings: ProfileSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Arc<SecretBox>,
+        service: Arc<MdmService>,
+        settings: ProfileSettings,
+    ) -> Self {
         ProfileService {
+            reconciler: reconcile::Reconciler::new(service.clone(), store.clone()),
             store,
             vault,
             scep_url: format!("{}/scep", settings.public_url.trim_end_matches('/')),
+            service,
+            signer: settings.signer,
         }
     }
 

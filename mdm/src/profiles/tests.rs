@@ -15,11 +15,30 @@ const LOGINWINDOW: &[u8] =
 async fn service() -> ProfileService {
     let store = crate::store::open("sqlite::memory:").await.expect("store");
     let vault = Arc::new(SecretBox::generate().expect("kek"));
+    let core = Arc::new(MdmService::new(
+        store.clone(),
+        vault.clone(),
+        crate::service::ServiceOptions::default(),
+    ));
+    // The groups the tests assign to (assignments name existing groups only); written to the
+    // store directly, so the audit log holds only what the tests do.
+    for name in ["Finance", "Design"] {
+        let group = crate::store::groups::GroupRecord {
+            name: name.into(),
+            description: None,
+            filter: None,
+            created_at: 1,
+            updated_at: 1,
+        };
+        assert!(store.insert_group(&group).await.expect("group"));
+    }
     ProfileService::new(
         store,
         vault,
+        core,
         ProfileSettings {
             public_url: "https://mdm.acme.example:8443/".into(),
+            signer: None,
         },
     )
 }
@@ -155,11 +174,11 @@ async fn the_body_is_sealed_and_delivered_as_uploaded() {
             .any(|w| w == password)
     );
     assert!(!rec.has_variables && !rec.signed);
-    let bytes = s
+    let (bytes, signed) = s
         .deliverable_bytes("com.acme.wifi.office", 1, &DeviceVars::default())
         .await
         .unwrap();
-    assert_eq!(bytes, WIFI);
+    assert_eq!((bytes.as_slice(), signed), (WIFI, false));
     assert!(matches!(
         s.deliverable_bytes("com.acme.wifi.office", 2, &DeviceVars::default())
             .await,
@@ -178,7 +197,7 @@ async fn variables_are_filled_in_per_device() {
         device_name: Some("Ana's Mac".into()),
         user_short_name: None,
     };
-    let bytes = s
+    let (bytes, _) = s
         .deliverable_bytes("com.acme.loginwindow", 1, &vars)
         .await
         .unwrap();
@@ -207,11 +226,11 @@ async fn a_signed_upload_is_delivered_byte_for_byte() {
         .sign_attached(WIFI);
     let up = s.upload(&signed, "alice").await.unwrap();
     assert!(up.detail.versions[0].signed);
-    let bytes = s
+    let (bytes, is_signed) = s
         .deliverable_bytes("com.acme.wifi.office", 1, &DeviceVars::default())
         .await
         .unwrap();
-    assert_eq!(bytes, signed);
+    assert_eq!((bytes, is_signed), (signed, true));
 }
 
 #[tokio::test]
@@ -324,9 +343,9 @@ async fn delete_is_soft_and_an_upload_brings_the_profile_back() {
         .await
         .unwrap();
     let d = s.delete("com.acme.wifi.office", "bob").await.unwrap();
-    assert!(d.profile.deleted_at.is_some());
-    assert!(d.assignments.is_empty());
-    assert_eq!(d.versions.len(), 1);
+    assert!(d.detail.profile.deleted_at.is_some());
+    assert!(d.detail.assignments.is_empty());
+    assert_eq!(d.detail.versions.len(), 1);
     assert!(matches!(
         s.delete("com.acme.wifi.office", "bob").await,
         Err(ProfileError::NotFound(_))

@@ -64,6 +64,7 @@ pub fn uploaded(u: &Uploaded) -> Value {
         "created": u.created,
         "variables": u.variables.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "warnings": u.warnings,
+        "reconciled": u.reconciled,
     })
 }
 
@@ -75,6 +76,7 @@ pub fn assign_outcome(identifier: &str, key: &str, o: &AssignOutcome) -> Value {
         "identifier": identifier,
         "unchanged": {"groups": same_groups, "devices": same_devices},
         "assignments": assignments(&o.assignments),
+        "reconciled": o.reconciled,
     });
     v[key] = json!({"groups": groups, "devices": devices});
     v

@@ -33,6 +33,10 @@ use tokio::task::JoinHandle;
 
 pub use crate::config::{ADMIN_TOKEN_FILE, ADMIN_URL_FILE};
 
+/// How often failed profile installs whose backoff passed are retried, and channels due for a
+/// ProfileList are asked.
+const PROFILE_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
 /// A started server. Dropping it does not stop it; call [`Running::shutdown`].
 pub struct Running {
     pub device_addr: SocketAddr,
@@ -270,19 +274,10 @@ fn services(
                 .collect(),
         },
     ));
-    // Uploaded profiles may not ask Russet's own SCEP service (`<public_url>/scep`) for a
-    // second MDM identity.
-    let profiles = Arc::new(ProfileService::new(
-        store.clone(),
-        vault.clone(),
-        ProfileSettings {
-            public_url: public_url.to_string(),
-        },
-    ));
     let service = Arc::new(
         MdmService::new(
-            store,
-            vault,
+            store.clone(),
+            vault.clone(),
             ServiceOptions {
                 user_authenticate: if args.user_authenticate_zero_challenge {
                     UserAuthenticateMode::ZeroLengthChallenge
@@ -294,6 +289,19 @@ fn services(
         .with_pusher(dispatcher)
         .with_token_issuer(dep.clone()),
     );
+    // Configuration profiles as desired state: the catalog hears the core (enrollments, facts,
+    // memberships, its commands' results) and reconciles. Uploaded profiles may not ask
+    // Russet's own SCEP service (`<public_url>/scep`) for a second MDM identity.
+    let profiles = Arc::new(ProfileService::new(
+        store,
+        vault,
+        service.clone(),
+        ProfileSettings {
+            public_url: public_url.to_string(),
+            signer: args.sign_profiles.then(|| enroll.clone()),
+        },
+    ));
+    service.observe(&(profiles.clone() as Arc<dyn crate::service::DeviceObserver>));
     let identity = Arc::new(IdentityVerifier::new(
         inputs::device_trust(args, &ca)?,
         inputs::client_cert_header(args)?,
@@ -431,6 +439,12 @@ fn serve_all(
     };
     Ok(vec![
         device_task,
+        crate::profiles::spawn_sweeper(
+            state.profiles.clone(),
+            PROFILE_SWEEP_INTERVAL,
+            Duration::from_secs(args.profile_verify_interval_secs.max(3600)),
+            shutdown.clone(),
+        ),
         crate::dep::spawn_worker(
             state.dep.clone(),
             Duration::from_secs(args.dep_sync_interval_secs.max(1)),

@@ -118,9 +118,8 @@ impl MdmService {
         }
     }
 
-    /// Tell the observers what they asked to hear: a stored result of a request type they
-    /// want, and that the Mac's facts may have changed (a DeviceInformation answer). Nothing
-    /// is copied or sent for a result nobody wants.
+    /// Hand a stored result to the observers that want its request type. Nothing is copied or
+    /// called for a result nobody wants.
     async fn result_stored(
         &self,
         enrollment: &crate::protocol::Enrollment,
@@ -130,11 +129,7 @@ impl MdmService {
         raw: &[u8],
     ) {
         let mut shared: Option<std::sync::Arc<[u8]>> = None;
-        for o in self
-            .observers
-            .iter()
-            .filter(|o| o.wants_results_of(request_type))
-        {
+        for o in self.observers(|o| o.wants_results_of(request_type)) {
             let raw = shared.get_or_insert_with(|| raw.into()).clone();
             o.command_result(&super::CommandResultEvent {
                 enrollment_id: enrollment.id.clone(),

@@ -211,15 +211,21 @@ impl EnrollmentService {
             trust_root_der: root_der.as_deref(),
         })
         .map_err(|e| EnrollError::Internal(e.to_string()))?;
-        let signed = russet_certs::profile_sign::sign_profile(
+        let signed = self.sign_profile(&xml)?;
+        tracing::info!(placeholder_topic = placeholder, "enrollment profile served");
+        Ok(signed)
+    }
+
+    /// Sign a profile (attached CMS) with the identity that signs enrollment profiles, so
+    /// System Settings shows it as verified.
+    pub fn sign_profile(&self, xml: &[u8]) -> Result<Vec<u8>, EnrollError> {
+        russet_certs::profile_sign::sign_profile(
             &self.signer.cert,
             &self.signer.key,
             &self.signer.chain,
-            &xml,
+            xml,
         )
-        .map_err(|e| EnrollError::Internal(e.to_string()))?;
-        tracing::info!(placeholder_topic = placeholder, "enrollment profile served");
-        Ok(signed)
+        .map_err(|e| EnrollError::Internal(e.to_string()))
     }
 
     /// Create an enrollment link: `uses` (None = unlimited), `expires_in` seconds (None = never);

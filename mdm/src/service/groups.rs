@@ -485,6 +485,10 @@ impl MdmService {
             return Err(ServiceError::NotFound(format!("no group {name}")));
         }
         let former: Vec<String> = details.device_ids().into_iter().collect();
+        // What features assigned to the group goes with it, then its Macs converge.
+        for o in self.observers(|_| true) {
+            o.group_deleted(name, actor).await;
+        }
         self.devices_changed(&former, DeviceChange::Membership)
             .await;
         self.audit(

@@ -215,8 +215,8 @@ mod with_a_store {
             store.clone(),
             Arc::new(SecretBox::from_key([7; 32])),
             ServiceOptions::default(),
-        )
-        .with_observer(heard.clone());
+        );
+        svc.observe(&(heard.clone() as Arc<dyn DeviceObserver>));
         enrolled(store.as_ref(), "A", "14.6").await;
         enrolled(store.as_ref(), "B", "15.1").await;
 

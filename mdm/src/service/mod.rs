@@ -30,7 +30,7 @@ pub use error::ServiceError;
 use crate::secrets::SecretBox;
 use crate::store::Store;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 /// The identity certificate a request was verified with.
 #[derive(Debug, Clone)]
@@ -100,6 +100,10 @@ pub enum DeviceChange {
 pub trait DeviceObserver: Send + Sync {
     async fn devices_changed(&self, device_ids: &[String], why: DeviceChange);
 
+    /// A group was deleted: drop what was assigned to it (its former members hear
+    /// `DeviceChange::Membership` right after).
+    async fn group_deleted(&self, _name: &str, _actor: &str) {}
+
     /// Whether [`Self::command_result`] wants results of this request type.
     fn wants_results_of(&self, _request_type: &str) -> bool {
         false
@@ -128,7 +132,9 @@ pub struct MdmService {
     options: ServiceOptions,
     pusher: Option<Arc<dyn Pusher>>,
     token_issuers: Vec<Arc<dyn TokenIssuer>>,
-    observers: Vec<Arc<dyn DeviceObserver>>,
+    /// Held weakly: an observer (a feature's service) holds the core, and the core must not
+    /// keep it alive in return.
+    observers: RwLock<Vec<Weak<dyn DeviceObserver>>>,
     /// Identity certificate hash → device it is bound to. Bindings appear at Authenticate and
     /// go away with the device; remembering them saves a query on every request. A stale
     /// entry (device deleted on another node) only lets that device's own certificate reach
@@ -147,7 +153,7 @@ impl MdmService {
             options,
             pusher: None,
             token_issuers: Vec::new(),
-            observers: Vec::new(),
+            observers: RwLock::new(Vec::new()),
             bindings: RwLock::new(HashMap::new()),
         }
     }
@@ -175,9 +181,28 @@ impl MdmService {
         self
     }
 
-    pub fn with_observer(mut self, observer: Arc<dyn DeviceObserver>) -> Self {
-        self.observers.push(observer);
-        self
+    /// Tell `observer` what happens to devices, for as long as it lives.
+    pub fn observe(&self, observer: &Arc<dyn DeviceObserver>) {
+        if let Ok(mut list) = self.observers.write() {
+            list.push(Arc::downgrade(observer));
+        }
+    }
+
+    /// The observers still alive that `wants` (no allocation when none does: this runs for
+    /// every stored command result).
+    pub(crate) fn observers(
+        &self,
+        wants: impl Fn(&dyn DeviceObserver) -> bool,
+    ) -> Vec<Arc<dyn DeviceObserver>> {
+        self.observers
+            .read()
+            .map(|list| {
+                list.iter()
+                    .filter_map(Weak::upgrade)
+                    .filter(|o| wants(o.as_ref()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Tell every observer that these devices' desired state may have changed.
@@ -185,7 +210,7 @@ impl MdmService {
         if device_ids.is_empty() {
             return;
         }
-        for o in &self.observers {
+        for o in self.observers(|_| true) {
             o.devices_changed(device_ids, why).await;
         }
     }

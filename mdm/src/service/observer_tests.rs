@@ -62,8 +62,8 @@ async fn observers_hear_enrollment_facts_and_only_the_results_they_want() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.expect("store"));
     let vault = Arc::new(SecretBox::generate().expect("kek"));
     let recorder = Arc::new(Recorder::default());
-    let svc =
-        MdmService::new(store, vault, ServiceOptions::default()).with_observer(recorder.clone());
+    let svc = MdmService::new(store, vault, ServiceOptions::default());
+    svc.observe(&(recorder.clone() as Arc<dyn DeviceObserver>));
     let id = DeviceIdentity {
         cert_sha256: "aa".repeat(32),
         not_after: None,

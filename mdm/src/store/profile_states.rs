@@ -37,7 +37,8 @@ pub struct QueuedProfileCommand {
     pub state: String,
     pub version: i64,
     pub payload_uuid: String,
-    pub command_uuid: String,
+    /// None when no command could be built (the row records the failure).
+    pub command_uuid: Option<String>,
 }
 
 /// A new state for one profile on one channel (from an answer or a ProfileList).

@@ -213,6 +213,10 @@ pub trait ProfileStore: Send + Sync {
         device_ids: &[String],
         groups: &[String],
     ) -> StoreResult<Vec<DesiredRow>>;
+    /// The groups live profiles are assigned to.
+    async fn assigned_groups(&self) -> StoreResult<std::collections::BTreeSet<String>>;
+    /// A group is gone: drop every assignment to it. The profiles it had.
+    async fn remove_group_assignments(&self, group: &str) -> StoreResult<Vec<String>>;
 }
 
 const PROFILE_SELECT: &str = "SELECT p.identifier, p.name, p.description, p.organization, \
@@ -527,6 +531,32 @@ macro_rules! impl_profile_store {
                 let mut out = $crate::store::profiles::desired_from(rows);
                 out.sort_by(|a, b| (&a.identifier, &a.target).cmp(&(&b.identifier, &b.target)));
                 Ok(out)
+            }
+
+            async fn assigned_groups(
+                &self,
+            ) -> $crate::store::StoreResult<std::collections::BTreeSet<String>> {
+                let names: Vec<String> = sqlx::query_scalar(
+                    "SELECT DISTINCT a.target FROM profile_assignments a \
+                     JOIN profiles p ON p.identifier = a.identifier AND p.deleted_at IS NULL \
+                     WHERE a.target_kind = 'group'",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(names.into_iter().collect())
+            }
+
+            async fn remove_group_assignments(
+                &self,
+                group: &str,
+            ) -> $crate::store::StoreResult<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "DELETE FROM profile_assignments WHERE target_kind = 'group' AND target = $1 \
+                     RETURNING identifier",
+                )
+                .bind(group)
+                .fetch_all(&self.pool)
+                .await?)
             }
         }
     };

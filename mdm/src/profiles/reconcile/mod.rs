@@ -13,7 +13,7 @@ pub mod plan;
 use crate::protocol::Command;
 use crate::protocol::profile_list::decode_profile_list;
 use crate::protocol::report::decode_report;
-use crate::service::{CommandResultEvent, DeviceChange, DeviceObserver, MdmService, ServiceError};
+use crate::service::{CommandResultEvent, MdmService, ServiceError};
 use crate::store::profile_states::{ProfileStateChange, ProfileStateRow, QueuedProfileCommand};
 use crate::store::{DeviceView, PRIORITY_PROFILES, ResultStatus, Store};
 use crate::timefmt::now_ms;
@@ -21,7 +21,6 @@ use plan::{Action, Answer, Known, State, Wanted};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// Devices read and planned at once.
 const BATCH: usize = 2_000;
@@ -85,10 +84,11 @@ pub struct ReconcileReport {
     pub commands: usize,
 }
 
+/// The engine; what each device should have comes from a [`DesiredSource`] passed to each
+/// call (the profile catalog, which owns the reconciler).
 pub struct Reconciler {
     service: Arc<MdmService>,
     store: Arc<dyn Store>,
-    source: Arc<dyn DesiredSource>,
 }
 
 /// A channel a command goes to, with the version and `PayloadUUID` its state row records.
@@ -99,23 +99,19 @@ struct Item<'a> {
 }
 
 impl Reconciler {
-    pub fn new(
-        service: Arc<MdmService>,
-        store: Arc<dyn Store>,
-        source: Arc<dyn DesiredSource>,
-    ) -> Self {
-        Reconciler {
-            service,
-            store,
-            source,
-        }
+    pub fn new(service: Arc<MdmService>, store: Arc<dyn Store>) -> Self {
+        Reconciler { service, store }
     }
 
     /// Make these devices' channels match what they should have: queue what is missing,
     /// outdated or due for a retry, remove what is no longer wanted. One command per profile
     /// version for all the channels that need it (one per channel when the profile has
     /// variables), recorded in bulk.
-    pub async fn reconcile(&self, device_ids: &[String]) -> Result<ReconcileReport, ServiceError> {
+    pub async fn reconcile(
+        &self,
+        source: &dyn DesiredSource,
+        device_ids: &[String],
+    ) -> Result<ReconcileReport, ServiceError> {
         let mut report = ReconcileReport::default();
         for chunk in device_ids.chunks(BATCH) {
             let devices: Vec<DeviceView> = self
@@ -129,7 +125,7 @@ impl Reconciler {
                 continue;
             }
             report.devices += devices.len();
-            let desired = self.source.desired_for(&devices).await?;
+            let desired = source.desired_for(&devices).await?;
             let ids: Vec<String> = devices.iter().map(|d| d.udid.clone()).collect();
             let states = self.store.profile_states_of_devices(&ids).await?;
             let mut known: HashMap<&str, BTreeMap<String, Known>> = HashMap::new();
@@ -198,6 +194,7 @@ impl Reconciler {
                 }
             }
             let mut queued = Vec::new();
+            let mut undeliverable: Vec<(String, String)> = Vec::new();
             for ((identifier, version), items) in &installs {
                 report.installs += items.len();
                 // A profile with variables is expanded for each channel: one command each.
@@ -212,14 +209,24 @@ impl Reconciler {
                 };
                 for group in items.chunks(size) {
                     let Some(first) = group.first() else { continue };
-                    let body = self
-                        .source
+                    let body = match source
                         .deliverable(identifier, *version, &first.target)
-                        .await?;
+                        .await
+                    {
+                        Ok(body) => body,
+                        // This channel cannot get this version (a variable it uses has no
+                        // value here): it fails, like a refusal by the Mac, and the others go on.
+                        Err(ServiceError::Conflict(why)) if group.len() == 1 => {
+                            undeliverable.push((first.target.enrollment_id.to_string(), why));
+                            queued.extend(recorded(group, identifier, State::Failed, None));
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     let command = Command::install_profile(body)?;
                     self.queue(&command, group).await?;
                     report.commands += 1;
-                    queued.extend(recorded(group, identifier, State::Pending, &command));
+                    queued.extend(recorded(group, identifier, State::Pending, Some(&command)));
                 }
             }
             for (identifier, items) in &removals {
@@ -227,9 +234,35 @@ impl Reconciler {
                 let command = Command::remove_profile(identifier)?;
                 self.queue(&command, items).await?;
                 report.commands += 1;
-                queued.extend(recorded(items, identifier, State::Removing, &command));
+                queued.extend(recorded(items, identifier, State::Removing, Some(&command)));
             }
             self.store.record_profile_commands(&queued, now).await?;
+            for (enrollment_id, why) in undeliverable {
+                let Some(row) = queued
+                    .iter()
+                    .find(|q| q.enrollment_id == enrollment_id && q.state == "failed")
+                else {
+                    continue;
+                };
+                let known = self
+                    .store
+                    .profile_states_of_devices(std::slice::from_ref(&row.device_id))
+                    .await?;
+                let Some(state) = known
+                    .iter()
+                    .find(|k| k.enrollment_id == enrollment_id && k.identifier == row.identifier)
+                else {
+                    continue;
+                };
+                let change = plan::Change {
+                    identifier: row.identifier.clone(),
+                    state: State::Failed,
+                    failed: true,
+                    forget_command: false,
+                    error: Some(serde_json::json!({"message": why})),
+                };
+                self.apply(&enrollment_id, state, change, None, now).await?;
+            }
         }
         if report.commands > 0 {
             tracing::info!(
@@ -279,9 +312,13 @@ impl Reconciler {
     }
 
     /// A Mac's answer to an InstallProfile, RemoveProfile or ProfileList.
-    pub async fn on_result(&self, ev: &CommandResultEvent) -> Result<(), ServiceError> {
+    pub async fn on_result(
+        &self,
+        source: &dyn DesiredSource,
+        ev: &CommandResultEvent,
+    ) -> Result<(), ServiceError> {
         match ev.request_type.as_str() {
-            "ProfileList" => self.on_profile_list(ev).await,
+            "ProfileList" => self.on_profile_list(source, ev).await,
             "InstallProfile" | "RemoveProfile" => self.on_answer(ev).await,
             _ => Ok(()),
         }
@@ -326,7 +363,11 @@ impl Reconciler {
         Ok(())
     }
 
-    async fn on_profile_list(&self, ev: &CommandResultEvent) -> Result<(), ServiceError> {
+    async fn on_profile_list(
+        &self,
+        source: &dyn DesiredSource,
+        ev: &CommandResultEvent,
+    ) -> Result<(), ServiceError> {
         if ev.status != ResultStatus::Acknowledged {
             return Ok(());
         }
@@ -380,7 +421,8 @@ impl Reconciler {
                 .await?;
         }
         // What drifted goes back on the way now, in this session.
-        self.reconcile(std::slice::from_ref(&ev.device_id)).await?;
+        self.reconcile(source, std::slice::from_ref(&ev.device_id))
+            .await?;
         Ok(())
     }
 
@@ -424,14 +466,18 @@ impl Reconciler {
 
     /// The periodic part: retries whose backoff passed and drifts to send again, then a
     /// ProfileList for channels not verified within `verify_every`.
-    pub async fn sweep(&self, verify_every: Duration) -> Result<(), ServiceError> {
+    pub async fn sweep(
+        &self,
+        source: &dyn DesiredSource,
+        verify_every: Duration,
+    ) -> Result<(), ServiceError> {
         let now = now_ms();
         let due = self
             .store
             .devices_with_profile_work(now, plan::MAX_ATTEMPTS, 10_000)
             .await?;
         if !due.is_empty() {
-            self.reconcile(&due).await?;
+            self.reconcile(source, &due).await?;
         }
         let every = i64::try_from(verify_every.as_millis()).unwrap_or(i64::MAX);
         let stale = self
@@ -480,12 +526,12 @@ fn channels(device: &DeviceView) -> Vec<(Target<'_>, Scope)> {
     out
 }
 
-/// The state rows of channels a command was just queued for.
+/// The state rows of channels a command was just queued for (none: it could not be built).
 fn recorded(
     items: &[Item<'_>],
     identifier: &str,
     state: State,
-    command: &Command,
+    command: Option<&Command>,
 ) -> Vec<QueuedProfileCommand> {
     items
         .iter()
@@ -496,75 +542,21 @@ fn recorded(
             state: state.as_str().into(),
             version: i.version,
             payload_uuid: i.payload_uuid.clone(),
-            command_uuid: command.command_uuid.clone(),
+            command_uuid: command.map(|c| c.command_uuid.clone()),
         })
         .collect()
 }
 
-/// The reconciler hears enrollments, facts and membership changes from the core, and the
-/// answers to its own commands.
-#[async_trait::async_trait]
-impl DeviceObserver for Reconciler {
-    async fn devices_changed(&self, device_ids: &[String], why: DeviceChange) {
-        if why == DeviceChange::Enrolled {
-            // A re-enrolled Mac may have been erased: check what is really there first (the
-            // ProfileList comes before anything this pass queues).
-            if let Err(e) = self.verify_known_channels(device_ids).await {
-                tracing::error!(error = %e, "asking enrolled Macs for their profiles failed");
-            }
-        }
-        if let Err(e) = self.reconcile(device_ids).await {
-            tracing::error!(error = %e, ?why, "reconciling profiles failed");
-        }
-    }
-
-    fn wants_results_of(&self, request_type: &str) -> bool {
-        matches!(
-            request_type,
-            "InstallProfile" | "RemoveProfile" | "ProfileList"
-        )
-    }
-
-    async fn command_result(&self, result: &CommandResultEvent) {
-        if let Err(e) = self.on_result(result).await {
-            tracing::error!(
-                error = %e,
-                enrollment_id = %result.enrollment_id,
-                command_uuid = %result.command_uuid,
-                "handling a profile command result failed"
-            );
-        }
-    }
-}
-
 impl Reconciler {
     /// A ProfileList for the channels of these devices that Russet has profile states for.
-    async fn verify_known_channels(&self, device_ids: &[String]) -> Result<(), ServiceError> {
+    pub async fn verify_known_channels(
+        &self,
+        device_ids: &[String],
+    ) -> Result<usize, ServiceError> {
         let states = self.store.profile_states_of_devices(device_ids).await?;
         let mut channels: Vec<String> = states.into_iter().map(|r| r.enrollment_id).collect();
         channels.sort();
         channels.dedup();
-        self.verify(&channels).await?;
-        Ok(())
+        self.verify(&channels).await
     }
-}
-
-/// The periodic sweep of `russet serve`: every `interval`, [`Reconciler::sweep`].
-pub fn spawn_sweeper(
-    reconciler: Arc<Reconciler>,
-    interval: Duration,
-    verify_every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
-            }
-            if let Err(e) = reconciler.sweep(verify_every).await {
-                tracing::error!(error = %e, "profile sweep failed");
-            }
-        }
-    })
 }

@@ -13,7 +13,7 @@ fn queued(eid: &str, identifier: &str, version: i64, command: &str) -> QueuedPro
         state: "pending".into(),
         version,
         payload_uuid: format!("{identifier}-v{version}"),
-        command_uuid: command.into(),
+        command_uuid: Some(command.into()),
     }
 }
 

@@ -1,0 +1,132 @@
+//! How the catalog keeps Macs converging: it hears the core (a Mac enrolled, reported new
+//! facts, joined or left a group, answered one of the reconciler's commands) and reconciles;
+//! a periodic sweep retries and verifies.
+
+use super::reconcile::ReconcileReport;
+use super::{ProfileResult, ProfileService};
+use crate::service::{CommandResultEvent, DeviceChange, DeviceObserver, ServiceError};
+use crate::store::profiles::{Target, TargetKind};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+impl ProfileService {
+    /// The devices assignment targets name now: the UDIDs, and every member of the groups.
+    pub(super) async fn devices_of(&self, targets: &[Target]) -> ProfileResult<Vec<String>> {
+        let mut out = BTreeSet::new();
+        for t in targets {
+            match t.kind {
+                TargetKind::Device => {
+                    out.insert(t.name.clone());
+                }
+                TargetKind::Group => match self.service.group_devices(&t.name).await {
+                    Ok(members) => out.extend(members),
+                    // A group deleted since: its Macs heard of it already.
+                    Err(ServiceError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                },
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// After an admin's change, the devices concerned converge now: what is queued is
+    /// queued when the admin gets the answer.
+    pub(super) async fn converge(&self, device_ids: &[String]) -> ProfileResult<ReconcileReport> {
+        Ok(self.reconciler.reconcile(self, device_ids).await?)
+    }
+
+    /// Reconcile these devices now (after an admin's change): what is queued is queued when
+    /// this returns.
+    pub async fn reconcile_devices(
+        &self,
+        device_ids: &[String],
+    ) -> Result<super::reconcile::ReconcileReport, ServiceError> {
+        self.reconciler.reconcile(self, device_ids).await
+    }
+
+    /// A ProfileList now from the channels of these devices that have Russet's profiles (the
+    /// periodic check, on demand). Returns how many were asked.
+    pub async fn verify_devices(&self, device_ids: &[String]) -> Result<usize, ServiceError> {
+        self.reconciler.verify_known_channels(device_ids).await
+    }
+}
+
+#[async_trait::async_trait]
+impl DeviceObserver for ProfileService {
+    async fn devices_changed(&self, device_ids: &[String], why: DeviceChange) {
+        if why == DeviceChange::Enrolled {
+            // A re-enrolled Mac may have been erased: ask what is really there first (the
+            // ProfileList is queued before anything this pass sends).
+            if let Err(e) = self.reconciler.verify_known_channels(device_ids).await {
+                tracing::error!(error = %e, "asking enrolled Macs for their profiles failed");
+            }
+        }
+        if let Err(e) = self.reconciler.reconcile(self, device_ids).await {
+            tracing::error!(error = %e, ?why, "reconciling profiles failed");
+        }
+    }
+
+    async fn group_deleted(&self, name: &str, actor: &str) {
+        match self.store.remove_group_assignments(name).await {
+            Ok(profiles) => {
+                for identifier in profiles {
+                    let detail = serde_json::json!({"groups": [name], "group_deleted": true});
+                    if let Err(e) = self
+                        .audit(actor, "profile.unassign", &identifier, detail)
+                        .await
+                    {
+                        tracing::error!(error = %e, "auditing an unassignment failed");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, group = name, "dropping a deleted group's assignments failed")
+            }
+        }
+    }
+
+    fn wants_results_of(&self, request_type: &str) -> bool {
+        matches!(
+            request_type,
+            "InstallProfile" | "RemoveProfile" | "ProfileList"
+        )
+    }
+
+    async fn command_result(&self, result: &CommandResultEvent) {
+        if let Err(e) = self.reconciler.on_result(self, result).await {
+            tracing::error!(
+                error = %e,
+                enrollment_id = %result.enrollment_id,
+                command_uuid = %result.command_uuid,
+                "handling a profile command result failed"
+            );
+        }
+    }
+}
+
+/// The periodic part of `russet serve`: every `interval`, retries whose backoff passed and
+/// drifts to send again, and a ProfileList from channels not verified within `verify_every`.
+pub fn spawn_sweeper(
+    profiles: Arc<ProfileService>,
+    interval: Duration,
+    verify_every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            }
+            if let Err(e) = profiles
+                .reconciler
+                .sweep(profiles.as_ref(), verify_every)
+                .await
+            {
+                tracing::error!(error = %e, "profile sweep failed");
+            }
+        }
+    })
+}
