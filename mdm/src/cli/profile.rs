@@ -41,6 +41,25 @@ pub enum ProfileCmd {
         client: ClientArgs,
         identifier: String,
     },
+    /// Where a profile stands on each Mac: pending, installing, verified, failed (with
+    /// Apple's error), removing, removed.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+        identifier: String,
+    },
+    /// Ask Macs for their ProfileList now (the periodic check, on demand); drift is repaired
+    /// on their answers.
+    Verify {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// UDIDs or serial numbers.
+        #[arg(long = "device", num_args = 1..)]
+        devices: Vec<String>,
+        /// Every member of this group.
+        #[arg(long)]
+        group: Option<String>,
+    },
     /// Assign a profile to groups and devices.
     Assign(Targets),
     /// Remove assignments.
@@ -165,6 +184,68 @@ pub async fn run(cmd: ProfileCmd) -> anyhow::Result<()> {
                  removed. Its history stays: `russet profile list --deleted`.",
                 table::cell(&v, "/latest_version")
             );
+            Ok(())
+        }
+        ProfileCmd::Status { client, identifier } => {
+            let api = AdminClient::from_args(&client)?;
+            let path = format!("{}/status", profile_path(&identifier));
+            let v = api.call(Method::GET, &path, None).await?;
+            if client.json {
+                return print_json(&v);
+            }
+            let counts = v["counts"]
+                .as_object()
+                .map(|c| {
+                    c.iter()
+                        .map(|(k, n)| format!("{k}: {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            println!(
+                "{identifier}: {}",
+                if counts.is_empty() {
+                    "on no Mac".into()
+                } else {
+                    counts
+                }
+            );
+            let rows: Vec<Vec<String>> = v["devices"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    vec![
+                        table::cell(d, "/enrollment_id"),
+                        table::cell(d, "/state"),
+                        table::cell(d, "/version"),
+                        table::cell(d, "/verified_at"),
+                        d["error"]
+                            .pointer("/0/USEnglishDescription")
+                            .or_else(|| d["error"].pointer("/message"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                    ]
+                })
+                .collect();
+            table::print(&["CHANNEL", "STATE", "VERSION", "VERIFIED", "ERROR"], &rows);
+            Ok(())
+        }
+        ProfileCmd::Verify {
+            client,
+            devices,
+            group,
+        } => {
+            let api = AdminClient::from_args(&client)?;
+            let body = serde_json::json!({"devices": devices, "group": group});
+            let v = api
+                .call(Method::POST, "/api/v1/profiles/verify", Some(&body))
+                .await?;
+            if client.json {
+                return print_json(&v);
+            }
+            println!("Asked {} Mac channel(s) for their ProfileList.", v["asked"]);
             Ok(())
         }
         ProfileCmd::Assign(t) => targets(t, Method::POST, "added").await,

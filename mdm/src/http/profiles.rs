@@ -24,6 +24,47 @@ pub fn routes() -> Router<AppState> {
             "/profiles/{identifier}/assignments",
             post(assign).delete(unassign),
         )
+        .route("/profiles/{identifier}/status", get(status))
+        .route("/profiles/verify", post(verify))
+        .route("/devices/{udid}/profiles", get(device_profiles))
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Path(identifier): Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    Ok(Json(views::status(
+        &state.profiles.status(&identifier).await?,
+    )))
+}
+
+async fn device_profiles(
+    State(state): State<AppState>,
+    Path(udid): Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    let rows = state.profiles.device_profiles(&udid).await?;
+    let profiles: Vec<Value> = rows.iter().map(views::device_state).collect();
+    Ok(Json(json!({"profiles": profiles})))
+}
+
+#[derive(Deserialize)]
+struct Verify {
+    /// UDIDs or serial numbers.
+    #[serde(default)]
+    devices: Vec<String>,
+    group: Option<String>,
+}
+
+/// A ProfileList now from the Macs named; what drifted is repaired on their answers.
+async fn verify(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Verify>,
+) -> Result<Json<Value>, AdminError> {
+    let asked = state
+        .profiles
+        .verify(&body.devices, body.group.as_deref())
+        .await?;
+    Ok(Json(json!({"asked": asked})))
 }
 
 #[derive(Deserialize)]

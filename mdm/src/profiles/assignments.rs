@@ -75,7 +75,7 @@ impl ProfileService {
     }
 
     /// Devices as targets; every name Russet does not know is listed in one 404.
-    async fn device_targets(
+    pub(super) async fn device_targets(
         &self,
         devices: &[String],
         also_assigned: &[ProfileAssignment],

@@ -13,7 +13,7 @@ mod observe;
 pub mod reconcile;
 pub mod views;
 
-pub use observe::spawn_sweeper;
+pub use observe::{ProfileStatus, spawn_sweeper};
 
 pub use assignments::AssignOutcome;
 pub use catalog::{Deleted, ProfileDetail, Uploaded};

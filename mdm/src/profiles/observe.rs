@@ -130,3 +130,55 @@ pub fn spawn_sweeper(
         }
     })
 }
+
+/// Where a profile stands on every Mac channel that has (or had) it.
+#[derive(Debug, Clone)]
+pub struct ProfileStatus {
+    pub identifier: String,
+    pub states: Vec<crate::store::profile_states::ProfileStateRow>,
+}
+
+impl ProfileService {
+    /// `profile status`: the profile's state on each channel (deleted profiles too: their
+    /// removals are tracked).
+    pub async fn status(&self, identifier: &str) -> ProfileResult<ProfileStatus> {
+        if self.store.profile(identifier).await?.is_none() {
+            return Err(super::ProfileError::NotFound(format!(
+                "no profile {identifier}"
+            )));
+        }
+        Ok(ProfileStatus {
+            identifier: identifier.to_string(),
+            states: self.store.profile_states_of(identifier).await?,
+        })
+    }
+
+    /// The profiles Russet manages on one device (UDID or serial), with their states.
+    pub async fn device_profiles(
+        &self,
+        device: &str,
+    ) -> ProfileResult<Vec<crate::store::profile_states::ProfileStateRow>> {
+        let targets = self.device_targets(&[device.to_string()], &[]).await?;
+        let udids: Vec<String> = targets.into_iter().map(|t| t.name).collect();
+        Ok(self.store.profile_states_of_devices(&udids).await?)
+    }
+
+    /// `profile verify`: ask the channels of these devices (UDIDs or serials) and of this
+    /// group's members for their ProfileList now; drift found is repaired on the answer.
+    pub async fn verify(&self, devices: &[String], group: Option<&str>) -> ProfileResult<usize> {
+        let mut targets = self.device_targets(devices, &[]).await?;
+        if let Some(g) = group {
+            if self.store.group(g).await?.is_none() {
+                return Err(super::ProfileError::NotFound(format!("no group {g}")));
+            }
+            targets.push(Target::group(g));
+        }
+        if targets.is_empty() {
+            return Err(super::ProfileError::BadRequest(
+                "name devices or a group".into(),
+            ));
+        }
+        let udids = self.devices_of(&targets).await?;
+        Ok(self.reconciler.verify_known_channels(&udids).await?)
+    }
+}

@@ -81,3 +81,24 @@ pub fn assign_outcome(identifier: &str, key: &str, o: &AssignOutcome) -> Value {
     v[key] = json!({"groups": groups, "devices": devices});
     v
 }
+
+/// A profile's state on every channel, with counts by state.
+pub fn status(s: &super::ProfileStatus) -> Value {
+    let mut counts = serde_json::Map::new();
+    for row in &s.states {
+        let n = counts.entry(row.state.clone()).or_insert(json!(0));
+        *n = json!(n.as_i64().unwrap_or(0) + 1);
+    }
+    json!({
+        "identifier": s.identifier,
+        "counts": counts,
+        "devices": s.states.iter().map(device_state).collect::<Vec<_>>(),
+    })
+}
+
+/// One channel's state of one profile, with the device it is on.
+pub fn device_state(row: &crate::store::profile_states::ProfileStateRow) -> Value {
+    let mut v = crate::views::profile_state(row);
+    v["udid"] = json!(row.device_id);
+    v
+}
