@@ -37,6 +37,20 @@ impl ProfileService {
         Ok(self.reconciler.reconcile(self, device_ids).await?)
     }
 
+    /// Whether a live profile is assigned to a smart group.
+    async fn smart_groups_assigned(&self) -> ProfileResult<bool> {
+        let assigned = self.store.assigned_groups().await?;
+        if assigned.is_empty() {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .smart_groups()
+            .await?
+            .iter()
+            .any(|g| assigned.contains(&g.name)))
+    }
+
     /// Reconcile these devices now (after an admin's change): what is queued is queued when
     /// this returns.
     pub async fn reconcile_devices(
@@ -61,6 +75,19 @@ impl DeviceObserver for ProfileService {
             // ProfileList is queued before anything this pass sends).
             if let Err(e) = self.reconciler.verify_known_channels(device_ids).await {
                 tracing::error!(error = %e, "asking enrolled Macs for their profiles failed");
+            }
+        }
+        if why == DeviceChange::Facts {
+            // New facts change what a Mac should have only through smart groups: a Mac's
+            // answers (inventory, every day on every Mac) cost two small reads when no profile
+            // is assigned to a smart group.
+            match self.smart_groups_assigned().await {
+                Ok(false) => return,
+                Ok(true) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the assigned smart groups failed");
+                    return;
+                }
             }
         }
         if let Err(e) = self.reconciler.reconcile(self, device_ids).await {
