@@ -111,25 +111,15 @@ pub fn device_details(d: &DeviceDetails) -> Value {
         map.insert("warnings".into(), Value::Array(warnings));
         map.insert(
             "profiles".into(),
-            Value::Array(d.profiles.iter().map(profile_state).collect()),
+            Value::Array(
+                d.profiles
+                    .iter()
+                    .map(crate::profiles::views::state)
+                    .collect(),
+            ),
         );
     }
     view
-}
-
-/// Where one configuration profile stands on one channel of a Mac.
-pub fn profile_state(s: &crate::store::profile_states::ProfileStateRow) -> Value {
-    json!({
-        "identifier": s.identifier,
-        "enrollment_id": s.enrollment_id,
-        "state": s.state,
-        "version": s.version,
-        "attempts": s.attempts,
-        "error": s.error.as_deref().and_then(|e| serde_json::from_str::<Value>(e).ok()),
-        "next_attempt_at": rfc3339_opt(s.next_attempt_at),
-        "verified_at": rfc3339_opt(s.verified_at),
-        "updated_at": rfc3339(s.updated_at),
-    })
 }
 
 /// A group: `kind` static or smart, how many members.

@@ -98,7 +98,22 @@ pub fn status(s: &super::ProfileStatus) -> Value {
 
 /// One channel's state of one profile, with the device it is on.
 pub fn device_state(row: &crate::store::profile_states::ProfileStateRow) -> Value {
-    let mut v = crate::views::profile_state(row);
+    let mut v = state(row);
     v["udid"] = json!(row.device_id);
     v
+}
+
+/// Where one configuration profile stands on one channel of a Mac.
+pub fn state(s: &crate::store::profile_states::ProfileStateRow) -> Value {
+    json!({
+        "identifier": s.identifier,
+        "enrollment_id": s.enrollment_id,
+        "state": s.state,
+        "version": s.version,
+        "attempts": s.attempts,
+        "error": s.error.as_deref().and_then(|e| serde_json::from_str::<Value>(e).ok()),
+        "next_attempt_at": rfc3339_opt(s.next_attempt_at),
+        "verified_at": rfc3339_opt(s.verified_at),
+        "updated_at": rfc3339(s.updated_at),
+    })
 }
