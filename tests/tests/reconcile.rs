@@ -177,6 +177,22 @@ async fn a_group_assignment_installs_verifies_and_follows_versions(backend: Back
     );
     let st = status(&srv, "com.acme.dock").await;
     assert_eq!(st["counts"], json!({"verified": 2}), "{st}");
+    // The command view shows the command, not the profile it carries (it may hold a
+    // password): the payload is sealed.
+    let install = a
+        .handled
+        .iter()
+        .find(|(_, _, rt)| rt == "InstallProfile")
+        .map(|(_, uuid, _)| uuid.clone())
+        .expect("an InstallProfile");
+    let (_, cmd) = srv
+        .api(Method::GET, &format!("/api/v1/commands/{install}"), None)
+        .await;
+    assert_eq!(
+        cmd["command"]["Command"]["Payload"],
+        json!("(sealed)"),
+        "{cmd}"
+    );
 
     // A new version replaces the old on every Mac.
     let v = upload(&srv, &dock("com.acme.dock", "D-2", "System", "")).await;

@@ -319,8 +319,8 @@ impl MdmService {
     }
 
     /// A command with its per-device states and its payload as a plist (opened when sealed),
-    /// the unlock PIN replaced: a PIN is revealed only through the audited
-    /// [`Self::reveal_pins`].
+    /// its secrets replaced: the unlock PIN (revealed only through the audited
+    /// [`Self::reveal_pins`]), a sealed command's profile bytes and password hashes.
     pub async fn command_details(
         &self,
         command_uuid: &str,
@@ -341,11 +341,39 @@ impl MdmService {
             .and_then(plist::Value::as_dictionary_mut)
             .and_then(|d| d.get_mut("Command"))
             .and_then(plist::Value::as_dictionary_mut)
-            && keys.contains_key("PIN")
         {
-            keys.insert("PIN".into(), plist::Value::String("(escrowed)".into()));
+            if keys.contains_key("PIN") {
+                keys.insert("PIN".into(), plist::Value::String("(escrowed)".into()));
+            }
+            // A payload is sealed because it carries a secret: a profile with a password, an
+            // admin account's password hash. Its shape is shown, not those values.
+            if view.payload_sealed {
+                redact_secrets(keys);
+            }
         }
         Ok(CommandDetails { view, command })
+    }
+}
+
+/// Keys of sealed commands whose values are never shown: a profile's bytes
+/// (`InstallProfile.Payload`) and password hashes (`AccountConfiguration`).
+const SECRET_KEYS: [&str; 2] = ["Payload", "passwordHash"];
+
+fn redact_secrets(dict: &mut plist::Dictionary) {
+    for (key, value) in dict.iter_mut() {
+        if SECRET_KEYS.contains(&key.as_str()) {
+            *value = plist::Value::String("(sealed)".into());
+        } else {
+            redact_value(value);
+        }
+    }
+}
+
+fn redact_value(value: &mut plist::Value) {
+    match value {
+        plist::Value::Dictionary(d) => redact_secrets(d),
+        plist::Value::Array(items) => items.iter_mut().for_each(redact_value),
+        _ => {}
     }
 }
 
