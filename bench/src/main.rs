@@ -1,12 +1,14 @@
 //! Load harness: N simulated Macs against a real `russet serve` process.
 //!
 //! `cargo build --release -p russet-mdm -p russet-bench && target/release/russet-bench --macs 1000`
-//! (see docs/benchmarks.md). Scenarios: enrollment, one command enqueued to every Mac, the
-//! command round trip (Idle → command → Acknowledged → empty), and push fan-out to the fake
-//! APNs. Figures: requests/s, round trips/s, p50/p99 latency, the server's CPU seconds and
-//! peak RSS (from /proc).
+//! (see docs/benchmarks.md). Scenarios: enrollment, one command enqueued to every Mac, push
+//! fan-out to the fake APNs, the command round trip (Idle → command → Acknowledged → empty),
+//! and (`--profiles N`) N configuration profiles assigned to a group of every Mac, then their
+//! first delivery. Figures: requests/s, round trips/s, p50/p99 latency, the server's CPU
+//! seconds and peak RSS (from /proc).
 
 mod identities;
+mod profiles;
 mod server;
 mod stats;
 
@@ -55,6 +57,13 @@ struct Args {
     /// SCEP requests in flight at once when identities must be issued.
     #[arg(long, default_value_t = 8)]
     scep_concurrency: usize,
+    /// Configuration profiles to assign to a static group of every Mac (0 skips the
+    /// scenario). Runs after the round trips, so those only see their own commands.
+    #[arg(long, default_value_t = 0)]
+    profiles: usize,
+    /// With `--profiles`: time only the assignments, not the first delivery to the Macs.
+    #[arg(long)]
+    profiles_enqueue_only: bool,
     /// Only make sure `--macs` identities are cached (issuing the missing ones), then exit.
     #[arg(long)]
     issue_only: bool,
@@ -334,11 +343,32 @@ async fn main() -> anyhow::Result<()> {
             Some(&mut round_lat),
         );
     }
+
+    // 5. Configuration profiles: a static group of every Mac, `--profiles` Custom Settings
+    // profiles assigned to it one after the other (each answer comes once the InstallProfile
+    // commands for every member are queued), then the first delivery.
+    let mut not_bulk = Vec::new();
+    if args.profiles > 0 {
+        let assigned =
+            profiles::assign_to_group(&http, &server, &fake, &macs, args.profiles).await?;
+        if !args.profiles_enqueue_only {
+            profiles::first_delivery(&http, &server, &macs, &sem, &assigned.identifiers).await?;
+        }
+        not_bulk = assigned.not_bulk;
+    }
     let (_, rss) = server.usage();
     println!("server peak RSS {:.1} MiB", rss as f64 / 1024.0);
     drop(server);
     if let Some(pg) = pg {
         pg.drop_now().await;
     }
+    anyhow::ensure!(
+        not_bulk.is_empty(),
+        "{} of {} profile assignments did not queue one InstallProfile command per batch of Macs for all {}: {}",
+        not_bulk.len(),
+        args.profiles,
+        args.macs,
+        not_bulk.join("; ")
+    );
     Ok(())
 }

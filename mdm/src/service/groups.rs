@@ -307,9 +307,9 @@ impl MdmService {
     }
 
     /// For each of these devices (by UDID), which of `groups` it is in: what features that
-    /// assign to groups ask. A few devices are looked up one by one; many are matched group by
-    /// group — a static group's members in one query, every smart group in one pass over the
-    /// devices' facts. Unknown devices and groups are left out.
+    /// assign to groups ask. A few devices are looked up one by one; many in bulk — their
+    /// facts and the static member rows naming them, a query per 500 devices, and every smart
+    /// group's filter over those facts. Unknown devices and groups are left out.
     pub async fn memberships(
         &self,
         udids: &[String],
@@ -333,38 +333,48 @@ impl MdmService {
             }
             return Ok(out);
         }
-        let wanted: BTreeSet<&str> = udids.iter().map(String::as_str).collect();
-        let mut smart: Vec<(String, Filter)> = Vec::new();
-        for name in groups {
-            let Some(record) = self.store.group(name).await? else {
-                continue;
-            };
-            match &record.filter {
-                Some(text) => smart.push((record.name.clone(), stored_filter(text)?)),
-                None => {
-                    let rows = self.store.group_members(&record.name).await?;
-                    for udid in device_ids(&rows) {
-                        if wanted.contains(udid.as_str()) {
-                            out.entry(udid).or_default().insert(record.name.clone());
-                        }
-                    }
-                }
+        // Only these devices' rows are read: a batch of a large fleet costs its own size, not
+        // the size of the groups or of the fleet.
+        let facts = self.store.device_facts_of_many(udids).await?;
+        let mut by_serial: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut values: Vec<String> = Vec::with_capacity(facts.len() * 2);
+        for f in &facts {
+            values.push(f.udid.clone());
+            if let Some(serial) = &f.serial_number {
+                by_serial.entry(serial).or_default().push(&f.udid);
+                values.push(serial.clone());
             }
         }
-        if !smart.is_empty() {
-            self.scan_facts(None, |facts| {
-                if wanted.contains(facts.udid.as_str()) {
-                    for (name, filter) in &smart {
-                        if filter.matches(&facts) {
-                            out.entry(facts.udid.clone())
-                                .or_default()
-                                .insert(name.clone());
-                        }
-                    }
+        let known: BTreeSet<&str> = facts.iter().map(|f| f.udid.as_str()).collect();
+        for (group, kind, value) in self.store.static_members_naming(&values).await? {
+            if !groups.contains(&group) {
+                continue;
+            }
+            let named: Vec<&str> = match kind {
+                MemberKind::Udid if known.contains(value.as_str()) => vec![value.as_str()],
+                MemberKind::Udid => Vec::new(),
+                MemberKind::Serial => by_serial.get(value.as_str()).cloned().unwrap_or_default(),
+            };
+            for udid in named {
+                out.entry(udid.to_string())
+                    .or_default()
+                    .insert(group.clone());
+            }
+        }
+        let mut smart: Vec<(String, Filter)> = Vec::new();
+        for name in groups {
+            if let Some(record) = self.store.group(name).await?
+                && let Some(text) = &record.filter
+            {
+                smart.push((record.name.clone(), stored_filter(text)?));
+            }
+        }
+        for f in &facts {
+            for (name, filter) in &smart {
+                if filter.matches(f) {
+                    out.entry(f.udid.clone()).or_default().insert(name.clone());
                 }
-                true
-            })
-            .await?;
+            }
         }
         Ok(out)
     }

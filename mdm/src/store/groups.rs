@@ -138,6 +138,15 @@ pub trait GroupStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<DeviceFactsRow>>;
     async fn device_facts_of(&self, udid: &str) -> StoreResult<Option<DeviceFactsRow>>;
+    /// Facts of these devices (by UDID; unknown ones are left out), one query per
+    /// [`LIST_CHUNK`].
+    async fn device_facts_of_many(&self, udids: &[String]) -> StoreResult<Vec<DeviceFactsRow>>;
+    /// The static member rows naming one of these UDIDs or serials, as (group, kind, value):
+    /// the groups of a batch of devices without reading any group whole.
+    async fn static_members_naming(
+        &self,
+        values: &[String],
+    ) -> StoreResult<Vec<(String, MemberKind, String)>>;
     /// The devices (UDID, serial) whose UDID or serial number is one of `names`.
     async fn devices_named(&self, names: &[String]) -> StoreResult<Vec<(String, Option<String>)>>;
 }
@@ -438,6 +447,55 @@ macro_rules! impl_group_store {
                     .bind(udid)
                     .fetch_optional(&self.pool)
                     .await?)
+            }
+
+            async fn device_facts_of_many(
+                &self,
+                udids: &[String],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::groups::DeviceFactsRow>> {
+                let mut found = Vec::with_capacity(udids.len());
+                for chunk in udids.chunks($crate::store::groups::LIST_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        $crate::store::groups::FACTS_SELECT,
+                    );
+                    qb.push(" WHERE d.id IN (");
+                    let mut list = qb.separated(", ");
+                    for u in chunk {
+                        list.push_bind(u.clone());
+                    }
+                    qb.push(")");
+                    found.extend(
+                        qb.build_query_as::<$crate::store::groups::DeviceFactsRow>()
+                            .fetch_all(&self.pool)
+                            .await?,
+                    );
+                }
+                Ok(found)
+            }
+
+            async fn static_members_naming(
+                &self,
+                values: &[String],
+            ) -> $crate::store::StoreResult<
+                Vec<(String, $crate::store::groups::MemberKind, String)>,
+            > {
+                let mut found = Vec::new();
+                for chunk in values.chunks($crate::store::groups::LIST_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT group_name, kind, value FROM device_group_members WHERE value IN (",
+                    );
+                    let mut list = qb.separated(", ");
+                    for v in chunk {
+                        list.push_bind(v.clone());
+                    }
+                    qb.push(")");
+                    let rows: Vec<(String, String, String)> =
+                        qb.build_query_as().fetch_all(&self.pool).await?;
+                    found.extend(rows.into_iter().filter_map(|(group, kind, value)| {
+                        Some((group, $crate::store::groups::MemberKind::parse(&kind)?, value))
+                    }));
+                }
+                Ok(found)
             }
 
             async fn devices_named(

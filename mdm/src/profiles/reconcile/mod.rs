@@ -22,8 +22,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Devices read and planned at once.
-const BATCH: usize = 2_000;
+/// Devices read and planned at once: one InstallProfile command per profile version for each
+/// batch of devices (a profile with variables: one per channel).
+pub const BATCH: usize = 2_000;
 /// A ProfileList asked of a channel and unanswered this long is asked again.
 const CHECK_STALE_MS: i64 = 6 * 3600 * 1000;
 
