@@ -64,6 +64,11 @@ struct Args {
     /// With `--profiles`: time only the assignments, not the first delivery to the Macs.
     #[arg(long)]
     profiles_enqueue_only: bool,
+    /// The command of the round-trip scenario's further rounds. `ProfileList` (the default) is
+    /// read by the profiles feature when the Mac answers; a type no feature reads (e.g.
+    /// `RestartDevice`, which the simulated Macs only acknowledge) measures the plain path.
+    #[arg(long, default_value = "ProfileList")]
+    round_trip_command: String,
     /// Only make sure `--macs` identities are cached (issuing the missing ones), then exit.
     #[arg(long)]
     issue_only: bool,
@@ -291,7 +296,7 @@ async fn main() -> anyhow::Result<()> {
             let r = http
                 .post(format!("{}/api/v1/commands", server.admin_url))
                 .bearer_auth(&server.token)
-                .json(&json!({"devices": devices, "command": {"request_type": "ProfileList"}}))
+                .json(&json!({"devices": devices, "command": {"request_type": args.round_trip_command}}))
                 .send()
                 .await?;
             anyhow::ensure!(r.status().as_u16() == 201, "enqueue: {}", r.text().await?);
@@ -305,19 +310,19 @@ async fn main() -> anyhow::Result<()> {
                 let _p = sem.acquire().await;
                 let s = Instant::now();
                 let reply = m.idle().await;
-                let Some((uuid, _, _)) = reply.command() else {
+                let Some((uuid, request_type, _)) = reply.command() else {
                     return Err(anyhow::anyhow!(
                         "no command after Idle (status {})",
                         reply.status
                     ));
                 };
-                let done = m
-                    .report(
-                        &uuid,
-                        "Acknowledged",
-                        &[("SecurityInfo", Value::Dictionary(Default::default()))],
-                    )
-                    .await;
+                // What a Mac with nothing to report sends back: the answer's key, empty.
+                let answer: Vec<(&str, Value)> = match request_type.as_str() {
+                    "ProfileList" => vec![("ProfileList", Value::Array(Vec::new()))],
+                    "SecurityInfo" => vec![("SecurityInfo", Value::Dictionary(Default::default()))],
+                    _ => Vec::new(),
+                };
+                let done = m.report(&uuid, "Acknowledged", &answer).await;
                 anyhow::ensure!(
                     done.status == 200 && done.body.is_empty(),
                     "ack answered {}",
