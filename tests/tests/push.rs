@@ -401,6 +401,35 @@ async fn csr_key_stays_inside_and_the_portal_certificate_imports_alone() {
     srv.stop().await;
 }
 
+/// What `openssl pkcs12 -in push.p12 -nodes` writes: "Bag Attributes" text, the certificate and
+/// its key in one file. It imports as it is, with no separate key.
+#[tokio::test]
+async fn a_combined_pem_imports_as_it_is() {
+    let Setup { srv, ca, topic, .. } = setup(Backend::Sqlite, &[]).await;
+    let cert = ca.issue_push_certificate(&topic).expect("push cert");
+    let mut combined = b"Bag Attributes\n    localKeyID: 01 02 03\nsubject=/UID=x\n".to_vec();
+    combined.extend_from_slice(&cert.cert_pem);
+    combined.extend_from_slice(
+        b"Bag Attributes\n    localKeyID: 01 02 03\nKey Attributes: <No Attributes>\n",
+    );
+    combined.extend_from_slice(&cert.key_pem);
+    let (status, v) = import(&srv, &combined, None, false).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["certificate"]["topic"], json!(topic));
+    // Key first, certificate after: the same.
+    let mut reversed = cert.key_pem.clone();
+    reversed.extend_from_slice(&cert.cert_pem);
+    let (status, v) = import(&srv, &reversed, None, false).await;
+    assert_eq!(status, 200, "{v}");
+    // A combined PEM whose key belongs to another certificate is refused, not half-imported.
+    let other = ca.issue_push_certificate(&topic).expect("push cert");
+    let mut mismatched = cert.cert_pem.clone();
+    mismatched.extend_from_slice(&other.key_pem);
+    let (status, v) = import(&srv, &mismatched, None, false).await;
+    assert_eq!(status, 400, "{v}");
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn vendor_signs_customer_csrs() {
     let dir = tempfile::tempdir().expect("tmp");
