@@ -80,6 +80,34 @@ async fn pushes_for(fake: &FakeApns, mac: &SimMac, at_least: usize) -> usize {
     }
 }
 
+async fn scrape(srv: &TestServer) -> prometheus_parse::Scrape {
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", srv.admin_url))
+        .bearer_auth(&srv.token)
+        .send()
+        .await
+        .expect("admin listener")
+        .text()
+        .await
+        .expect("body");
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses")
+}
+
+/// The sum of `name`'s samples (with the label, when given).
+fn metric(s: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name)
+        .filter(|x| label.is_none_or(|(k, v)| x.labels.get(k) == Some(v)))
+        .map(|x| match x.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -128,6 +156,27 @@ async fn enqueue_pushes_the_mac_and_dead_tokens_wait_for_token_update(backend: B
         format!("{{\"mdm\":\"{}\"}}", mac.push_magic).into_bytes()
     );
     assert_eq!(recorded.header("apns-push-type"), Some("mdm"));
+    // The outcome and the APNs latency reach /metrics (per process, shared with the other
+    // tests of this file running alongside: at least this push), and the certificate's days.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let scrape = loop {
+        let s = scrape(&srv).await;
+        if metric(&s, "russet_pushes_total", Some(("outcome", "delivered"))) >= 1.0
+            || Instant::now() > deadline
+        {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        metric(
+            &scrape,
+            "russet_pushes_total",
+            Some(("outcome", "delivered"))
+        ) >= 1.0
+    );
+    assert!(metric(&scrape, "russet_apns_request_duration_seconds_count", None) >= 1.0);
+    assert!(metric(&scrape, "russet_push_certificate_days_to_expiry", None) > 300.0);
 
     let (status, v) = srv
         .api(
