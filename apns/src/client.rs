@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cert::PushCertificate;
 use crate::notification::MdmPush;
@@ -83,6 +83,10 @@ impl Default for ApnsConfig {
         }
     }
 }
+
+/// Latency of one APNs request (send to the whole answer), recorded through the `metrics`
+/// facade: a no-op unless the program installed a recorder.
+pub const LATENCY_METRIC: &str = "russet_apns_request_duration_seconds";
 
 /// Sends MDM pushes for one push certificate. Cheap to clone (an `Arc`); to swap certificates,
 /// build a new client and replace the old one — in-flight pushes finish on the old one.
@@ -193,9 +197,14 @@ impl ApnsClient {
         for (name, value) in p.headers(&inner.topic, expiration) {
             req = req.header(name, value);
         }
-        let resp = match req.send().await {
+        let started = Instant::now();
+        let sent = req.send().await;
+        let resp = match sent {
             Ok(r) => r,
-            Err(e) => return transport_error(p, &e),
+            Err(e) => {
+                metrics::histogram!(LATENCY_METRIC).record(started.elapsed().as_secs_f64());
+                return transport_error(p, &e);
+            }
         };
         let status = resp.status().as_u16();
         let apns_id = resp
@@ -204,7 +213,9 @@ impl ApnsClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let body = match resp.bytes().await {
+        let body = resp.bytes().await;
+        metrics::histogram!(LATENCY_METRIC).record(started.elapsed().as_secs_f64());
+        let body = match body {
             Ok(b) => b,
             Err(e) => return transport_error(p, &e),
         };

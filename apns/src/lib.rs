@@ -15,6 +15,6 @@ pub mod outcome;
 pub mod fake;
 
 pub use cert::{CertificateError, PushCertificate};
-pub use client::{ApnsClient, ApnsConfig, ClientError, RetryPolicy};
+pub use client::{ApnsClient, ApnsConfig, ClientError, LATENCY_METRIC, RetryPolicy};
 pub use notification::MdmPush;
 pub use outcome::{PushOutcome, classify};

@@ -134,6 +134,56 @@ pub struct ServeArgs {
     pub kek: Option<String>,
     #[arg(long, env = "RUSSET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Also write the log lines (the same text or JSON as stderr) to this file, rotated by size:
+    /// rotated files are gzip-compressed beside it (`russet.log.1.gz` is the newest).
+    #[arg(long, env = "RUSSET_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Rotate `--log-file` once it passes this size: plain bytes or with a suffix `KB`/`MB`
+    /// (binary: 1KB = 1024 bytes, 1MB = 1,048,576 bytes); 200KB to 4MB.
+    #[arg(long, env = "RUSSET_LOG_MAX_SIZE", default_value = "1MB", value_parser = parse_log_size)]
+    pub log_max_size: u64,
+    /// How many rotated (gzip-compressed) log files to keep beside `--log-file`; the oldest
+    /// is deleted beyond it. 1 to 20.
+    #[arg(
+        long,
+        env = "RUSSET_LOG_MAX_FILES",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u16).range(LOG_MAX_FILES_MIN..=LOG_MAX_FILES_MAX)
+    )]
+    pub log_max_files: u16,
+    /// A second bearer token accepted on `GET /metrics` only, so a Prometheus scraper holds
+    /// no admin power (the admin token works there too).
+    #[arg(long, env = "RUSSET_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+/// Smallest `--log-max-size`: 200KB.
+pub const LOG_MAX_SIZE_MIN: u64 = 200 * 1024;
+/// Largest `--log-max-size`: 4MB.
+pub const LOG_MAX_SIZE_MAX: u64 = 4 * 1024 * 1024;
+pub const LOG_MAX_FILES_MIN: i64 = 1;
+pub const LOG_MAX_FILES_MAX: i64 = 20;
+
+/// `--log-max-size`: `1048576`, `1MB`, `200KB`, `4 MiB`, `512k` (case-insensitive; binary
+/// units, as logrotate's `size 1M`), inside [`LOG_MAX_SIZE_MIN`]..=[`LOG_MAX_SIZE_MAX`].
+pub fn parse_log_size(text: &str) -> Result<u64, String> {
+    const RANGE: &str = "allowed: 200KB to 4MB (204800 to 4194304 bytes)";
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 1MB, 500KB or 1048576; {RANGE}"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        other => return Err(format!("unknown size unit {other:?} in {text:?}; {RANGE}")),
+    };
+    number
+        .checked_mul(factor)
+        .filter(|b| (LOG_MAX_SIZE_MIN..=LOG_MAX_SIZE_MAX).contains(b))
+        .ok_or_else(|| format!("{text} is out of range; {RANGE}"))
 }
 
 /// Export the keys of a TOML config file as `RUSSET_*` environment variables that are not set
@@ -181,4 +231,33 @@ pub fn config_path_from_args(args: &[String]) -> Option<PathBuf> {
         }
     }
     std::env::var_os("RUSSET_CONFIG").map(PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_sizes_read_binary_units_and_stay_in_range() {
+        assert_eq!(parse_log_size("1MB"), Ok(1_048_576));
+        assert_eq!(parse_log_size("200KB"), Ok(204_800));
+        assert_eq!(parse_log_size("4MB"), Ok(4_194_304));
+        assert_eq!(parse_log_size("4 MiB"), Ok(4_194_304));
+        assert_eq!(parse_log_size("512k"), Ok(524_288));
+        assert_eq!(parse_log_size("300000"), Ok(300_000));
+        for bad in [
+            "199KB",
+            "5MB",
+            "100",
+            "0",
+            "",
+            "MB",
+            "1GB",
+            "-1MB",
+            "99999999999999999999",
+        ] {
+            let e = parse_log_size(bad).expect_err(bad);
+            assert!(e.contains("200KB to 4MB"), "{bad}: {e}");
+        }
+    }
 }

@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use russet_mdm::cli::{Cli, Command};
-use russet_mdm::config::{self, LogFormat};
+use russet_mdm::config;
+use russet_mdm::server::logging::{self, LogFile};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -27,7 +28,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => {
-                init_logging(args.log_format);
+                logging::init(args.log_format, LogFile::from_args(&args).as_ref())?;
                 serve(&args).await
             }
             Command::Devices(cmd) => russet_mdm::cli::devices::run(cmd).await,
@@ -92,17 +93,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }

@@ -366,6 +366,92 @@ fn serve_refuses_a_tls_certificate_for_another_host() {
     assert!(stderr.contains("does not name"), "{stderr}");
 }
 
+/// The log flags' ranges are checked at start, from a flag or the environment, and the
+/// error names the allowed range; nothing is created on a refusal.
+#[test]
+fn serve_refuses_log_limits_out_of_range() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    /// Flags, environment, what the error must name.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
+        (&["--log-max-size", "5MB"], &[], "200KB to 4MB"),
+        (&["--log-max-size", "199KB"], &[], "200KB to 4MB"),
+        (&["--log-max-size", "1GB"], &[], "200KB to 4MB"),
+        (&["--log-max-files", "21"], &[], "1..=20"),
+        (&[], &[("RUSSET_LOG_MAX_FILES", "0")], "1..=20"),
+    ];
+    for (args, env, expected) in cases {
+        let out = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .args(args)
+            .envs(env.iter().copied())
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?} {env:?}: {stderr}");
+    }
+    assert!(!data.exists(), "refused before touching the data dir");
+}
+
+/// `--log-file`: the server's lines reach the file, in the chosen format.
+#[test]
+fn serve_writes_its_log_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new("Device CA");
+    let ca_path = tmp.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.cert_pem()).expect("write");
+    let log = tmp.path().join("logs").join("russet.log");
+    let data = tmp.path().join("data");
+    let server = start_with(
+        &data,
+        &ca_path,
+        free_port(),
+        &[
+            "--log-format",
+            "json",
+            "--log-file",
+            log.to_str().expect("utf-8 path"),
+            "--log-max-size",
+            "200KB",
+            "--log-max-files",
+            "2",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("russet is serving") {
+            assert!(
+                text.lines()
+                    .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+                "{text}"
+            );
+            let token = std::fs::read_to_string(data.join("admin-token")).expect("token");
+            assert!(
+                !text.contains(token.trim()),
+                "the admin token is not logged"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no start line in the log file: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server);
+}
+
 /// `dep profile create` with Russet's setup flags, against `russet dep-sim`: the attached
 /// profile, the AccountConfiguration file and the minimum OS reach the server; a file Apple's
 /// schema refuses is a one-line error.

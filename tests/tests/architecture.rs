@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// `russet-mdm`'s top-level modules, lowest first. A module may import from a lower layer
 /// only; modules of one layer do not import each other.
 const MDM_LAYERS: &[&[&str]] = &[
-    &["fsutil", "timefmt", "config"],
+    &["fsutil", "timefmt", "config", "telemetry"],
     &["protocol", "secrets", "filter"],
     &["store"],
     &["service"],

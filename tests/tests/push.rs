@@ -80,6 +80,34 @@ async fn pushes_for(fake: &FakeApns, mac: &SimMac, at_least: usize) -> usize {
     }
 }
 
+async fn scrape(srv: &TestServer) -> prometheus_parse::Scrape {
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", srv.admin_url))
+        .bearer_auth(&srv.token)
+        .send()
+        .await
+        .expect("admin listener")
+        .text()
+        .await
+        .expect("body");
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses")
+}
+
+/// The sum of `name`'s samples (with the label, when given).
+fn metric(s: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name)
+        .filter(|x| label.is_none_or(|(k, v)| x.labels.get(k) == Some(v)))
+        .map(|x| match x.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -128,6 +156,27 @@ async fn enqueue_pushes_the_mac_and_dead_tokens_wait_for_token_update(backend: B
         format!("{{\"mdm\":\"{}\"}}", mac.push_magic).into_bytes()
     );
     assert_eq!(recorded.header("apns-push-type"), Some("mdm"));
+    // The outcome and the APNs latency reach /metrics (per process, shared with the other
+    // tests of this file running alongside: at least this push), and the certificate's days.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let scrape = loop {
+        let s = scrape(&srv).await;
+        if metric(&s, "russet_pushes_total", Some(("outcome", "delivered"))) >= 1.0
+            || Instant::now() > deadline
+        {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        metric(
+            &scrape,
+            "russet_pushes_total",
+            Some(("outcome", "delivered"))
+        ) >= 1.0
+    );
+    assert!(metric(&scrape, "russet_apns_request_duration_seconds_count", None) >= 1.0);
+    assert!(metric(&scrape, "russet_push_certificate_days_to_expiry", None) > 300.0);
 
     let (status, v) = srv
         .api(
@@ -397,6 +446,35 @@ async fn csr_key_stays_inside_and_the_portal_certificate_imports_alone() {
         .issue_push_certificate(&topic)
         .expect("cert");
     let (status, v) = import(&srv, &stranger.cert_pem, None, false).await;
+    assert_eq!(status, 400, "{v}");
+    srv.stop().await;
+}
+
+/// What `openssl pkcs12 -in push.p12 -nodes` writes: "Bag Attributes" text, the certificate and
+/// its key in one file. It imports as it is, with no separate key.
+#[tokio::test]
+async fn a_combined_pem_imports_as_it_is() {
+    let Setup { srv, ca, topic, .. } = setup(Backend::Sqlite, &[]).await;
+    let cert = ca.issue_push_certificate(&topic).expect("push cert");
+    let mut combined = b"Bag Attributes\n    localKeyID: 01 02 03\nsubject=/UID=x\n".to_vec();
+    combined.extend_from_slice(&cert.cert_pem);
+    combined.extend_from_slice(
+        b"Bag Attributes\n    localKeyID: 01 02 03\nKey Attributes: <No Attributes>\n",
+    );
+    combined.extend_from_slice(&cert.key_pem);
+    let (status, v) = import(&srv, &combined, None, false).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["certificate"]["topic"], json!(topic));
+    // Key first, certificate after: the same.
+    let mut reversed = cert.key_pem.clone();
+    reversed.extend_from_slice(&cert.cert_pem);
+    let (status, v) = import(&srv, &reversed, None, false).await;
+    assert_eq!(status, 200, "{v}");
+    // A combined PEM whose key belongs to another certificate is refused, not half-imported.
+    let other = ca.issue_push_certificate(&topic).expect("push cert");
+    let mut mismatched = cert.cert_pem.clone();
+    mismatched.extend_from_slice(&other.key_pem);
+    let (status, v) = import(&srv, &mismatched, None, false).await;
     assert_eq!(status, 400, "{v}");
     srv.stop().await;
 }

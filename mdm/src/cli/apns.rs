@@ -43,7 +43,8 @@ pub enum ApnsCmd {
         #[arg(long, env = "RUSSET_VENDOR_TOKEN", hide_env_values = true)]
         vendor_token: Option<String>,
     },
-    /// Import the push certificate: PEM (with --key, or alone for a CSR made by Russet) or PKCS#12.
+    /// Import the push certificate: PEM (with --key; a PEM holding both certificate and key, as
+    /// `openssl pkcs12 -nodes` writes; or alone for a CSR made by Russet) or PKCS#12.
     Import {
         #[command(flatten)]
         client: ClientArgs,

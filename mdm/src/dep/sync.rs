@@ -150,7 +150,35 @@ impl DepService {
             .collect())
     }
 
+    /// One sync pass, counted and timed per link (`russet_dep_sync_*`).
     async fn pass(
+        &self,
+        link: &DepLinkRecord,
+        progress: impl FnMut(SyncProgress) + Send,
+    ) -> DepResult<Value> {
+        let started = std::time::Instant::now();
+        let result = self.sync_pass(link, progress).await;
+        crate::telemetry::dep_sync(
+            &link.name,
+            result.is_ok(),
+            started.elapsed(),
+            now_ms().div_euclid(1000),
+        );
+        result
+    }
+
+    /// Set each linked token's days-to-expiry gauge (at scrape time; one query).
+    pub async fn record_gauges(&self) -> DepResult<()> {
+        let now = now_ms();
+        for link in self.store.dep_links().await? {
+            if let Some(expiry) = link.token_expiry {
+                crate::telemetry::dep_token_days(&link.name, (expiry - now).div_euclid(86_400_000));
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync_pass(
         &self,
         link: &DepLinkRecord,
         progress: impl FnMut(SyncProgress) + Send,

@@ -3,7 +3,9 @@
 
 use super::extractor::require_admin;
 use super::{AdminError, AppState, MAX_ADMIN_BODY};
-use super::{apns, audit, commands, dep, devices, enroll_links, groups, lockwipe, profiles};
+use super::{
+    apns, audit, commands, dep, devices, enroll_links, groups, lockwipe, metrics, profiles,
+};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::middleware;
@@ -29,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(metrics::routes(state.clone()))
         .nest("/api/v1", api)
         .fallback(|| async { AdminError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY))

@@ -5,7 +5,7 @@
 //! Device side: `device` (router, check-in, command loop), `identity` (who signed the body),
 //! `enroll` (`/mdm/enroll`), `scep`, `tls`. Admin side: `admin` (router), one module per
 //! area with its own `routes()`: `devices`, `commands`, `lockwipe`, `apns`, `enroll_links`,
-//! `audit`, `dep`, `groups`, `profiles`.
+//! `audit`, `dep`, `groups`, `profiles`; `metrics` (`GET /metrics`, Prometheus).
 
 pub mod admin;
 mod apns;
@@ -21,6 +21,7 @@ mod extractor;
 mod groups;
 pub mod identity;
 mod lockwipe;
+mod metrics;
 mod profiles;
 pub mod scep;
 pub mod tls;
@@ -59,6 +60,15 @@ pub struct AppState {
     pub profiles: Arc<ProfileService>,
     /// Who signed a device request.
     pub identity: Arc<IdentityVerifier>,
+    /// `GET /metrics`: the recorder to render and who may scrape.
+    pub metrics: Arc<MetricsEndpoint>,
+}
+
+/// What `GET /metrics` needs: the process's Prometheus recorder, and the scrape-only token
+/// (`--metrics-token`) accepted beside admin tokens.
+pub struct MetricsEndpoint {
+    pub handle: metrics_exporter_prometheus::PrometheusHandle,
+    pub token: Option<String>,
 }
 
 /// Headers that carry secrets or identities: never logged.

@@ -159,9 +159,10 @@ async fn read_input(
                 .into_iter()
                 .next()
                 .ok_or_else(|| bad("no certificate in the PEM"))?;
-            let key = match key_pem {
-                Some(k) => PKey::private_key_from_pem(&k)
-                    .map_err(|_| bad("the key is not an unencrypted PEM private key"))?,
+            // A combined PEM (what `openssl pkcs12 -nodes` writes: certificate and key in one
+            // file) carries its own key; only a certificate alone is matched to a pending CSR.
+            let key = match key_pem.as_deref().or_else(|| holds_private_key(&cert_pem)) {
+                Some(k) => read_pem_key(k)?,
                 None => pending_csr_key(store, vault, &cert).await?,
             };
             if !pushcert::public_key_matches(&cert, &key) {
@@ -170,6 +171,34 @@ async fn read_input(
             Ok((cert, key))
         }
     }
+}
+
+/// `pem` itself when it holds a private key block beside its certificate(s).
+fn holds_private_key(pem: &[u8]) -> Option<&[u8]> {
+    pem.windows(b"PRIVATE KEY-----".len())
+        .any(|w| w == b"PRIVATE KEY-----")
+        .then_some(pem)
+}
+
+/// The first private key in a PEM file (other blocks, such as certificates and the "Bag
+/// Attributes" text `openssl pkcs12` writes, are skipped by OpenSSL's PEM reader).
+fn read_pem_key(pem: &[u8]) -> Result<PKey<Private>, ServiceError> {
+    if pem
+        .windows(b"ENCRYPTED PRIVATE KEY".len())
+        .any(|w| w == b"ENCRYPTED PRIVATE KEY")
+        || pem
+            .windows(b"Proc-Type: 4,ENCRYPTED".len())
+            .any(|w| w == b"Proc-Type: 4,ENCRYPTED")
+    {
+        return Err(bad(
+            "the private key is encrypted: export it unencrypted (`openssl pkcs12 -nodes`) or \
+             import the PKCS#12 file with its password",
+        ));
+    }
+    // An empty passphrase instead of OpenSSL's default callback, which would prompt on the
+    // server's terminal for an encrypted key that slipped past the check above.
+    PKey::private_key_from_pem_passphrase(pem, b"")
+        .map_err(|_| bad("the key is not an unencrypted PEM private key"))
 }
 
 /// The key of the pending CSR this certificate was issued for.

@@ -145,6 +145,7 @@ impl Dispatcher {
         let mut refused = None;
         let mut outcomes = Vec::with_capacity(results.len());
         for (enrollment_id, (_, outcome)) in ids.into_iter().zip(results) {
+            crate::telemetry::push(outcome_label(&outcome));
             let (result, block) = describe(&outcome);
             if let PushOutcome::CertificateRefused { reason } = &outcome {
                 refused = Some(reason.clone());
@@ -249,6 +250,18 @@ impl Pusher for Dispatcher {
 }
 
 /// A push outcome as stored on the enrollment: (result text, block reason).
+/// The `outcome` label of `russet_pushes_total`.
+fn outcome_label(outcome: &PushOutcome) -> &'static str {
+    match outcome {
+        PushOutcome::Delivered => "delivered",
+        PushOutcome::Unregistered { .. } => "unregistered",
+        PushOutcome::BadToken { .. } => "bad_token",
+        PushOutcome::CertificateRefused { .. } => "certificate_refused",
+        PushOutcome::Rejected { .. } => "rejected",
+        PushOutcome::Retry { .. } => "not_delivered",
+    }
+}
+
 fn describe(outcome: &PushOutcome) -> (String, Option<String>) {
     match outcome {
         PushOutcome::Delivered => ("delivered".into(), None),

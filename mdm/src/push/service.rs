@@ -54,6 +54,13 @@ impl PushService {
         certificate::status(self.store.as_ref()).await
     }
 
+    /// Set the push certificate's days-to-expiry gauge (at scrape time).
+    pub async fn record_gauges(&self) -> Result<(), ServiceError> {
+        let days = self.status().await?.map(|s| s.days_left);
+        crate::telemetry::push_certificate_days(days);
+        Ok(())
+    }
+
     /// A CSR for a new push certificate (its key stays sealed in Russet); audited.
     pub async fn create_csr(
         &self,

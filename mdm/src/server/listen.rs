@@ -4,8 +4,12 @@
 
 use crate::http::{self, REQUEST_TIMEOUT};
 use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -13,8 +17,15 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub(super) fn with_common_layers(router: Router, sensitive: Arc<[HeaderName]>) -> Router {
+pub(super) fn with_common_layers(
+    router: Router,
+    listener: &'static str,
+    sensitive: Arc<[HeaderName]>,
+) -> Router {
     router
+        // Innermost of these, so the time measured is the handler's, and the route template
+        // (`MatchedPath`, set by routing) is known.
+        .layer(middleware::from_fn_with_state(listener, timed))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -22,6 +33,22 @@ pub(super) fn with_common_layers(router: Router, sensitive: Arc<[HeaderName]>) -
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::from_shared(sensitive))
+}
+
+/// Record every request's latency per listener, method, route template and status.
+async fn timed(State(listener): State<&'static str>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let resp = next.run(req).await;
+    crate::telemetry::http_request(
+        listener,
+        method.as_str(),
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
+    resp
 }
 
 pub(super) async fn serve(

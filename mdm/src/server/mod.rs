@@ -2,8 +2,10 @@
 //! directory and key, database, CA and device trust, listeners and TLS, services, routers,
 //! background tasks. Each step is a function below it; none holds a rule of the product.
 
+mod exporter;
 mod inputs;
 mod listen;
+pub mod logging;
 
 pub use inputs::{hostname, public_host};
 
@@ -313,6 +315,10 @@ fn services(
         dep,
         profiles,
         identity,
+        metrics: Arc::new(http::MetricsEndpoint {
+            handle: exporter::install()?,
+            token: args.metrics_token.clone().filter(|t| !t.is_empty()),
+        }),
     })
 }
 
@@ -417,8 +423,8 @@ fn serve_all(
     let device_addr = device_listener.local_addr()?;
     let sensitive = sensitive_headers(state.identity.client_cert_header());
     let device_app: Router =
-        listen::with_common_layers(device::router(state.clone()), sensitive.clone());
-    let admin_app = listen::with_common_layers(admin::router(state.clone()), sensitive);
+        listen::with_common_layers(device::router(state.clone()), "device", sensitive.clone());
+    let admin_app = listen::with_common_layers(admin::router(state.clone()), "admin", sensitive);
     let device_task = match server_tls {
         Some(id) => {
             let acceptor = http::tls::acceptor(id, state.identity.trusted_cas())?;

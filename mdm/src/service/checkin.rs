@@ -27,8 +27,21 @@ pub enum CheckinResponse {
 }
 
 impl MdmService {
-    /// Apply one decoded check-in message from a device whose identity was verified.
+    /// Apply one decoded check-in message from a device whose identity was verified, counted
+    /// per message type and outcome (a counter increment: no query).
     pub async fn checkin(
+        &self,
+        identity: &DeviceIdentity,
+        raw: &[u8],
+        msg: CheckinMessage,
+    ) -> Result<CheckinResponse, ServiceError> {
+        let message_type = msg.message_type();
+        let answer = self.apply_checkin(identity, raw, msg).await;
+        crate::telemetry::checkin(message_type, answer.is_ok());
+        answer
+    }
+
+    async fn apply_checkin(
         &self,
         identity: &DeviceIdentity,
         raw: &[u8],

@@ -93,6 +93,12 @@ impl MdmService {
             )
             .await;
         }
+        if let Some(status) = status {
+            crate::telemetry::command_result(
+                outcome.stored_request_type.as_deref().unwrap_or("unknown"),
+                status.as_str(),
+            );
+        }
         if let (Some(request_type), Some(status), Some(uuid)) = (
             &outcome.stored_request_type,
             status,

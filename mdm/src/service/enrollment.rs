@@ -279,10 +279,12 @@ impl EnrollmentService {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "SCEP: unreadable PKIOperation");
+                crate::telemetry::scep("malformed");
                 return Ok(ScepOutcome::Malformed(e.to_string()));
             }
         };
         let refuse = |fail: FailInfo, why: &str| -> ScepOutcome {
+            crate::telemetry::scep("refused");
             tracing::warn!(
                 transaction_id = %msg.transaction_id,
                 fail_info = ?fail,
@@ -373,8 +375,10 @@ impl EnrollmentService {
                 .bind_renewed_identity(old, &info.sha256_hex, not_after, now)
                 .await?;
             tracing::info!(device = ?device, serial = %serial, "SCEP: identity renewed");
+            crate::telemetry::scep("renewed");
         } else {
             tracing::info!(subject = %csr.subject, serial = %serial, "SCEP: identity issued");
+            crate::telemetry::scep("issued");
         }
         Ok(match scep::cert_rep_success(&self.ca, &msg, &issued) {
             Ok(der) => ScepOutcome::CertRep(der),

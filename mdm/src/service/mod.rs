@@ -14,6 +14,7 @@ pub mod devices;
 pub mod enrollment;
 mod error;
 mod facts;
+mod gauges;
 mod group_members;
 pub mod groups;
 pub mod lockwipe;

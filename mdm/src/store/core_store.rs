@@ -123,6 +123,25 @@ macro_rules! impl_core_store {
                 Ok(())
             }
 
+            async fn queue_depth(&self) -> $crate::store::StoreResult<Vec<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT status, COUNT(*) FROM queue_entries \
+                     WHERE status IN ('Pending', 'Sent', 'NotNow') GROUP BY status",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            fn pool_use(&self) -> $crate::store::PoolUse {
+                // The read/write pool (SQLite's single-connection writer is not counted: it
+                // is busy exactly while a write transaction runs).
+                $crate::store::PoolUse {
+                    open: self.pool.size(),
+                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                    max: self.pool.options().get_max_connections(),
+                }
+            }
+
             async fn identity_owner(
                 &self,
                 cert_hash: &str,

@@ -121,6 +121,14 @@ impl QueueStatus {
     }
 }
 
+/// A connection pool's use: open connections, of which idle, and the most it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// Status a device reports for a command (the `Status` key of a report, minus `Idle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResultStatus {
@@ -131,6 +139,16 @@ pub enum ResultStatus {
 }
 
 impl ResultStatus {
+    /// Apple's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultStatus::Acknowledged => "Acknowledged",
+            ResultStatus::Error => "Error",
+            ResultStatus::CommandFormatError => "CommandFormatError",
+            ResultStatus::NotNow => "NotNow",
+        }
+    }
+
     pub fn queue_status(self) -> QueueStatus {
         match self {
             ResultStatus::Acknowledged => QueueStatus::Acknowledged,
@@ -475,6 +493,13 @@ pub trait Store:
 
     /// Cheap liveness probe of the database connection.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Open queue entries (`Pending`, `Sent`, `NotNow`) counted per status, for `/metrics`
+    /// (read at scrape time, never on the check-in path).
+    async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>>;
+
+    /// The connection pool's use right now (no query).
+    fn pool_use(&self) -> PoolUse;
 
     // ---- device identity ----
 
