@@ -21,7 +21,7 @@ fn parse(body: &[u8]) -> Dictionary {
 
 #[test]
 fn every_supported_request_type_has_apples_schema() {
-    assert_eq!(SUPPORTED_REQUEST_TYPES.len(), 16);
+    assert_eq!(SUPPORTED_REQUEST_TYPES.len(), 18);
     for rt in SUPPORTED_REQUEST_TYPES {
         let schema = schema_for(rt).unwrap_or_else(|e| panic!("{rt}: {e}"));
         assert_eq!(&schema.payload.requesttype, rt);
