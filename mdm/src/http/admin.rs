@@ -3,7 +3,9 @@
 
 use super::extractor::require_admin;
 use super::{AdminError, AppState, MAX_ADMIN_BODY};
-use super::{apns, audit, commands, dep, devices, enroll_links, groups, lockwipe, profiles};
+use super::{
+    apns, audit, commands, dep, devices, enroll_links, groups, inventory, lockwipe, profiles,
+};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::middleware;
@@ -25,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dep::routes())
         .merge(groups::routes())
         .merge(profiles::routes())
+        .merge(inventory::routes())
         .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
