@@ -50,6 +50,8 @@ fn typed_constructors_produce_valid_commands() {
         Command::install_profile(b"<plist/>".to_vec()),
         Command::remove_profile("com.example.wifi"),
         Command::installed_application_list(Some(vec!["com.apple.Safari".into()]), Some(false)),
+        Command::certificate_list(),
+        Command::user_list(),
         Command::install_enterprise_application("https://example.com/manifest.plist"),
         Command::install_enterprise_application_manifest(manifest),
         Command::restart_device(Some(true)),
