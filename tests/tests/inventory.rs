@@ -100,6 +100,8 @@ async fn inventory_arrives_after_enrollment_and_follows_the_mac(backend: Backend
         "test-mac.local"
     );
     assert!(v["changes"].as_array().is_some_and(Vec::is_empty));
+    // The profiles Russet manages on it (none assigned here).
+    assert_eq!(v["profiles"], json!([]));
 
     // Excel is updated and macOS too; a refresh by serial number asks again.
     mac.apps.insert(

@@ -119,6 +119,12 @@ pub fn print_inventory(v: &Value) {
     line("Accounts", cell(v, "/users/count"));
     println!("Apps ({})", when(v, "apps"));
     line("Installed", cell(v, "/apps/count"));
+    if let Some(profiles) = v["profiles"].as_array().filter(|p| !p.is_empty()) {
+        println!("Profiles");
+        for p in profiles {
+            line(&cell(p, "/identifier"), cell(p, "/state"));
+        }
+    }
     println!("Certificates ({})", when(v, "certificates"));
     line("Installed", cell(v, "/certificates/count"));
     if let Some(changes) = v["changes"].as_array().filter(|c| !c.is_empty()) {

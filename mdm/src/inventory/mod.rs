@@ -74,6 +74,9 @@ pub struct DeviceInventory {
     pub row: Option<InventoryRow>,
     pub user_channels: Vec<UserChannelRow>,
     pub changes: Vec<InventoryChangeRow>,
+    /// Where each configuration profile Russet manages stands on the Mac's channels (the
+    /// reconciler's states, verified by the Mac's own ProfileList).
+    pub profiles: Vec<crate::store::profile_states::ProfileStateRow>,
     /// Russet holds a bootstrap token escrowed by this Mac.
     pub bootstrap_token_escrowed: bool,
     pub now: i64,
@@ -285,6 +288,10 @@ impl InventoryService {
             row: self.store.inventory(&udid).await?,
             user_channels: self.store.user_channels(&udid).await?,
             changes: self.store.inventory_changes(&udid, CHANGES_SHOWN).await?,
+            profiles: self
+                .store
+                .profile_states_of_devices(std::slice::from_ref(&udid))
+                .await?,
             bootstrap_token_escrowed: self.store.bootstrap_token(&udid).await?.is_some(),
             device,
             now: now_ms(),

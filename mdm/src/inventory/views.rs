@@ -100,6 +100,13 @@ pub fn device_inventory(inv: &DeviceInventory, apps: Option<&[AppRow]>, full: bo
             json!({"count": r.certificate_count}),
             collected(now, r.certificates_at),
         ),
+        "profiles": inv.profiles.iter().map(|p| json!({
+            "identifier": p.identifier,
+            "enrollment_id": p.enrollment_id,
+            "state": p.state,
+            "version": p.version,
+            "verified_at": rfc3339_opt(p.verified_at),
+        })).collect::<Vec<_>>(),
         "changes": inv.changes.iter().map(change).collect::<Vec<_>>(),
     });
     if full && let Value::Object(o) = &mut v {
