@@ -8,6 +8,12 @@ use std::path::PathBuf;
 
 /// The admin API token, in the data directory (mode 0600): written by `serve` on first start,
 /// read by the CLI.
+/// `--inventory-interval-secs` by default: once a day.
+pub const INVENTORY_INTERVAL_DEFAULT_SECS: u64 = 86_400;
+/// The shortest `--inventory-interval-secs`: inventory is five commands per Mac, and an hourly
+/// round over 100,000 Macs is already more traffic than everything else together.
+pub const INVENTORY_INTERVAL_MIN_SECS: u64 = 3_600;
+
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// The admin API's URL, in the data directory: written by `serve`, read by the CLI.
 pub const ADMIN_URL_FILE: &str = "admin-url";
@@ -103,6 +109,26 @@ pub struct ServeArgs {
         default_value_t = 86400
     )]
     pub profile_verify_interval_secs: u64,
+    /// How often each Mac is asked for its inventory (DeviceInformation, SecurityInfo, apps,
+    /// certificates, users), in seconds; each Mac at its own offset within the interval.
+    /// At least 3600.
+    #[arg(
+        long,
+        env = "RUSSET_INVENTORY_INTERVAL_SECS",
+        default_value_t = INVENTORY_INTERVAL_DEFAULT_SECS,
+        value_parser = clap::value_parser!(u64).range(INVENTORY_INTERVAL_MIN_SECS..)
+    )]
+    pub inventory_interval_secs: u64,
+    /// Collect inventory after enrollment and every `--inventory-interval-secs` (`false`: only
+    /// when an admin asks, `russet inventory refresh`).
+    #[arg(
+        long,
+        env = "RUSSET_INVENTORY",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "true|false"
+    )]
+    pub inventory: bool,
     /// Sign delivered configuration profiles that were uploaded unsigned, with the identity
     /// that signs enrollment profiles (System Settings then shows them as verified).
     #[arg(long, env = "RUSSET_SIGN_PROFILES")]

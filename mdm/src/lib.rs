@@ -7,6 +7,7 @@ pub mod dep;
 pub mod filter;
 pub mod fsutil;
 pub mod http;
+pub mod inventory;
 pub mod profiles;
 pub mod protocol;
 pub mod push;

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
             Command::Dep(cmd) => russet_mdm::cli::dep::run(cmd).await,
             Command::DepSim(args) => russet_mdm::cli::dep::dep_sim(args).await,
             Command::Profile(cmd) => russet_mdm::cli::profile::run(cmd).await,
+            Command::Inventory(cmd) => russet_mdm::cli::inventory::run(cmd).await,
         }
     });
     match result {

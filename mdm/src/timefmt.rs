@@ -21,6 +21,18 @@ pub fn rfc3339_opt(ms: Option<i64>) -> Option<String> {
     ms.map(rfc3339)
 }
 
+/// How long ago `then` was, as people say it: `just now`, `12 min ago`, `3 h ago`, `5 d ago`
+/// (a time ahead of `now` — another node's clock — is `just now`).
+pub fn ago(now_ms: i64, then_ms: i64) -> String {
+    let secs = (now_ms - then_ms).max(0) / 1000;
+    match secs {
+        0..60 => "just now".to_string(),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86400),
+    }
+}
+
 /// A duration as people write it, in seconds: `30`, `"30s"`, `"15m"`, `"24h"`, `"7d"`, `"2w"`.
 /// `None` for anything else, zero, or an overflow.
 pub fn parse_duration_secs(text: &str) -> Option<i64> {

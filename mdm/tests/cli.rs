@@ -49,6 +49,9 @@ fn start(dir: &Path, ca: &Path, device_port: u16) -> Server {
 fn start_with(dir: &Path, ca: &Path, device_port: u16, extra: &[&str]) -> Server {
     let child = Command::new(BIN)
         .args(["serve", "--insecure-http", "--admin-listen", "127.0.0.1:0"])
+        // The admin's commands are the only ones queued here (inventory, on by default, would
+        // queue its own ahead of them after the enrollment); `inventory refresh` still asks.
+        .args(["--inventory", "false"])
         .args(extra)
         .arg("--listen")
         .arg(format!("127.0.0.1:{device_port}"))
@@ -297,6 +300,22 @@ fn serve_and_cli_round_trip() {
     ] {
         assert!(stdout(&out).contains(action), "{action}: {}", stdout(&out));
     }
+
+    // Inventory: nothing collected yet; a refresh by serial number queues it.
+    let out = cli(&data, &["devices", "inventory", "C02CLITEST01"]);
+    assert!(
+        out.status.success() && stdout(&out).contains("Hardware (never collected)"),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&data, &["inventory", "refresh", "C02CLITEST01"]);
+    assert!(
+        stdout(&out).contains("Queued inventory for 1 Mac(s)."),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = cli(&data, &["devices", "delete", udid]);
     assert!(out.status.success());

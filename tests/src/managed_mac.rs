@@ -2,8 +2,11 @@
 //! device channel and on a logged-in user's channel, and answers InstallProfile, RemoveProfile
 //! and ProfileList from that state the way macOS does (Apple's `profile.install`,
 //! `profile.remove` and `profile.list` schemas; real captures in `mdm/testdata/devices/`).
-//! DeviceInformation is answered from its facts. Tests then check the truth on the Mac, not
-//! what the server believes.
+//! Inventory is answered from its facts the way current macOS does (Apple's
+//! `information.device.yaml`, `information.security.yaml`, `application.installed.list.yaml`,
+//! `certificate.list.yaml`, `user.list.yaml`): DeviceInformation with what was queried, its
+//! security settings, the apps a test can change, its certificates and users. Tests then check
+//! the truth on the Mac, not what the server believes.
 
 use crate::sim_mac::{CHECKIN_CONTENT_TYPE, CONNECT_CONTENT_TYPE, Reply, SimMac};
 use plist::{Dictionary, Value};
@@ -69,6 +72,14 @@ pub struct ManagedMac {
     pub refuse: BTreeSet<String>,
     /// Every command handled: (channel, CommandUUID, RequestType).
     pub handled: Vec<(Channel, String, String)>,
+    /// Installed applications: bundle ID → (name, ShortVersion).
+    pub apps: BTreeMap<String, (String, String)>,
+    pub filevault: bool,
+    pub supervised: bool,
+    /// Local accounts besides a logged-in user's: short names, not logged in.
+    pub accounts: Vec<String>,
+    /// Request types answered with a body that is not Apple's (a broken Mac).
+    pub malformed: BTreeSet<String>,
 }
 
 impl ManagedMac {
@@ -100,6 +111,20 @@ impl ManagedMac {
             user: None,
             refuse: BTreeSet::new(),
             handled: Vec::new(),
+            apps: BTreeMap::from([
+                (
+                    "com.apple.Safari".to_string(),
+                    ("Safari".to_string(), "18.1".to_string()),
+                ),
+                (
+                    "com.microsoft.Excel".to_string(),
+                    ("Microsoft Excel".to_string(), "16.78".to_string()),
+                ),
+            ]),
+            filevault: true,
+            supervised: true,
+            accounts: vec!["admin".into()],
+            malformed: BTreeSet::new(),
         }
     }
 
@@ -241,23 +266,158 @@ impl ManagedMac {
                 d.insert("ProfileList".into(), Value::Array(list));
                 d
             }
+            rt if self.malformed.contains(rt) => {
+                // Acknowledged, but without the answer's key (or with the wrong type).
+                let mut d = self.status("Acknowledged", Some(uuid), channel);
+                d.insert(rt.into(), s("not what Apple's schema says"));
+                d
+            }
             "DeviceInformation" => {
-                let mut answers = Dictionary::new();
-                answers.insert("OSVersion".into(), s(&self.os_version));
-                answers.insert("BuildVersion".into(), s(&self.build_version));
-                answers.insert("Model".into(), s(&self.model));
-                answers.insert("SerialNumber".into(), s(&self.mac.serial));
-                answers.insert("UDID".into(), s(&self.mac.udid));
-                answers.insert(
-                    "IsAppleSilicon".into(),
-                    Value::Boolean(self.is_apple_silicon),
-                );
+                let all = self.device_information();
+                let asked: Vec<&str> = command
+                    .get("Queries")
+                    .and_then(Value::as_array)
+                    .map(|q| q.iter().filter_map(Value::as_string).collect())
+                    .unwrap_or_default();
+                let answers: Dictionary = all
+                    .into_iter()
+                    .filter(|(k, _)| asked.is_empty() || asked.contains(&k.as_str()))
+                    .collect();
                 let mut d = self.status("Acknowledged", Some(uuid), channel);
                 d.insert("QueryResponses".into(), Value::Dictionary(answers));
                 d
             }
+            "SecurityInfo" => {
+                let mut firewall = Dictionary::new();
+                firewall.insert("FirewallEnabled".into(), Value::Boolean(true));
+                firewall.insert("BlockAllIncoming".into(), Value::Boolean(false));
+                firewall.insert("StealthMode".into(), Value::Boolean(false));
+                firewall.insert("Applications".into(), Value::Array(Vec::new()));
+                let mut boot = Dictionary::new();
+                boot.insert("SecureBootLevel".into(), s("full"));
+                boot.insert("ExternalBootLevel".into(), s("not supported"));
+                let mut info = Dictionary::new();
+                info.insert("FDE_Enabled".into(), Value::Boolean(self.filevault));
+                info.insert(
+                    "FDE_HasPersonalRecoveryKey".into(),
+                    Value::Boolean(self.filevault),
+                );
+                info.insert(
+                    "SystemIntegrityProtectionEnabled".into(),
+                    Value::Boolean(true),
+                );
+                info.insert("FirewallSettings".into(), Value::Dictionary(firewall));
+                info.insert("SecureBoot".into(), Value::Dictionary(boot));
+                info.insert("IsRecoveryLockEnabled".into(), Value::Boolean(false));
+                info.insert(
+                    "BootstrapTokenAllowedForAuthentication".into(),
+                    s("allowed"),
+                );
+                let mut d = self.status("Acknowledged", Some(uuid), channel);
+                d.insert("SecurityInfo".into(), Value::Dictionary(info));
+                d
+            }
+            "InstalledApplicationList" => {
+                let list: Vec<Value> = self
+                    .apps
+                    .iter()
+                    .map(|(bundle, (name, version))| {
+                        let mut a = Dictionary::new();
+                        a.insert("Identifier".into(), s(bundle));
+                        a.insert("Name".into(), s(name));
+                        a.insert("ShortVersion".into(), s(version));
+                        a.insert("Version".into(), s(version));
+                        a.insert("BundleSize".into(), Value::Integer(1_048_576.into()));
+                        a.insert("Installing".into(), Value::Boolean(false));
+                        Value::Dictionary(a)
+                    })
+                    .collect();
+                let mut d = self.status("Acknowledged", Some(uuid), channel);
+                d.insert("InstalledApplicationList".into(), Value::Array(list));
+                d
+            }
+            "CertificateList" => {
+                let mut c = Dictionary::new();
+                c.insert("CommonName".into(), s("Russet Device Identity"));
+                c.insert("IsIdentity".into(), Value::Boolean(true));
+                // Not a real certificate: Russet keeps the list, it does not parse the DER.
+                c.insert(
+                    "Data".into(),
+                    Value::Data(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
+                );
+                let mut d = self.status("Acknowledged", Some(uuid), channel);
+                d.insert(
+                    "CertificateList".into(),
+                    Value::Array(vec![Value::Dictionary(c)]),
+                );
+                d
+            }
+            // macOS answers UserList only when supervised.
+            "UserList" if !self.supervised => {
+                self.error(uuid, channel, 12021, "The device is not supervised.")
+            }
+            "UserList" => {
+                let mut users = Vec::new();
+                let mut uid = 501;
+                let mut add = |name: &str, full: &str, logged_in: bool| {
+                    let mut u = Dictionary::new();
+                    u.insert("UserName".into(), s(name));
+                    u.insert("FullName".into(), s(full));
+                    u.insert("UID".into(), Value::Integer(uid.into()));
+                    u.insert(
+                        "UserGUID".into(),
+                        s(&uuid::Uuid::new_v4().to_string().to_uppercase()),
+                    );
+                    u.insert("IsLoggedIn".into(), Value::Boolean(logged_in));
+                    u.insert("MobileAccount".into(), Value::Boolean(false));
+                    u.insert("HasSecureToken".into(), Value::Boolean(true));
+                    users.push(Value::Dictionary(u));
+                    uid += 1;
+                };
+                if let Some(user) = &self.user {
+                    add(&user.short_name, &user.long_name, true);
+                }
+                for a in &self.accounts {
+                    add(a, a, false);
+                }
+                let mut d = self.status("Acknowledged", Some(uuid), channel);
+                d.insert("Users".into(), Value::Array(users));
+                d
+            }
             _ => self.status("Acknowledged", Some(uuid), channel),
         }
+    }
+
+    /// Every DeviceInformation answer this Mac knows, as macOS 15 on Apple silicon gives them.
+    fn device_information(&self) -> Dictionary {
+        let mut a = Dictionary::new();
+        a.insert("UDID".into(), s(&self.mac.udid));
+        a.insert("SerialNumber".into(), s(&self.mac.serial));
+        a.insert("OSVersion".into(), s(&self.os_version));
+        a.insert("BuildVersion".into(), s(&self.build_version));
+        a.insert("Model".into(), s(&self.model));
+        a.insert("ModelName".into(), s("MacBook Air"));
+        a.insert("ProductName".into(), s(&self.model));
+        a.insert("DeviceName".into(), s("Test Mac"));
+        a.insert(
+            "IsAppleSilicon".into(),
+            Value::Boolean(self.is_apple_silicon),
+        );
+        a.insert("IsSupervised".into(), Value::Boolean(self.supervised));
+        a.insert("IsActivationLockEnabled".into(), Value::Boolean(false));
+        a.insert("DeviceCapacity".into(), Value::Real(494.38));
+        a.insert("AvailableDeviceCapacity".into(), Value::Real(301.25));
+        a.insert("BatteryLevel".into(), Value::Real(0.87));
+        a.insert("HasBattery".into(), Value::Boolean(true));
+        a.insert("WiFiMAC".into(), s("f0:2f:4b:10:aa:02"));
+        a.insert("BluetoothMAC".into(), s("f0:2f:4b:10:aa:01"));
+        a.insert(
+            "SystemIntegrityProtectionEnabled".into(),
+            Value::Boolean(true),
+        );
+        a.insert("HostName".into(), s("test-mac.local"));
+        a.insert("LocalHostName".into(), s("test-mac"));
+        a
     }
 
     /// InstallProfile: read the profile (CMS-signed or not), check its scope fits the channel,

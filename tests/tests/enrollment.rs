@@ -46,6 +46,9 @@ fn serve_args(dir: &std::path::Path, extra: &[&str]) -> anyhow::Result<ServeArgs
         "127.0.0.1:0".into(),
         "--admin-listen".into(),
         "127.0.0.1:0".into(),
+        // The Mac here answers only the admin's command (inventory has its own tests).
+        "--inventory".into(),
+        "false".into(),
     ];
     argv.extend(extra.iter().map(|s| s.to_string()));
     Ok(ServeOnly::try_parse_from(argv)?.args)

@@ -1,4 +1,4 @@
-//! `russet devices list|show|delete`.
+//! `russet devices list|show|inventory|delete`.
 
 use super::client::{AdminClient, ClientArgs, urlencode};
 use super::table;
@@ -32,6 +32,17 @@ pub enum DevicesCmd {
         #[command(flatten)]
         client: ClientArgs,
         udid: String,
+    },
+    /// One Mac's inventory: hardware, OS, security, users, app count, and when each was
+    /// collected.
+    Inventory {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// UDID or serial number.
+        device: String,
+        /// Also list the installed applications.
+        #[arg(long)]
+        apps: bool,
     },
     /// Forget a device (escrowed PINs and keys stay).
     Delete {
@@ -114,6 +125,45 @@ pub async fn run(cmd: DevicesCmd) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print_device(&v);
+            }
+            Ok(())
+        }
+        DevicesCmd::Inventory {
+            client,
+            device,
+            apps,
+        } => {
+            let api = AdminClient::from_args(&client)?;
+            let v = api
+                .call(
+                    Method::GET,
+                    &format!(
+                        "/api/v1/devices/{}/inventory?apps={apps}",
+                        urlencode(&device)
+                    ),
+                    None,
+                )
+                .await?;
+            if client.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            super::inventory::print_inventory(&v);
+            if apps {
+                let rows: Vec<Vec<String>> = v["app_list"]
+                    .as_array()
+                    .map(|a| a.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            table::cell(a, "/name"),
+                            table::cell(a, "/bundle_id"),
+                            table::cell(a, "/short_version"),
+                        ]
+                    })
+                    .collect();
+                table::print(&["APP", "BUNDLE ID", "VERSION"], &rows);
             }
             Ok(())
         }

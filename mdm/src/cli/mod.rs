@@ -10,6 +10,7 @@ pub mod devices;
 pub mod doctor;
 pub mod enroll;
 pub mod group;
+pub mod inventory;
 pub mod lockwipe;
 pub mod profile;
 mod table;
@@ -74,4 +75,7 @@ pub enum Command {
     /// Configuration profiles: upload, assign, Custom Settings.
     #[command(subcommand)]
     Profile(profile::ProfileCmd),
+    /// Inventory: ask Macs for it now (`russet devices inventory DEVICE` shows it).
+    #[command(subcommand)]
+    Inventory(inventory::InventoryCmd),
 }

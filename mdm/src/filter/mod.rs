@@ -40,7 +40,7 @@ mod tests;
 pub use ast::{Filter, Op, Term, Value};
 pub use eval::{Fact, Facts};
 pub use fields::{FIELDS, Field, FieldKind, field};
-pub use version::{compare_versions, is_version};
+pub use version::{compare_versions, is_version, version_key};
 
 /// The longest filter accepted, in bytes.
 pub const MAX_FILTER_LEN: usize = 2000;

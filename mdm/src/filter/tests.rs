@@ -272,3 +272,21 @@ fn every_field_is_named_once_and_found_case_insensitively() {
     }
     assert_eq!(field("nope"), None);
 }
+
+#[test]
+fn version_keys_sort_as_versions_compare() {
+    let versions = [
+        "14.10.1", "14.9", "14.10", "15", "15.0", "15.0.1", "14.1", "14", "0", "10.15.7", "11",
+        "015.1", "15.1", "24B83", "24A335", "23G80", "23G1000", "24b83", "10", "10a", "15.0b1",
+        "beta", "1", "16.78", "16.80", "16.8", "16.100", "",
+    ];
+    for a in versions {
+        for b in versions {
+            assert_eq!(
+                version_key(a).cmp(&version_key(b)),
+                compare_versions(a, b),
+                "{a} vs {b}"
+            );
+        }
+    }
+}

@@ -37,6 +37,41 @@ fn components(v: &str) -> Vec<&str> {
     parts
 }
 
+/// A text key whose byte order is the order of [`compare_versions`], for an index: a database
+/// answers "Excel < 16.80" with `version_key < version_key('16.80')` on the apps table. Each
+/// number run is `0`, its length in two digits, its digits; each text run is `1` and the text
+/// lowercased; every run ends in `\x02` and components are joined by `\x01` (below every
+/// printable byte, so a shorter component or version sorts first, as `compare_versions` says).
+/// Compare keys bytewise (PostgreSQL: `COLLATE "C"`). Control characters are dropped.
+pub fn version_key(v: &str) -> String {
+    let mut key = String::new();
+    for (i, component) in components(v).iter().enumerate() {
+        if i > 0 {
+            key.push('\u{1}');
+        }
+        for run in runs(component) {
+            match run {
+                Run::Number(n) => {
+                    // Runs of more than 99 digits sort as 99-digit ones (no real version has one).
+                    key.push('0');
+                    key.push_str(&format!("{:02}", n.len().min(99)));
+                    key.push_str(n);
+                }
+                Run::Text(t) => {
+                    key.push('1');
+                    key.extend(
+                        t.chars()
+                            .flat_map(char::to_lowercase)
+                            .filter(|c| !c.is_control()),
+                    );
+                }
+            }
+            key.push('\u{2}');
+        }
+    }
+    key
+}
+
 #[derive(Debug)]
 enum Run<'a> {
     /// Digits without leading zeros (`""` for zero).

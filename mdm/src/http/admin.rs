@@ -4,7 +4,8 @@
 use super::extractor::require_admin;
 use super::{AdminError, AppState, MAX_ADMIN_BODY};
 use super::{
-    apns, audit, commands, dep, devices, enroll_links, groups, lockwipe, metrics, profiles,
+    apns, audit, commands, dep, devices, enroll_links, groups, inventory, lockwipe, metrics,
+    profiles,
 };
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dep::routes())
         .merge(groups::routes())
         .merge(profiles::routes())
+        .merge(inventory::routes())
         .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()

@@ -5,7 +5,7 @@
 //! Device side: `device` (router, check-in, command loop), `identity` (who signed the body),
 //! `enroll` (`/mdm/enroll`), `scep`, `tls`. Admin side: `admin` (router), one module per
 //! area with its own `routes()`: `devices`, `commands`, `lockwipe`, `apns`, `enroll_links`,
-//! `audit`, `dep`, `groups`, `profiles`; `metrics` (`GET /metrics`, Prometheus).
+//! `audit`, `dep`, `groups`, `profiles`, `inventory`; `metrics` (`GET /metrics`, Prometheus).
 
 pub mod admin;
 mod apns;
@@ -20,6 +20,7 @@ mod error;
 mod extractor;
 mod groups;
 pub mod identity;
+mod inventory;
 mod lockwipe;
 mod metrics;
 mod profiles;
@@ -29,6 +30,7 @@ pub mod tls;
 pub use error::{AdminError, DeviceError, dep_public_message};
 
 use crate::dep::DepService;
+use crate::inventory::InventoryService;
 use crate::profiles::ProfileService;
 use crate::push::PushService;
 use crate::service::MdmService;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub dep: Arc<DepService>,
     /// Configuration profiles: the catalog and assignments.
     pub profiles: Arc<ProfileService>,
+    /// Inventory: a Mac's facts, apps, users; refresh now.
+    pub inventory: Arc<InventoryService>,
     /// Who signed a device request.
     pub identity: Arc<IdentityVerifier>,
     /// `GET /metrics`: the recorder to render and who may scrape.

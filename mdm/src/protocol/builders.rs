@@ -81,6 +81,17 @@ impl Command {
         Command::new("SecurityInfo", Dictionary::new())
     }
 
+    /// `CertificateList` (`certificate.list.yaml`): every certificate installed on the channel.
+    pub fn certificate_list() -> Result<Command, ProtocolError> {
+        Command::new("CertificateList", Dictionary::new())
+    }
+
+    /// `UserList` (`user.list.yaml`; macOS 10.13+, answered by supervised Macs): the accounts
+    /// on the Mac and who is logged in.
+    pub fn user_list() -> Result<Command, ProtocolError> {
+        Command::new("UserList", Dictionary::new())
+    }
+
     pub fn profile_list(managed_only: Option<bool>) -> Result<Command, ProtocolError> {
         Command::new(
             "ProfileList",

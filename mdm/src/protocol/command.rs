@@ -20,6 +20,8 @@ pub const SUPPORTED_REQUEST_TYPES: &[&str] = &[
     "InstallProfile",
     "RemoveProfile",
     "InstalledApplicationList",
+    "CertificateList",
+    "UserList",
     "InstallEnterpriseApplication",
     "RestartDevice",
     "ShutDownDevice",

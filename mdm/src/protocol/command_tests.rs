@@ -21,7 +21,7 @@ fn parse(body: &[u8]) -> Dictionary {
 
 #[test]
 fn every_supported_request_type_has_apples_schema() {
-    assert_eq!(SUPPORTED_REQUEST_TYPES.len(), 16);
+    assert_eq!(SUPPORTED_REQUEST_TYPES.len(), 18);
     for rt in SUPPORTED_REQUEST_TYPES {
         let schema = schema_for(rt).unwrap_or_else(|e| panic!("{rt}: {e}"));
         assert_eq!(&schema.payload.requesttype, rt);
@@ -50,6 +50,8 @@ fn typed_constructors_produce_valid_commands() {
         Command::install_profile(b"<plist/>".to_vec()),
         Command::remove_profile("com.example.wifi"),
         Command::installed_application_list(Some(vec!["com.apple.Safari".into()]), Some(false)),
+        Command::certificate_list(),
+        Command::user_list(),
         Command::install_enterprise_application("https://example.com/manifest.plist"),
         Command::install_enterprise_application_manifest(manifest),
         Command::restart_device(Some(true)),

@@ -10,6 +10,7 @@ pub mod command;
 pub mod convert;
 pub mod enrollment;
 pub mod guard;
+pub mod inventory;
 pub mod machine_info;
 pub mod mobileconfig;
 pub mod profile_list;

@@ -28,6 +28,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("schema/application.installed.list.yaml"),
     ),
     (
+        "certificate.list.yaml",
+        include_str!("schema/certificate.list.yaml"),
+    ),
+    (
         "declarativemanagement.yaml",
         include_str!("schema/declarativemanagement.yaml"),
     ),
@@ -72,6 +76,7 @@ const FILES: &[(&str, &str)] = &[
         "profile.remove.yaml",
         include_str!("schema/profile.remove.yaml"),
     ),
+    ("user.list.yaml", include_str!("schema/user.list.yaml")),
     (
         "rotate.file.vault.key.yaml",
         include_str!("schema/rotate.file.vault.key.yaml"),

@@ -14,6 +14,7 @@ use crate::dep::{DepService, DepSettings};
 use crate::fsutil;
 use crate::http::identity::IdentityVerifier;
 use crate::http::{self, AppState, admin, device, sensitive_headers};
+use crate::inventory::{InventoryService, InventorySettings};
 use crate::profiles::{ProfileService, ProfileSettings};
 use crate::push::{Dispatcher, DispatcherSettings, PushService};
 use crate::secrets::SecretBox;
@@ -295,7 +296,7 @@ fn services(
     // memberships, its commands' results) and reconciles. Uploaded profiles may not ask
     // Russet's own SCEP service (`<public_url>/scep`) for a second MDM identity.
     let profiles = Arc::new(ProfileService::new(
-        store,
+        store.clone(),
         vault,
         service.clone(),
         ProfileSettings {
@@ -304,6 +305,16 @@ fn services(
         },
     ));
     service.observe(&(profiles.clone() as Arc<dyn crate::service::DeviceObserver>));
+    // Inventory hears enrollments (it asks) and its commands' answers (it stores them).
+    let inventory = Arc::new(InventoryService::new(
+        store.clone(),
+        service.clone(),
+        InventorySettings {
+            interval: Duration::from_secs(args.inventory_interval_secs),
+            collect: args.inventory,
+        },
+    ));
+    service.observe(&(inventory.clone() as Arc<dyn crate::service::DeviceObserver>));
     let identity = Arc::new(IdentityVerifier::new(
         inputs::device_trust(args, &ca)?,
         inputs::client_cert_header(args)?,
@@ -314,6 +325,7 @@ fn services(
         push,
         dep,
         profiles,
+        inventory,
         identity,
         metrics: Arc::new(http::MetricsEndpoint {
             handle: exporter::install()?,
@@ -451,6 +463,7 @@ fn serve_all(
             Duration::from_secs(args.profile_verify_interval_secs.max(3600)),
             shutdown.clone(),
         ),
+        crate::inventory::spawn_sweeper(state.inventory.clone(), shutdown.clone()),
         crate::dep::spawn_worker(
             state.dep.clone(),
             Duration::from_secs(args.dep_sync_interval_secs.max(1)),

@@ -13,6 +13,7 @@ mod core_store;
 pub mod dep;
 pub mod groups;
 pub mod identity;
+pub mod inventory;
 mod postgres;
 pub mod profile_states;
 pub mod profiles;
@@ -31,6 +32,7 @@ pub use identity::{
     ChallengeUse, ExpiringIdentity, IdentityStore, IssuedCertificate, LinkUse, NewEnrollLink,
     StoredCa,
 };
+pub use inventory::InventoryStore;
 pub use postgres::PostgresStore;
 pub use profile_states::ProfileStateStore;
 pub use profiles::ProfileStore;
@@ -335,6 +337,9 @@ pub const PRIORITY_SETUP: i32 = 50;
 /// Configuration profiles (and the ProfileLists that verify them): after setup, before
 /// ordinary work, so a new enrollment gets its configuration first.
 pub const PRIORITY_PROFILES: i32 = 40;
+/// Inventory (DeviceInformation, SecurityInfo, the app, certificate and user lists): after a
+/// Mac's configuration, before an admin's ordinary commands.
+pub const PRIORITY_INVENTORY: i32 = 20;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EnqueueResult {
@@ -484,6 +489,7 @@ pub trait Store:
     + GroupStore
     + ProfileStateStore
     + ProfileStore
+    + InventoryStore
     + Send
     + Sync
     + 'static

@@ -184,3 +184,4 @@ super::ade::impl_ade_store!(PostgresStore);
 super::groups::impl_group_store!(PostgresStore, sqlx::Postgres);
 super::profile_states::impl_profile_state_store!(PostgresStore, sqlx::Postgres);
 super::profiles::impl_profile_store!(PostgresStore, sqlx::Postgres);
+super::inventory::impl_inventory_store!(PostgresStore, sqlx::Postgres);

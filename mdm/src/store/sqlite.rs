@@ -250,3 +250,4 @@ super::ade::impl_ade_store!(SqliteStore);
 super::groups::impl_group_store!(SqliteStore, sqlx::Sqlite);
 super::profile_states::impl_profile_state_store!(SqliteStore, sqlx::Sqlite);
 super::profiles::impl_profile_store!(SqliteStore, sqlx::Sqlite);
+super::inventory::impl_inventory_store!(SqliteStore, sqlx::Sqlite);

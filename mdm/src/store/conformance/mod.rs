@@ -15,6 +15,7 @@ mod checkin;
 mod dep;
 mod escrow;
 mod groups;
+mod inventory;
 mod profile_states;
 mod profiles;
 mod queue;
@@ -102,6 +103,12 @@ conformance! {
         device_facts_page_with_enrollment_and_dep_profile,
     ],
     profile_states: [profile_states_follow_commands_answers_and_devices],
+    inventory: [
+        inventory_parts_are_stored_with_their_times,
+        inventory_apps_are_replaced_and_found_by_version,
+        inventory_changes_are_logged_for_facts_people_care_about,
+        inventory_sweep_pages_through_due_macs_and_claims_them,
+    ],
     profiles: [
         profile_versions_append_and_the_latest_wins,
         concurrent_uploads_of_one_identifier_store_one_version,
