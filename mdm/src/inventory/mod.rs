@@ -19,7 +19,7 @@ use crate::protocol::Command;
 use crate::protocol::inventory::MACOS_DEVICE_QUERIES;
 use crate::service::{MdmService, ServiceError};
 use crate::store::inventory::{InventoryChangeRow, InventoryRow, UserChannelRow};
-use crate::store::{DeviceFilter, DeviceView, PRIORITY_INVENTORY, Store};
+use crate::store::{DeviceView, PRIORITY_INVENTORY, Store};
 use crate::timefmt::now_ms;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -202,26 +202,7 @@ impl InventoryService {
 
     /// A device named by UDID or serial number: its UDID.
     async fn resolve(&self, name: &str) -> Result<Option<String>, ServiceError> {
-        let name = name.trim();
-        if let Some(d) = self.store.device(name).await? {
-            return Ok(Some(d.udid));
-        }
-        let by_serial = self
-            .store
-            .list_devices(&DeviceFilter {
-                serial: Some(name.to_string()),
-                limit: 2,
-                ..DeviceFilter::default()
-            })
-            .await?;
-        match by_serial.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(one.udid.clone())),
-            [a, b, ..] => Err(ServiceError::BadRequest(format!(
-                "serial {name} names more than one device ({}, {}): give the UDID",
-                a.udid, b.udid
-            ))),
-        }
+        self.service.udid_of(name).await
     }
 
     /// `inventory refresh`: queue the inventory commands now for the devices named (UDIDs or

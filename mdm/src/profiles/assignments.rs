@@ -3,7 +3,6 @@
 
 use super::reconcile::ReconcileReport;
 use super::{ProfileError, ProfileResult, ProfileService};
-use crate::store::DeviceFilter;
 use crate::store::profiles::{ProfileAssignment, Target, TargetKind};
 use crate::timefmt::now_ms;
 use serde_json::json;
@@ -53,25 +52,7 @@ fn group_targets(groups: &[String]) -> ProfileResult<Vec<Target>> {
 impl ProfileService {
     /// The UDID of a device named by UDID or serial; `None` when Russet knows neither.
     async fn device_udid(&self, name: &str) -> ProfileResult<Option<String>> {
-        if let Some(d) = self.store.device(name).await? {
-            return Ok(Some(d.udid));
-        }
-        let by_serial = self
-            .store
-            .list_devices(&DeviceFilter {
-                serial: Some(name.to_string()),
-                limit: 2,
-                ..DeviceFilter::default()
-            })
-            .await?;
-        match by_serial.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(one.udid.clone())),
-            [a, b, ..] => Err(ProfileError::BadRequest(format!(
-                "serial {name} names more than one device ({}, {}): give the UDID",
-                a.udid, b.udid
-            ))),
-        }
+        Ok(self.service.udid_of(name).await?)
     }
 
     /// Devices as targets; every name Russet does not know is listed in one 404.

@@ -61,6 +61,7 @@ impl From<crate::service::ServiceError> for ProfileError {
         match e {
             crate::service::ServiceError::Store(e) => ProfileError::Store(e),
             crate::service::ServiceError::NotFound(m) => ProfileError::NotFound(m),
+            crate::service::ServiceError::BadRequest(m) => ProfileError::BadRequest(m),
             other => ProfileError::Service(Box::new(other)),
         }
     }

@@ -45,6 +45,32 @@ pub struct DevicePage {
 }
 
 impl MdmService {
+    /// The UDID of a device named by UDID or serial number (every verb that takes devices
+    /// accepts either); `None` when Russet knows neither. A serial that several device rows
+    /// share (a Mac seen under two UDIDs) is a bad request asking for the UDID.
+    pub async fn udid_of(&self, name: &str) -> Result<Option<String>, ServiceError> {
+        let name = name.trim();
+        if let Some(d) = self.store.device(name).await? {
+            return Ok(Some(d.udid));
+        }
+        let by_serial = self
+            .store
+            .list_devices(&DeviceFilter {
+                serial: Some(name.to_string()),
+                limit: 2,
+                ..DeviceFilter::default()
+            })
+            .await?;
+        match by_serial.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.udid.clone())),
+            [a, b, ..] => Err(ServiceError::BadRequest(format!(
+                "serial {name} names more than one device ({}, {}): give the UDID",
+                a.udid, b.udid
+            ))),
+        }
+    }
+
     /// Devices matching the filter, and the filter expression when one is given (see
     /// [`Self::search_devices`]), a page at a time (at most 1000).
     pub async fn list_devices(
