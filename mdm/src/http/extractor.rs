@@ -34,6 +34,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     }
 }
 
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// Bearer-token check on every `/api/v1` route. Tokens are stored hashed and compared in
 /// constant time; the token's name becomes the request's [`Actor`].
 pub async fn require_admin(
@@ -41,13 +50,7 @@ pub async fn require_admin(
     mut req: Request,
     next: Next,
 ) -> Result<Response, AdminError> {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or(AdminError::Unauthorized)?;
+    let presented = bearer_token(req.headers()).ok_or(AdminError::Unauthorized)?;
     let name = state
         .service
         .admin_named_by(presented)

@@ -37,12 +37,7 @@ async fn require_scraper(
     req: Request,
     next: Next,
 ) -> Result<Response, AdminError> {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let presented = super::extractor::bearer_token(req.headers());
     if let (Some(expected), Some(presented)) = (&state.metrics.token, presented) {
         let (a, b) = (
             crate::service::admin_token::hash(expected),
