@@ -9,6 +9,7 @@
 
 mod identities;
 mod profiles;
+mod search;
 mod server;
 mod stats;
 
@@ -72,6 +73,15 @@ struct Args {
     /// Only make sure `--macs` identities are cached (issuing the missing ones), then exit.
     #[arg(long)]
     issue_only: bool,
+    /// The `Mdm-Signature` shape the Macs send: `plain` (over the body, as a Mac signs),
+    /// `attrs` (signed attributes, as Go's pkcs7 and most client libraries sign) or `mixed`
+    /// (every other Mac).
+    #[arg(long, default_value = "mixed", value_parser = ["plain", "attrs", "mixed"])]
+    signature: String,
+    /// Device search and the inventory sweep instead: `--macs` devices with inventory written
+    /// through the store, filters timed over HTTP, then the sweep (see `search.rs`).
+    #[arg(long)]
+    search: bool,
 }
 
 #[tokio::main]
@@ -109,6 +119,28 @@ async fn main() -> anyhow::Result<()> {
         apns_url: &apns_url,
         apns_ca: &fake_ca,
     };
+
+    if args.search {
+        let pg = match args.db.as_str() {
+            "sqlite" => None,
+            "postgres" => Some(PgDatabase::create_on(&postgres_admin_url()).await?),
+            other => anyhow::bail!("--db {other}: sqlite or postgres"),
+        };
+        println!(
+            "russet-bench --search: {} Macs, database {}, {} cores",
+            args.macs,
+            args.db,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        return search::run(
+            &bin,
+            dir.path(),
+            &files,
+            pg.as_ref().map(|p| p.url.as_str()),
+            args.macs,
+        )
+        .await;
+    }
 
     // Identities the cache lacks come from a server's /scep, as a Mac gets its own: a separate
     // SQLite server, so issuance does not count in the figures of the run that follows.
@@ -187,17 +219,24 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let macs: Vec<Arc<SimMac>> = ids
         .into_iter()
-        .map(|id| {
+        .enumerate()
+        .map(|(i, id)| {
             let mut m = SimMac::with_client(&server.device_url, id, device_http.clone());
             m.topic = topic.clone();
+            m.signed_attributes = match args.signature.as_str() {
+                "attrs" => true,
+                "mixed" => i % 2 == 1,
+                _ => false,
+            };
             Arc::new(m)
         })
         .collect();
     println!(
-        "russet-bench: {} Macs, concurrency {}, database {}, {} cores",
+        "russet-bench: {} Macs, concurrency {}, database {}, signatures {}, {} cores",
         args.macs,
         args.concurrency,
         args.db,
+        args.signature,
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0)

@@ -282,3 +282,67 @@ pub fn ade_enrollment(a: &crate::store::AdeEnrollment) -> Value {
         "setup_queued_at": rfc3339_opt(a.setup_queued_at),
     })
 }
+
+/// The columns of a device report (`GET /api/v1/devices?format=csv`, `russet devices list
+/// --csv`), in order.
+pub const DEVICE_REPORT_COLUMNS: &[&str] = &[
+    "udid",
+    "serial_number",
+    "device_name",
+    "model",
+    "model_name",
+    "os_version",
+    "build_version",
+    "enrolled",
+    "last_seen_at",
+    "apple_silicon",
+    "supervised",
+    "activation_lock",
+    "filevault",
+    "sip",
+    "firewall",
+    "secure_boot",
+    "recovery_lock",
+    "dep_profile",
+];
+
+/// A device report as CSV (RFC 4180, a header row first). What Macs report (device names
+/// above all) is text a spreadsheet must not run: a cell starting with `=`, `+`, `-`, `@`,
+/// tab or carriage return gets a leading `'` (OWASP, "CSV Injection").
+pub fn devices_csv(rows: &[crate::store::groups::DeviceFactsRow]) -> Result<Vec<u8>, csv::Error> {
+    fn cell(v: Option<&str>) -> String {
+        match v {
+            Some(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
+            Some(s) => s.to_owned(),
+            None => String::new(),
+        }
+    }
+    fn flag(v: Option<bool>) -> String {
+        v.map(|b| b.to_string()).unwrap_or_default()
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(DEVICE_REPORT_COLUMNS)?;
+    for r in rows {
+        w.write_record([
+            cell(Some(&r.udid)),
+            cell(r.serial_number.as_deref()),
+            cell(r.device_name.as_deref()),
+            cell(r.model.as_deref()),
+            cell(r.model_name.as_deref()),
+            cell(r.os_version.as_deref()),
+            cell(r.build_version.as_deref()),
+            r.enrolled.to_string(),
+            rfc3339_opt(r.last_seen_at).unwrap_or_default(),
+            flag(r.is_apple_silicon),
+            flag(r.is_supervised),
+            flag(r.activation_lock_enabled),
+            flag(r.filevault_enabled),
+            flag(r.sip_enabled),
+            flag(r.firewall_enabled),
+            cell(r.secure_boot_level.as_deref()),
+            flag(r.recovery_lock_enabled),
+            cell(r.dep_profile.as_deref()),
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}

@@ -65,6 +65,8 @@ pub struct ManagedMac {
     pub build_version: String,
     pub model: String,
     pub is_apple_silicon: bool,
+    /// DeviceInformation `DeviceName` (what the Mac's user named it).
+    pub device_name: String,
     /// Device-channel profiles by identifier (the enrollment profile included).
     pub profiles: BTreeMap<String, InstalledProfile>,
     pub user: Option<SimUser>,
@@ -107,6 +109,7 @@ impl ManagedMac {
             build_version: "24B83".into(),
             model: "Mac14,2".into(),
             is_apple_silicon: true,
+            device_name: "Test Mac".into(),
             profiles,
             user: None,
             refuse: BTreeSet::new(),
@@ -398,7 +401,7 @@ impl ManagedMac {
         a.insert("Model".into(), s(&self.model));
         a.insert("ModelName".into(), s("MacBook Air"));
         a.insert("ProductName".into(), s(&self.model));
-        a.insert("DeviceName".into(), s("Test Mac"));
+        a.insert("DeviceName".into(), s(&self.device_name));
         a.insert(
             "IsAppleSilicon".into(),
             Value::Boolean(self.is_apple_silicon),

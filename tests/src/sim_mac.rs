@@ -11,6 +11,9 @@ pub struct SimMac {
     pub push_magic: String,
     pub token: Vec<u8>,
     pub identity: DeviceIdentity,
+    /// Sign with signed attributes (contentType, signingTime, messageDigest), as Go's
+    /// `pkcs7` and most client libraries do, instead of over the body alone as a Mac does.
+    pub signed_attributes: bool,
     base: String,
     http: reqwest::Client,
 }
@@ -63,6 +66,7 @@ impl SimMac {
             push_magic: uuid::Uuid::new_v4().to_string().to_uppercase(),
             token: n.as_bytes().repeat(2),
             identity,
+            signed_attributes: false,
             base: base.to_string(),
             http,
         }
@@ -93,7 +97,11 @@ impl SimMac {
 
     /// PUT a body signed with this Mac's identity.
     pub async fn put(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
-        let sig = self.identity.sign_body(body);
+        let sig = if self.signed_attributes {
+            self.identity.sign_body_with_attributes(body)
+        } else {
+            self.identity.sign_body(body)
+        };
         self.put_raw(path, content_type, body, Some(&sig), &[])
             .await
     }

@@ -3,6 +3,8 @@
 //! what they hold, the inventory view, a refresh by serial number, an app and an OS changing on
 //! the Mac, and a Mac whose answer is not Apple's. On SQLite and on PostgreSQL.
 
+use base64::Engine;
+use clap::Parser;
 use reqwest::Method;
 use russet_tests::{Backend, ManagedMac, TestServer};
 use serde_json::{Value, json};
@@ -10,7 +12,11 @@ use serde_json::{Value, json};
 russet_tests::on_both_backends!(
     inventory_arrives_after_enrollment_and_follows_the_mac,
     a_refresh_by_group_and_a_malformed_answer,
+    search_reads_inventory_and_a_report_exports_it,
+    a_filevault_change_moves_a_mac_between_smart_groups,
 );
+
+const RESTRICTIONS: &[u8] = include_bytes!("../../mdm/testdata/profiles/restrictions.mobileconfig");
 
 const INVENTORY: &[&str] = &[
     "DeviceInformation",
@@ -208,10 +214,275 @@ async fn a_refresh_by_group_and_a_malformed_answer(backend: Backend) {
     srv.stop().await;
 }
 
+/// `text` percent-encoded for a query string.
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The serial numbers a filter finds through `GET /api/v1/devices?filter=`, sorted.
+async fn search(srv: &TestServer, filter: &str) -> Vec<String> {
+    let (code, v) = srv
+        .api(
+            Method::GET,
+            &format!("/api/v1/devices?filter={}", enc(filter)),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{filter}: {v}");
+    let mut found: Vec<String> = v["devices"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| d["serial_number"].as_str().map(str::to_owned))
+        .collect();
+    found.sort();
+    found
+}
+
+fn sorted(serials: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = serials.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+async fn search_reads_inventory_and_a_report_exports_it(backend: Backend) {
+    let srv = TestServer::start_with(backend, &["--inventory", "true"]).await;
+    // A: the defaults (Excel 16.78, FileVault on), alice at the console.
+    // B: a newer Excel, FileVault off, a device name that is a spreadsheet formula.
+    // C: no Excel, carol at the console.
+    let mut a = ManagedMac::new(srv.mac());
+    let mut b = ManagedMac::new(srv.mac());
+    let mut c = ManagedMac::new(srv.mac());
+    b.apps.insert(
+        "com.microsoft.Excel".into(),
+        ("Microsoft Excel".into(), "16.81".into()),
+    );
+    b.filevault = false;
+    b.device_name = "=HYPERLINK(\"http://evil\")".into();
+    c.apps.remove("com.microsoft.Excel");
+    for mac in [&mut a, &mut b, &mut c] {
+        mac.enroll().await;
+    }
+    a.log_in_user("alice").await;
+    c.log_in_user("carol").await;
+    for mac in [&mut a, &mut b, &mut c] {
+        converge(mac).await;
+    }
+    let (sa, sb, sc) = (
+        a.mac.serial.as_str(),
+        b.mac.serial.as_str(),
+        c.mac.serial.as_str(),
+    );
+
+    // Apps by bundle ID or name, versions compared as versions (16.78 < 16.80 < 16.81).
+    assert_eq!(
+        search(&srv, "app = \"Microsoft Excel\" and app_version < 16.80").await,
+        [sa]
+    );
+    assert_eq!(
+        search(&srv, "app = com.microsoft.excel").await,
+        sorted(&[sa, sb])
+    );
+    assert_eq!(search(&srv, "app != com.microsoft.Excel").await, [sc]);
+    assert_eq!(
+        search(&srv, "app ~ safari and app_version >= 18").await,
+        sorted(&[sa, sb, sc])
+    );
+    // Security facts from SecurityInfo, users from the user channel and UserList.
+    assert_eq!(search(&srv, "filevault = false").await, [sb]);
+    assert_eq!(
+        search(
+            &srv,
+            "filevault = true and supervised = true and secure_boot = full"
+        )
+        .await,
+        sorted(&[sa, sc])
+    );
+    assert_eq!(search(&srv, "console_user = ALICE").await, [sa]);
+    assert_eq!(search(&srv, "console_user ~ aro").await, [sc]);
+    assert!(search(&srv, "console_user = bob").await.is_empty());
+
+    // Groups, static and smart, by name.
+    let (code, v) = srv
+        .api(
+            Method::POST,
+            "/api/v1/groups",
+            Some(json!({"name": "Unencrypted", "filter": "filevault = false"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = srv
+        .api(Method::POST, "/api/v1/groups", Some(json!({"name": "Lab"})))
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = srv
+        .api(
+            Method::POST,
+            "/api/v1/groups/Lab/devices",
+            Some(json!({"devices": [sa, c.mac.udid]})),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(search(&srv, "group = lab").await, sorted(&[sa, sc]));
+    assert_eq!(search(&srv, "group = Unencrypted").await, [sb]);
+    assert_eq!(
+        search(&srv, "group != Lab and app = com.microsoft.Excel").await,
+        [sb]
+    );
+    assert_eq!(search(&srv, "group ~ crypt").await, [sb]);
+
+    // A smart group cannot name groups; a misplaced app_version points at itself.
+    let (code, v) = srv
+        .api(
+            Method::POST,
+            "/api/v1/groups",
+            Some(json!({"name": "Nested", "filter": "group = Lab"})),
+        )
+        .await;
+    assert_eq!(code, 400, "{v}");
+    assert!(v.to_string().contains("cannot use the field group"), "{v}");
+    let (code, v) = srv
+        .api(
+            Method::GET,
+            &format!(
+                "/api/v1/devices?filter={}",
+                enc("filevault = true and app_version < 2")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(code, 400, "{v}");
+    assert!(v.to_string().contains("position 21"), "{v}");
+
+    // The report: every matching device as CSV, formulas defused.
+    let (code, v) = srv
+        .api(
+            Method::GET,
+            &format!(
+                "/api/v1/devices?format=csv&filter={}",
+                enc("app = com.microsoft.Excel")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    let report = v.as_str().expect("CSV text").to_string();
+    let mut lines = report.lines();
+    let header = lines.next().expect("header");
+    assert!(
+        header.starts_with("udid,serial_number,device_name,model,"),
+        "{header}"
+    );
+    assert!(header.contains(",filevault,"), "{header}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{report}");
+    let row_b = rows.iter().find(|r| r.contains(sb)).expect("B's row");
+    assert!(
+        row_b.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""),
+        "{row_b}"
+    );
+    assert!(row_b.contains(",false,"), "FileVault off: {row_b}");
+    let (code, v) = srv
+        .api(Method::GET, "/api/v1/devices?format=xml", None)
+        .await;
+    assert_eq!(code, 400, "{v}");
+
+    // The CLI writes the same report to a file.
+    let out = srv.data_dir.path().join("report.csv");
+    let cli = russet_mdm::cli::Cli::try_parse_from([
+        "russet",
+        "devices",
+        "list",
+        "--server",
+        srv.admin_url.as_str(),
+        "--token",
+        srv.token.as_str(),
+        "--filter",
+        "console_user = carol",
+        "--csv",
+        "--output",
+        out.to_str().expect("path"),
+    ])
+    .expect("CLI parses");
+    let russet_mdm::cli::Command::Devices(cmd) = cli.command else {
+        panic!("devices command");
+    };
+    russet_mdm::cli::devices::run(cmd)
+        .await
+        .expect("report written");
+    let written = std::fs::read_to_string(&out).expect("report file");
+    assert_eq!(written.lines().count(), 2, "{written}");
+    assert!(written.contains(sc), "{written}");
+    srv.stop().await;
+}
+
+async fn a_filevault_change_moves_a_mac_between_smart_groups(backend: Backend) {
+    let srv = TestServer::start_with(backend, &["--inventory", "true"]).await;
+    let mut mac = ManagedMac::new(srv.mac());
+    mac.enroll().await;
+    converge(&mut mac).await;
+    // A profile for the Macs without FileVault; this one has it on, so it gets nothing.
+    let (code, v) = srv
+        .api(
+            Method::POST,
+            "/api/v1/groups",
+            Some(json!({"name": "Unencrypted", "filter": "filevault = false"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = srv
+        .api(
+            Method::POST,
+            "/api/v1/profiles",
+            Some(json!({"mobileconfig": base64::engine::general_purpose::STANDARD.encode(RESTRICTIONS)})),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let ident = "com.acme.restrictions";
+    let (code, v) = srv
+        .api(
+            Method::POST,
+            &format!("/api/v1/profiles/{ident}/assignments"),
+            Some(json!({"groups": ["Unencrypted"]})),
+        )
+        .await;
+    assert!(code == 200 || code == 201, "{v}");
+    assert!(
+        converge(&mut mac)
+            .await
+            .iter()
+            .all(|h| h != "InstallProfile")
+    );
+    assert!(!mac.profiles.contains_key(ident));
+
+    // The user turns FileVault off; the next SecurityInfo says so, and the Mac is in the
+    // smart group at once: its profile is queued for the same session.
+    mac.filevault = false;
+    let (code, r) = refresh(&srv, json!({"devices": [mac.mac.udid]})).await;
+    assert_eq!(code, 202, "{r}");
+    let handled = converge(&mut mac).await;
+    assert!(handled.iter().any(|h| h == "InstallProfile"), "{handled:?}");
+    assert!(mac.profiles.contains_key(ident));
+
+    // And back: FileVault on again, the profile leaves.
+    mac.filevault = true;
+    let (code, r) = refresh(&srv, json!({"devices": [mac.mac.udid]})).await;
+    assert_eq!(code, 202, "{r}");
+    let handled = converge(&mut mac).await;
+    assert!(handled.iter().any(|h| h == "RemoveProfile"), "{handled:?}");
+    assert!(!mac.profiles.contains_key(ident));
+    srv.stop().await;
+}
+
 /// Less than an hour is refused at start, naming the range allowed.
 #[test]
 fn an_interval_under_an_hour_is_refused_at_start() {
-    use clap::Parser;
     let err = russet_mdm::cli::Cli::try_parse_from([
         "russet",
         "serve",

@@ -83,6 +83,21 @@ impl AdminClient {
             .bearer_auth(&self.token)
     }
 
+    /// GET a text answer (a CSV report); an error answer becomes its message.
+    pub async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let resp = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the admin API at {}", self.base))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{} (HTTP {})", error_message(&text), status.as_u16());
+        }
+        Ok(text)
+    }
+
     pub async fn call(
         &self,
         method: Method,
@@ -106,14 +121,22 @@ impl AdminClient {
             serde_json::from_str(&text).map_err(|_| anyhow!("HTTP {status}: {text}"))?
         };
         if !status.is_success() {
-            let msg = value
-                .pointer("/error/message")
-                .and_then(Value::as_str)
-                .unwrap_or("request failed");
-            bail!("{msg} (HTTP {})", status.as_u16());
+            bail!("{} (HTTP {})", error_message(&text), status.as_u16());
         }
         Ok(value)
     }
+}
+
+/// The message of an admin API error body (`{"error": {"message": …}}`).
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "request failed".to_owned())
 }
 
 /// Percent-encode `s` for a URL path segment or query value (unreserved characters and `:`

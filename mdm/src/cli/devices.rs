@@ -2,6 +2,7 @@
 
 use super::client::{AdminClient, ClientArgs, urlencode};
 use super::table;
+use anyhow::Context;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
@@ -21,11 +22,20 @@ pub enum DevicesCmd {
         limit: u32,
         #[arg(long)]
         cursor: Option<String>,
-        /// Only devices this filter matches, e.g. 'os_version < 15 and model ~ Mac14'
-        /// (fields: serial, udid, model, model_name, product_name, device_name, os_version,
-        /// build_version, enrolled, apple_silicon, dep_profile).
+        /// Only devices this filter matches, e.g. 'os_version < 15 and app = "Microsoft
+        /// Excel" and app_version < 16.80' (fields: serial, udid, model, model_name,
+        /// product_name, device_name, os_version, build_version, enrolled, apple_silicon,
+        /// dep_profile, supervised, activation_lock, filevault, sip, firewall, secure_boot,
+        /// recovery_lock, app, app_version, group, console_user).
         #[arg(long, value_name = "EXPR")]
         filter: Option<String>,
+        /// Every matching device (all pages) as CSV, with the facts filters read: the report
+        /// to open in a spreadsheet.
+        #[arg(long, conflicts_with_all = ["json", "limit", "cursor"])]
+        csv: bool,
+        /// Write the CSV report to this file instead of standard output.
+        #[arg(long, requires = "csv", value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
     },
     /// Show one device.
     Show {
@@ -61,9 +71,15 @@ pub async fn run(cmd: DevicesCmd) -> anyhow::Result<()> {
             limit,
             cursor,
             filter,
+            csv,
+            output,
         } => {
             let api = AdminClient::from_args(&client)?;
-            let mut query = vec![format!("limit={limit}")];
+            let mut query = if csv {
+                vec!["format=csv".to_string()]
+            } else {
+                vec![format!("limit={limit}")]
+            };
             if let Some(s) = serial {
                 query.push(format!("serial={}", urlencode(&s)));
             }
@@ -75,6 +91,17 @@ pub async fn run(cmd: DevicesCmd) -> anyhow::Result<()> {
             }
             if let Some(f) = filter {
                 query.push(format!("filter={}", urlencode(&f)));
+            }
+            if csv {
+                let report = api
+                    .text(&format!("/api/v1/devices?{}", query.join("&")))
+                    .await?;
+                match output {
+                    Some(path) => std::fs::write(&path, report)
+                        .with_context(|| format!("writing {}", path.display()))?,
+                    None => print!("{report}"),
+                }
+                return Ok(());
             }
             let v = api
                 .call(

@@ -1,8 +1,8 @@
 //! What a filter is made of: operators, values, terms. Built by `parser`, read by `eval`.
 
-use super::fields::{Field, FieldKind};
+use super::fields::{Answer, Field, FieldKind};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     Eq,
     Ne,
@@ -27,8 +27,12 @@ impl Op {
         }
     }
 
-    pub(super) fn allowed(kind: FieldKind) -> &'static [Op] {
-        match kind {
+    pub(super) fn allowed(field: &Field) -> &'static [Op] {
+        if field.answer == Answer::Qualifier {
+            // One app's version: `!=` and `~` would read as "some other app".
+            return &[Op::Eq, Op::Lt, Op::Le, Op::Gt, Op::Ge];
+        }
+        match field.kind {
             FieldKind::Text => &[Op::Eq, Op::Ne, Op::Contains],
             FieldKind::Version => &[Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Contains],
             FieldKind::Bool => &[Op::Eq, Op::Ne],
@@ -37,7 +41,7 @@ impl Op {
 }
 
 /// A term's value, checked against its field's kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Value {
     /// Lowercased (text comparisons ignore case); also a version field's `~` text.
     Text(String),
@@ -45,12 +49,27 @@ pub enum Value {
     Bool(bool),
 }
 
-/// `field op value`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `field op value`, and for an `app` term the `app_version` terms right after it: one app
+/// must satisfy them all (`app = "com.microsoft.Excel" and app_version < 16.80`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Term {
     pub field: &'static Field,
     pub op: Op,
     pub value: Value,
+    /// `(op, version)` pairs (never `!=` or `~`).
+    pub versions: Vec<(Op, String)>,
+}
+
+impl Term {
+    /// The term a [`super::Facts::lookup`] answers: `!=` asks the `=` question (and negates
+    /// its answer), so `app != X` and `app = X` share one query.
+    pub fn positive(&self) -> Term {
+        let mut t = self.clone();
+        if t.op == Op::Ne {
+            t.op = Op::Eq;
+        }
+        t
+    }
 }
 
 /// A parsed filter: its terms, all of which must hold.
@@ -68,5 +87,18 @@ impl Filter {
 
     pub fn terms(&self) -> &[Term] {
         &self.terms
+    }
+
+    /// The terms [`super::Facts::lookup`] answers, as asked ([`Term::positive`]).
+    pub fn lookups(&self) -> impl Iterator<Item = Term> + '_ {
+        self.terms
+            .iter()
+            .filter(|t| t.field.answer == Answer::Lookup)
+            .map(Term::positive)
+    }
+
+    /// Does any term name this field?
+    pub fn names(&self, field: &str) -> bool {
+        self.terms.iter().any(|t| t.field.name == field)
     }
 }

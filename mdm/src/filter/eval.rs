@@ -1,7 +1,7 @@
 //! A [`Filter`] tested against one device's facts.
 
 use super::ast::{Filter, Op, Term, Value};
-use super::fields::FieldKind;
+use super::fields::{Answer, FieldKind};
 use super::version::compare_versions;
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -21,7 +21,14 @@ pub enum Fact<'a> {
 
 /// A device as a filter sees it. Must answer every field of [`super::FIELDS`].
 pub trait Facts {
+    /// A [`Answer::Row`] field's value.
     fn fact(&self, field: &str) -> Fact<'_>;
+
+    /// Whether the device is among those a [`Answer::Lookup`] term (as [`Term::positive`]
+    /// gives it) finds; `None` when the term was not looked up, which reads as "not found".
+    fn lookup(&self, _term: &Term) -> Option<bool> {
+        None
+    }
 }
 
 impl Filter {
@@ -33,6 +40,13 @@ impl Filter {
 
 impl Term {
     pub fn matches(&self, facts: &dyn Facts) -> bool {
+        if self.field.answer == Answer::Lookup {
+            return if self.op == Op::Ne {
+                !facts.lookup(&self.positive()).unwrap_or(false)
+            } else {
+                facts.lookup(self).unwrap_or(false)
+            };
+        }
         let fact = facts.fact(self.field.name);
         match self.op {
             // The exact negation of `=`, unreported facts included.

@@ -1,9 +1,11 @@
-//! The fields a filter may name, and what kind of value each holds. The inventory issue adds
-//! its own (`app`, `filevault`, `group`, …) here; whatever answers [`super::Facts`] for
-//! devices must answer every field listed.
+//! The fields a filter may name, what kind of value each holds, and how it is answered.
+//! Whatever answers [`super::Facts`] for devices must answer every field listed: a
+//! [`Answer::Row`] field from the device's own facts, a [`Answer::Lookup`] field (many values
+//! per Mac, kept in their own tables: apps, groups, users) by [`super::Facts::lookup`], which
+//! the caller answers from one query per term.
 
 /// How a field's values compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldKind {
     /// `=`, `!=`, `~`; case-insensitive.
     Text,
@@ -24,17 +26,46 @@ impl FieldKind {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
+/// Where a field's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Answer {
+    /// One value per device: [`super::Facts::fact`].
+    Row,
+    /// Whether the device is among those a query finds: [`super::Facts::lookup`].
+    Lookup,
+    /// Not a term of its own: narrows the term before it (`app_version` after `app`).
+    Qualifier,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Field {
     pub name: &'static str,
     pub kind: FieldKind,
+    pub answer: Answer,
     /// One line for documentation and error messages.
     pub about: &'static str,
 }
 
 const fn f(name: &'static str, kind: FieldKind, about: &'static str) -> Field {
-    Field { name, kind, about }
+    Field {
+        name,
+        kind,
+        answer: Answer::Row,
+        about,
+    }
 }
+
+const fn lookup(name: &'static str, kind: FieldKind, about: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        answer: Answer::Lookup,
+        about,
+    }
+}
+
+/// The field that may qualify an `app` term.
+pub const APP_VERSION: &str = "app_version";
 
 /// Every field, in the order documentation lists them.
 pub const FIELDS: &[Field] = &[
@@ -72,6 +103,58 @@ pub const FIELDS: &[Field] = &[
         "dep_profile",
         FieldKind::Text,
         "UUID of the DEP profile Apple lists for the Mac's serial",
+    ),
+    f(
+        "supervised",
+        FieldKind::Bool,
+        "DeviceInformation IsSupervised",
+    ),
+    f(
+        "activation_lock",
+        FieldKind::Bool,
+        "DeviceInformation IsActivationLockEnabled",
+    ),
+    f("filevault", FieldKind::Bool, "SecurityInfo FDE_Enabled"),
+    f(
+        "sip",
+        FieldKind::Bool,
+        "SecurityInfo SystemIntegrityProtectionEnabled",
+    ),
+    f(
+        "firewall",
+        FieldKind::Bool,
+        "SecurityInfo FirewallSettings.FirewallEnabled",
+    ),
+    f(
+        "secure_boot",
+        FieldKind::Text,
+        "SecurityInfo SecureBoot.SecureBootLevel (full, medium, off)",
+    ),
+    f(
+        "recovery_lock",
+        FieldKind::Bool,
+        "SecurityInfo IsRecoveryLockEnabled",
+    ),
+    lookup(
+        "app",
+        FieldKind::Text,
+        "an installed app's bundle ID or name (InstalledApplicationList)",
+    ),
+    Field {
+        name: APP_VERSION,
+        kind: FieldKind::Version,
+        answer: Answer::Qualifier,
+        about: "the version (ShortVersion) of the app named by the app term before it",
+    },
+    lookup(
+        "group",
+        FieldKind::Text,
+        "the name of a group the device is in (static or smart)",
+    ),
+    lookup(
+        "console_user",
+        FieldKind::Text,
+        "short or long name of the console user (user channel) or a logged-in user (UserList)",
     ),
 ];
 

@@ -20,6 +20,12 @@
 //! - Versions compare component by component, as versions ([`compare_versions`]):
 //!   14.10.1 > 14.9, 15 = 15.0; letters sort after digits within a component, so builds
 //!   compare too (24B83 > 24A335).
+//! - `app`, `group` and `console_user` hold many values per Mac; a term holds when one of them
+//!   matches (`!=`: when none does). The caller answers them with one query per term
+//!   ([`Facts::lookup`]). `app = "X"` matches an app whose bundle ID or name is X (errata,
+//!   "Wave 2"); `app_version` terms right after an `app` term narrow it to one app:
+//!   `app = "com.microsoft.Excel" and app_version < 16.80` is a Mac with an Excel older than
+//!   16.80 (and with `app !=`, a Mac without one).
 //! - A fact a Mac has not reported: a text field reads as `""` (`dep_profile = ""` finds Macs
 //!   without a DEP profile); version and boolean comparisons are false. `!=` matches exactly
 //!   what `=` does not, unreported facts included.
@@ -39,7 +45,7 @@ mod tests;
 
 pub use ast::{Filter, Op, Term, Value};
 pub use eval::{Fact, Facts};
-pub use fields::{FIELDS, Field, FieldKind, field};
+pub use fields::{APP_VERSION, Answer, FIELDS, Field, FieldKind, field};
 pub use version::{compare_versions, is_version, version_key};
 
 /// The longest filter accepted, in bytes.

@@ -2,7 +2,7 @@
 //! kind, every value of the right kind. What is left for evaluation cannot fail.
 
 use super::ast::{Filter, Op, Term, Value};
-use super::fields::{FIELDS, Field, FieldKind, field};
+use super::fields::{APP_VERSION, Answer, FIELDS, Field, FieldKind, field};
 use super::lexer::{Kind, Token, tokens};
 use super::version::is_version;
 use super::{FilterError, MAX_FILTER_LEN};
@@ -35,12 +35,36 @@ impl Filter {
             toks: &toks,
             at: 0,
         };
-        let mut terms = vec![p.term()?];
+        let mut terms: Vec<Term> = Vec::new();
+        let mut push = |(term, start): (Term, usize)| -> Result<(), FilterError> {
+            if term.field.answer != Answer::Qualifier {
+                terms.push(term);
+                return Ok(());
+            }
+            // `app_version` narrows the `app` term before it: one app must satisfy both.
+            match terms.last_mut() {
+                Some(app) if app.field.name == "app" => {
+                    if let Value::Version(v) = term.value {
+                        app.versions.push((term.op, v));
+                    }
+                    Ok(())
+                }
+                _ => Err(err(
+                    start,
+                    APP_VERSION,
+                    format!(
+                        "an app term before {APP_VERSION} (`app = \"com.microsoft.Excel\" and \
+                         {APP_VERSION} < 16.80`)"
+                    ),
+                )),
+            }
+        };
+        push(p.term()?)?;
         loop {
             match p.next() {
                 None => break,
                 Some(t) if matches!(&t.kind, Kind::Word(w) if w.eq_ignore_ascii_case("and")) => {
-                    terms.push(p.term()?);
+                    push(p.term()?)?;
                 }
                 Some(t) => {
                     let also = match &t.kind {
@@ -85,16 +109,17 @@ impl<'a> Parser<'a> {
         self.text.len()
     }
 
-    fn term(&mut self) -> Result<Term, FilterError> {
+    /// One term and the byte position it starts at.
+    fn term(&mut self) -> Result<(Term, usize), FilterError> {
         let names = || format!("a field name ({})", field_names());
-        let field = match self.next() {
+        let (field, at) = match self.next() {
             None => return Err(err(self.end(), "", names())),
             Some(t) => match &t.kind {
-                Kind::Word(w) => field(w).ok_or_else(|| err(t.start, w, names()))?,
+                Kind::Word(w) => (field(w).ok_or_else(|| err(t.start, w, names()))?, t.start),
                 _ => return Err(err(t.start, self.source(t), names())),
             },
         };
-        let allowed = Op::allowed(field.kind);
+        let allowed = Op::allowed(field);
         let ops = allowed
             .iter()
             .map(|o| o.as_str())
@@ -138,7 +163,15 @@ impl<'a> Parser<'a> {
             (FieldKind::Version, _) => return Err(bad()),
             (FieldKind::Bool, _) => Value::Bool(parse_bool(raw).ok_or_else(bad)?),
         };
-        Ok(Term { field, op, value })
+        Ok((
+            Term {
+                field,
+                op,
+                value,
+                versions: Vec::new(),
+            },
+            at,
+        ))
     }
 }
 

@@ -290,3 +290,100 @@ fn version_keys_sort_as_versions_compare() {
         }
     }
 }
+
+/// Facts whose lookups are answered from a list of the terms that find the Mac.
+struct Looked {
+    found: Vec<Term>,
+}
+
+impl Facts for Looked {
+    fn fact(&self, _field: &str) -> Fact<'_> {
+        Fact::Missing
+    }
+
+    fn lookup(&self, term: &Term) -> Option<bool> {
+        Some(self.found.contains(term))
+    }
+}
+
+#[test]
+fn app_version_narrows_the_app_term_before_it() {
+    let f =
+        parse("app = com.microsoft.Excel and app_version < 16.80 and app_version >= 16").unwrap();
+    assert_eq!(f.terms().len(), 1);
+    let t = &f.terms()[0];
+    assert_eq!(t.field.name, "app");
+    assert_eq!(t.value, Value::Text("com.microsoft.excel".into()));
+    assert_eq!(
+        t.versions,
+        [(Op::Lt, "16.80".to_string()), (Op::Ge, "16".to_string())]
+    );
+    // Two apps, each with its own version.
+    let f =
+        parse("app = Excel and app_version < 16.80 and app ~ zoom and os_version >= 14").unwrap();
+    let names: Vec<(&str, usize)> = f
+        .terms()
+        .iter()
+        .map(|t| (t.field.name, t.versions.len()))
+        .collect();
+    assert_eq!(names, [("app", 1), ("app", 0), ("os_version", 0)]);
+    assert_eq!(f.lookups().count(), 2);
+    // Without an app term before it, or with an operator that would mean "another app".
+    let e = error("os_version > 14 and app_version < 16");
+    assert_eq!((e.position, e.term.as_str()), (20, "app_version"));
+    assert!(e.expected.contains("app term before app_version"), "{e}");
+    let e = error("app = Excel and app_version != 16");
+    assert_eq!(e.term, "!=");
+    assert!(
+        error("app = Excel and app_version < sixteen")
+            .expected
+            .contains("a version")
+    );
+    // `~` and `!=` on apps are fine.
+    assert!(parse("app ~ micro and app != com.apple.Safari").is_ok());
+}
+
+#[test]
+fn lookup_terms_ask_the_positive_question_and_negate_it() {
+    let has_excel = parse("app = Excel").unwrap().terms()[0].clone();
+    let mac = Looked {
+        found: vec![has_excel.clone()],
+    };
+    assert!(parse("app = excel").unwrap().matches(&mac));
+    assert!(!parse("app != Excel").unwrap().matches(&mac));
+    assert!(parse("app != Zoom").unwrap().matches(&mac));
+    // A term nobody looked up finds nothing (and `!=` then holds).
+    let nothing = Looked { found: Vec::new() };
+    assert!(!parse("group = Finance").unwrap().matches(&nothing));
+    assert!(parse("console_user != ana").unwrap().matches(&nothing));
+    // The version qualifier is part of the question.
+    assert!(
+        !parse("app = Excel and app_version < 16.80")
+            .unwrap()
+            .matches(&mac)
+    );
+    assert_eq!(has_excel.positive(), has_excel);
+    let ne = parse("app != Excel").unwrap().terms()[0].clone();
+    assert_eq!(ne.positive(), has_excel);
+}
+
+#[test]
+fn inventory_fields_compare_as_their_kinds() {
+    let mut mac = air_on_14();
+    mac.bools.insert("filevault", true);
+    mac.bools.insert("sip", false);
+    mac.text.insert("secure_boot", "full");
+    assert!(matches("filevault = true and sip = no", &mac));
+    assert!(!matches("firewall = true", &mac));
+    assert!(
+        matches("firewall != true", &mac),
+        "not reported is not true"
+    );
+    assert!(matches("secure_boot = FULL", &mac));
+    assert!(error("filevault < true").expected.contains("operator"));
+    assert!(
+        error("supervised = maybe")
+            .expected
+            .contains("true or false")
+    );
+}

@@ -3,8 +3,11 @@
 
 use super::extractor::{Actor, AdminQuery};
 use super::{AdminError, AppState};
+use crate::service::ServiceError;
 use crate::store::DeviceFilter;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -25,29 +28,54 @@ struct ListQuery {
     cursor: Option<String>,
     /// The device filter language, e.g. `os_version < 15 and model ~ MacBook`.
     filter: Option<String>,
+    /// `json` (a page, the default) or `csv` (every matching device, the report).
+    format: Option<String>,
 }
 
 async fn list(
     State(state): State<AppState>,
     AdminQuery(q): AdminQuery<ListQuery>,
-) -> Result<Json<Value>, AdminError> {
+) -> Result<Response, AdminError> {
+    let filter = DeviceFilter {
+        serial: q.serial,
+        udid: q.udid,
+        enrolled: q.enrolled,
+        cursor: q.cursor,
+        limit: q.limit.unwrap_or(100),
+    };
+    match q.format.as_deref() {
+        None | Some("json") => {}
+        Some("csv") => {
+            let rows = state
+                .service
+                .device_report(filter, q.filter.as_deref())
+                .await?;
+            let body = crate::views::devices_csv(&rows)
+                .map_err(|e| ServiceError::Internal(format!("writing the CSV report: {e}")))?;
+            return Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"devices.csv\"",
+                    ),
+                ],
+                body,
+            )
+                .into_response());
+        }
+        Some(other) => {
+            return Err(AdminError::bad_request(format!(
+                "format {other:?}: expected json or csv"
+            )));
+        }
+    }
     let page = state
         .service
-        .list_devices(
-            DeviceFilter {
-                serial: q.serial,
-                udid: q.udid,
-                enrolled: q.enrolled,
-                cursor: q.cursor,
-                limit: q.limit.unwrap_or(100),
-            },
-            q.filter.as_deref(),
-        )
+        .list_devices(filter, q.filter.as_deref())
         .await?;
     let devices: Vec<Value> = page.devices.iter().map(crate::views::device).collect();
-    Ok(Json(
-        json!({"devices": devices, "next_cursor": page.next_cursor}),
-    ))
+    Ok(Json(json!({"devices": devices, "next_cursor": page.next_cursor})).into_response())
 }
 
 async fn show(

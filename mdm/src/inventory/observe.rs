@@ -127,6 +127,13 @@ impl DeviceObserver for InventoryService {
         INVENTORY_REQUEST_TYPES.contains(&request_type)
     }
 
+    fn stores_facts_from(&self, request_type: &str) -> bool {
+        // DeviceInformation's facts land on the device row in the core already, but
+        // `supervised` and `activation_lock` are read from inventory's row. No filter reads
+        // certificates.
+        request_type != "CertificateList" && INVENTORY_REQUEST_TYPES.contains(&request_type)
+    }
+
     async fn command_result(&self, result: &CommandResultEvent) {
         if let Err(e) = self.record(result).await {
             tracing::error!(

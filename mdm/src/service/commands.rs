@@ -85,14 +85,6 @@ impl MdmService {
         if outcome.not_enrolled {
             return Err(ServiceError::NotEnrolled(enrollment.id.clone()));
         }
-        if reported_facts {
-            // New facts may move the Mac into or out of smart groups.
-            self.devices_changed(
-                std::slice::from_ref(&enrollment.device_id),
-                DeviceChange::Facts,
-            )
-            .await;
-        }
         if let Some(status) = status {
             crate::telemetry::command_result(
                 outcome.stored_request_type.as_deref().unwrap_or("unknown"),
@@ -106,6 +98,19 @@ impl MdmService {
         ) {
             self.result_stored(enrollment, uuid, request_type, status, raw)
                 .await;
+        }
+        // New facts may move the Mac into or out of smart groups: told once the observers
+        // have stored what they keep of the answer, so a filter reads the new facts.
+        let observers_stored_facts = status == Some(ResultStatus::Acknowledged)
+            && outcome.stored_request_type.as_deref().is_some_and(|t| {
+                self.any_observer(|o| o.wants_results_of(t) && o.stores_facts_from(t))
+            });
+        if reported_facts || observers_stored_facts {
+            self.devices_changed(
+                std::slice::from_ref(&enrollment.device_id),
+                DeviceChange::Facts,
+            )
+            .await;
         }
         if outcome.unknown_command {
             tracing::warn!(

@@ -1,13 +1,17 @@
 //! Devices as the filter language sees them (`crate::filter`), and filters evaluated over the
 //! fleet: device search (`GET /api/v1/devices?filter=`) and smart groups. Evaluated in Rust
 //! over lean rows read a page at a time, when an admin asks: nothing is computed per check-in.
+//! The many-valued fields (`app`, `group`, `console_user`) are looked up first, one query per
+//! term ([`Lookups`]), so a scan of the fleet never reads a Mac's apps.
 
 use super::devices::DevicePage;
 use super::{MdmService, ServiceError};
-use crate::filter::{Fact, Facts, Filter};
+use crate::filter::{Fact, Facts, Filter, Op, Term, Value};
 use crate::store::DeviceFilter;
 use crate::store::groups::DeviceFactsRow;
+use crate::store::inventory::{AppQuery, UserQuery};
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 /// Devices read per query when a filter runs over all of them.
 const SCAN_PAGE: u32 = 1000;
@@ -30,9 +34,58 @@ impl Facts for DeviceFactsRow {
             "enrolled" => Fact::Bool(self.enrolled),
             "apple_silicon" => self.is_apple_silicon.map_or(Fact::Missing, Fact::Bool),
             "dep_profile" => text(&self.dep_profile),
+            "supervised" => self.is_supervised.map_or(Fact::Missing, Fact::Bool),
+            "activation_lock" => self
+                .activation_lock_enabled
+                .map_or(Fact::Missing, Fact::Bool),
+            "filevault" => self.filevault_enabled.map_or(Fact::Missing, Fact::Bool),
+            "sip" => self.sip_enabled.map_or(Fact::Missing, Fact::Bool),
+            "firewall" => self.firewall_enabled.map_or(Fact::Missing, Fact::Bool),
+            "secure_boot" => text(&self.secure_boot_level),
+            "recovery_lock" => self.recovery_lock_enabled.map_or(Fact::Missing, Fact::Bool),
             _ => Fact::Missing,
         }
     }
+}
+
+/// The devices each lookup term of some filters finds (by UDID), asked once per term.
+#[derive(Debug, Default)]
+pub(crate) struct Lookups {
+    found: HashMap<Term, HashSet<String>>,
+}
+
+impl Lookups {
+    /// A device's row as the filters see it, lookups answered.
+    pub(crate) fn on<'a>(&'a self, row: &'a DeviceFactsRow) -> WithLookups<'a> {
+        WithLookups { row, lookups: self }
+    }
+}
+
+/// A device's facts and the answers of the lookups.
+pub(crate) struct WithLookups<'a> {
+    row: &'a DeviceFactsRow,
+    lookups: &'a Lookups,
+}
+
+impl Facts for WithLookups<'_> {
+    fn fact(&self, field: &str) -> Fact<'_> {
+        self.row.fact(field)
+    }
+
+    fn lookup(&self, term: &Term) -> Option<bool> {
+        self.lookups
+            .found
+            .get(term)
+            .map(|found| found.contains(&self.row.udid))
+    }
+}
+
+fn term_text(term: &Term) -> (String, bool) {
+    let text = match &term.value {
+        Value::Text(t) | Value::Version(t) => t.clone(),
+        Value::Bool(b) => b.to_string(),
+    };
+    (text, term.op == Op::Contains)
 }
 
 /// A filter Russet stored itself (a smart group's): it parsed when it was saved, so a failure
@@ -42,6 +95,112 @@ pub(crate) fn stored_filter(text: &str) -> Result<Filter, ServiceError> {
 }
 
 impl MdmService {
+    /// Answer the lookup terms of `filters`, for the devices `within` (all when `None`).
+    pub(crate) async fn lookups(
+        &self,
+        filters: &[&Filter],
+        within: Option<&[String]>,
+    ) -> Result<Lookups, ServiceError> {
+        let mut lookups = Lookups::default();
+        for term in filters.iter().flat_map(|f| f.lookups()) {
+            if lookups.found.contains_key(&term) {
+                continue;
+            }
+            let (text, contains) = term_text(&term);
+            let found: HashSet<String> = match term.field.name {
+                "app" => {
+                    let query = AppQuery {
+                        text,
+                        contains,
+                        versions: term.versions.clone(),
+                    };
+                    self.store
+                        .devices_with_app(&query, within)
+                        .await?
+                        .into_iter()
+                        .collect()
+                }
+                "console_user" => {
+                    let query = UserQuery { text, contains };
+                    self.store
+                        .devices_with_console_user(&query, within)
+                        .await?
+                        .into_iter()
+                        .collect()
+                }
+                "group" => self.group_lookup(&text, contains, within).await?,
+                other => {
+                    return Err(ServiceError::Internal(format!(
+                        "no lookup for the filter field {other}"
+                    )));
+                }
+            };
+            lookups.found.insert(term, found);
+        }
+        Ok(lookups)
+    }
+
+    /// The devices (among `within`) in the groups named `text` (or whose name contains it),
+    /// ignoring case. A smart group's filter never names a group (`groups::filter_text`), so
+    /// this goes one level deep.
+    async fn group_lookup(
+        &self,
+        text: &str,
+        contains: bool,
+        within: Option<&[String]>,
+    ) -> Result<HashSet<String>, ServiceError> {
+        let mut found = HashSet::new();
+        for (record, _) in self.store.groups().await? {
+            let name = record.name.to_lowercase();
+            if !(if contains {
+                name.contains(text)
+            } else {
+                name == text
+            }) {
+                continue;
+            }
+            match &record.filter {
+                None => found.extend(super::groups::device_ids(
+                    &self.store.group_members(&record.name).await?,
+                )),
+                Some(expr) => {
+                    let filter = stored_filter(expr)?;
+                    if filter.names("group") {
+                        return Err(ServiceError::Internal(format!(
+                            "smart group {} names a group in its filter",
+                            record.name
+                        )));
+                    }
+                    let lookups = Box::pin(self.lookups(&[&filter], within)).await?;
+                    let mut visit = |f: DeviceFactsRow| {
+                        if filter.matches(&lookups.on(&f)) {
+                            found.insert(f.udid);
+                        }
+                    };
+                    match within {
+                        Some(ids) => {
+                            for f in self.store.device_facts_of_many(ids).await? {
+                                visit(f);
+                            }
+                        }
+                        None => {
+                            self.scan_facts(None, |f| {
+                                visit(f);
+                                true
+                            })
+                            .await?
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(ids) = within {
+            let ids: HashSet<&String> = ids.iter().collect();
+            found.retain(|u| ids.contains(u));
+        }
+        Ok(found)
+    }
+
     /// Every device after `after` (by UDID), a page at a time, to `visit`, until it answers
     /// false.
     pub(crate) async fn scan_facts(
@@ -70,15 +229,46 @@ impl MdmService {
         &self,
         filter: &Filter,
     ) -> Result<Vec<DeviceFactsRow>, ServiceError> {
+        let lookups = self.lookups(&[filter], None).await?;
         let mut found = Vec::new();
         self.scan_facts(None, |f| {
-            if filter.matches(&f) {
+            if filter.matches(&lookups.on(&f)) {
                 found.push(f);
             }
             true
         })
         .await?;
         Ok(found)
+    }
+
+    /// Devices after `after` matching the plain filters and the expression, to `visit` until
+    /// it answers false.
+    async fn scan_matching(
+        &self,
+        filter: &DeviceFilter,
+        parsed: Option<&Filter>,
+        mut visit: impl FnMut(DeviceFactsRow) -> bool,
+    ) -> Result<(), ServiceError> {
+        let lookups = match parsed {
+            Some(p) => self.lookups(&[p], None).await?,
+            None => Lookups::default(),
+        };
+        let plain = |f: &DeviceFactsRow| {
+            filter
+                .serial
+                .as_ref()
+                .is_none_or(|s| f.serial_number.as_ref() == Some(s))
+                && filter.udid.as_ref().is_none_or(|u| &f.udid == u)
+                && filter.enrolled.is_none_or(|e| f.enrolled == e)
+        };
+        self.scan_facts(filter.cursor.clone(), |f| {
+            if plain(&f) && parsed.is_none_or(|p| p.matches(&lookups.on(&f))) {
+                visit(f)
+            } else {
+                true
+            }
+        })
+        .await
     }
 
     /// Devices matching the filter expression and the plain filters, a page at a time (at
@@ -91,19 +281,9 @@ impl MdmService {
     ) -> Result<DevicePage, ServiceError> {
         let parsed = Filter::parse(expr)?;
         let limit = filter.limit.clamp(1, 1000) as usize;
-        let plain = |f: &DeviceFactsRow| {
-            filter
-                .serial
-                .as_ref()
-                .is_none_or(|s| f.serial_number.as_ref() == Some(s))
-                && filter.udid.as_ref().is_none_or(|u| &f.udid == u)
-                && filter.enrolled.is_none_or(|e| f.enrolled == e)
-        };
         let mut ids = Vec::new();
-        self.scan_facts(filter.cursor.clone(), |f| {
-            if plain(&f) && parsed.matches(&f) {
-                ids.push(f.udid);
-            }
+        self.scan_matching(&filter, Some(&parsed), |f| {
+            ids.push(f.udid);
             ids.len() < limit
         })
         .await?;
@@ -117,12 +297,36 @@ impl MdmService {
             next_cursor,
         })
     }
+
+    /// Every device matching the plain filters and the expression (when one is given), with
+    /// the facts filters read, in UDID order: the report an admin exports as CSV. Read a page
+    /// at a time; at most [`MAX_REPORT_ROWS`].
+    pub async fn device_report(
+        &self,
+        filter: DeviceFilter,
+        expr: Option<&str>,
+    ) -> Result<Vec<DeviceFactsRow>, ServiceError> {
+        let parsed = match expr.filter(|e| !e.trim().is_empty()) {
+            Some(e) => Some(Filter::parse(e)?),
+            None => None,
+        };
+        let mut rows = Vec::new();
+        self.scan_matching(&filter, parsed.as_ref(), |f| {
+            rows.push(f);
+            rows.len() < MAX_REPORT_ROWS
+        })
+        .await?;
+        Ok(rows)
+    }
 }
+
+/// Most devices in one report (a fleet this size exports in a few seconds).
+pub const MAX_REPORT_ROWS: usize = 1_000_000;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::FIELDS;
+    use crate::filter::{Answer, FIELDS};
 
     #[test]
     fn every_filter_field_is_answered_for_a_device() {
@@ -138,8 +342,16 @@ mod tests {
             is_apple_silicon: Some(true),
             enrolled: true,
             dep_profile: Some("P".into()),
+            is_supervised: Some(true),
+            activation_lock_enabled: Some(false),
+            filevault_enabled: Some(true),
+            sip_enabled: Some(true),
+            firewall_enabled: Some(false),
+            secure_boot_level: Some("full".into()),
+            recovery_lock_enabled: Some(false),
+            last_seen_at: Some(1),
         };
-        for f in FIELDS {
+        for f in FIELDS.iter().filter(|f| f.answer == Answer::Row) {
             assert_ne!(row.fact(f.name), Fact::Missing, "{}", f.name);
         }
         let filter = Filter::parse(

@@ -158,9 +158,19 @@ fn description(d: Option<String>) -> Result<Option<String>, ServiceError> {
     Ok(d)
 }
 
-/// A filter given by an admin, checked (400 pointing at the term) and kept as given.
+/// A smart group's filter given by an admin, checked (400 pointing at the term) and kept as
+/// given. It may not name groups: a group's members would then depend on other groups', and
+/// a change of one would have to ripple through the others.
 fn filter_text(text: &str) -> Result<String, ServiceError> {
-    Ok(Filter::parse(text)?.text().to_owned())
+    let filter = Filter::parse(text)?;
+    if filter.names("group") {
+        return Err(ServiceError::BadRequest(
+            "a smart group's filter cannot use the field group (membership of one group \
+             cannot depend on another's); search with it instead"
+                .into(),
+        ));
+    }
+    Ok(filter.text().to_owned())
 }
 
 pub(super) fn smart_has_no_static_members(name: &str) -> ServiceError {
@@ -248,7 +258,10 @@ impl MdmService {
             }
         }
         if !smart.is_empty() {
+            let filters: Vec<&Filter> = smart.iter().map(|(_, f, _)| f).collect();
+            let lookups = self.lookups(&filters, None).await?;
             self.scan_facts(None, |f| {
+                let f = lookups.on(&f);
                 for (_, filter, n) in smart.iter_mut() {
                     if filter.matches(&f) {
                         *n += 1;
@@ -296,11 +309,14 @@ impl MdmService {
             .await?
             .into_iter()
             .collect();
+        let within = std::slice::from_ref(&facts.udid);
         for g in self.store.smart_groups().await? {
-            if let Some(text) = &g.filter
-                && stored_filter(text)?.matches(&facts)
-            {
-                names.insert(g.name);
+            if let Some(text) = &g.filter {
+                let filter = stored_filter(text)?;
+                let lookups = self.lookups(&[&filter], Some(within)).await?;
+                if filter.matches(&lookups.on(&facts)) {
+                    names.insert(g.name);
+                }
             }
         }
         Ok(names.into_iter().collect())
@@ -369,9 +385,13 @@ impl MdmService {
                 smart.push((record.name.clone(), stored_filter(text)?));
             }
         }
+        let filters: Vec<&Filter> = smart.iter().map(|(_, f)| f).collect();
+        let ids: Vec<String> = facts.iter().map(|f| f.udid.clone()).collect();
+        let lookups = self.lookups(&filters, Some(&ids)).await?;
         for f in &facts {
+            let on = lookups.on(f);
             for (name, filter) in &smart {
-                if filter.matches(f) {
+                if filter.matches(&on) {
                     out.entry(f.udid.clone()).or_default().insert(name.clone());
                 }
             }

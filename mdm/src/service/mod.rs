@@ -110,6 +110,13 @@ pub trait DeviceObserver: Send + Sync {
         false
     }
 
+    /// Whether an acknowledged result of this request type, once [`Self::command_result`]
+    /// has it, is a new fact about the Mac that filters read (inventory's SecurityInfo, apps,
+    /// users): observers then hear `DeviceChange::Facts`, after every observer has the result.
+    fn stores_facts_from(&self, _request_type: &str) -> bool {
+        false
+    }
+
     /// A device's result for a command of a wanted request type, already stored.
     async fn command_result(&self, _result: &CommandResultEvent) {}
 }
@@ -204,6 +211,18 @@ impl MdmService {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Whether an observer answers `test` (no allocation: asked on every acknowledged result).
+    fn any_observer(&self, test: impl Fn(&dyn DeviceObserver) -> bool) -> bool {
+        self.observers
+            .read()
+            .map(|list| {
+                list.iter()
+                    .filter_map(Weak::upgrade)
+                    .any(|o| test(o.as_ref()))
+            })
+            .unwrap_or(false)
     }
 
     /// Tell every observer that these devices' desired state may have changed.

@@ -98,6 +98,16 @@ pub struct DeviceFactsRow {
     pub enrolled: bool,
     /// The profile UUID of the DEP record with the device's serial.
     pub dep_profile: Option<String>,
+    // From inventory (DeviceInformation, SecurityInfo): unknown until the Mac answers.
+    pub is_supervised: Option<bool>,
+    pub activation_lock_enabled: Option<bool>,
+    pub filevault_enabled: Option<bool>,
+    pub sip_enabled: Option<bool>,
+    pub firewall_enabled: Option<bool>,
+    pub secure_boot_level: Option<String>,
+    pub recovery_lock_enabled: Option<bool>,
+    /// The device channel's last request (for reports; no filter reads it).
+    pub last_seen_at: Option<i64>,
 }
 
 #[async_trait]
@@ -185,9 +195,12 @@ pub const GROUPS_WITH_COUNTS: &str = "SELECT g.name, g.description, g.filter, g.
 #[doc(hidden)]
 pub const FACTS_SELECT: &str = "SELECT d.id AS udid, d.serial_number, d.model, d.model_name, \
      d.product_name, d.device_name, d.os_version, d.build_version, d.is_apple_silicon, \
-     COALESCE(e.enabled, FALSE) AS enrolled, dd.profile_uuid AS dep_profile \
+     COALESCE(e.enabled, FALSE) AS enrolled, dd.profile_uuid AS dep_profile, \
+     i.is_supervised, i.activation_lock_enabled, i.filevault_enabled, i.sip_enabled, \
+     i.firewall_enabled, i.secure_boot_level, i.recovery_lock_enabled, e.last_seen_at \
      FROM devices d LEFT JOIN enrollments e ON e.id = d.id \
-     LEFT JOIN dep_devices dd ON dd.serial_number = d.serial_number";
+     LEFT JOIN dep_devices dd ON dd.serial_number = d.serial_number \
+     LEFT JOIN inventory i ON i.device_id = d.id";
 
 /// A row of [`MEMBERS`] as a [`MemberRow`]; `None` for a kind this build does not know.
 #[doc(hidden)]

@@ -3,14 +3,15 @@
 //! collected; the Mac's applications in `inventory_apps`; a change log of the facts people
 //! care about. Written once for both backends (`impl_inventory_store!`).
 //!
-//! The columns are ready for the filter language's next fields (not wired yet; see the
-//! migration's header): `filevault` → `filevault_enabled`, `firewall` → `firewall_enabled`,
-//! `sip` → `sip_enabled`, `supervised` → `is_supervised`, `activation_lock` →
-//! `activation_lock_enabled`, `secure_boot` → `secure_boot_level`, `recovery_lock` →
-//! `recovery_lock_enabled`, and `app` → [`InventoryStore::devices_with_app`] (one indexed query
-//! on `inventory_apps`).
+//! The filter language reads these columns (`crate::filter::FIELDS`): `filevault` →
+//! `filevault_enabled`, `firewall` → `firewall_enabled`, `sip` → `sip_enabled`, `supervised`
+//! → `is_supervised`, `activation_lock` → `activation_lock_enabled`, `secure_boot` →
+//! `secure_boot_level`, `recovery_lock` → `recovery_lock_enabled` (joined into
+//! `groups::FACTS_SELECT`); `app` → [`InventoryStore::devices_with_app`] (one indexed query on
+//! `inventory_apps`); `console_user` → [`InventoryStore::devices_with_console_user`].
 
 use super::StoreResult;
+use crate::filter::Op;
 use crate::protocol::inventory::{App, DeviceInformation, SecurityInfo};
 use async_trait::async_trait;
 
@@ -136,13 +137,37 @@ pub struct InventoryUpdate {
     pub next_due_at: i64,
 }
 
-/// Which Macs have an application: by bundle ID or by name (case-insensitive), optionally only
-/// those whose `ShortVersion` is below a version.
+/// Which Macs have an application (the filter field `app`): one whose bundle ID or name is
+/// `text`, or contains it, ignoring case; with `versions`, one app must also satisfy every
+/// `(op, version)` on its `ShortVersion`, compared as versions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppQuery {
-    pub bundle_id: Option<String>,
-    pub name: Option<String>,
-    pub version_below: Option<String>,
+    pub text: String,
+    pub contains: bool,
+    /// Operators `=`, `<`, `<=`, `>`, `>=` (what the filter language allows).
+    pub versions: Vec<(Op, String)>,
+}
+
+/// Which Macs have a console user (the filter field `console_user`): an enabled user
+/// channel's short or long name, or a user the last UserList says is logged in, is `text`
+/// (or contains it), ignoring case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    pub text: String,
+    pub contains: bool,
+}
+
+/// `text` as a `LIKE … ESCAPE '\'` pattern matching it literally, lowercased.
+#[doc(hidden)]
+pub fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Rows per statement when applications are inserted (7 parameters a row).
@@ -186,9 +211,21 @@ pub trait InventoryStore: Send + Sync {
     /// time unless it answers first.
     async fn mark_inventory_requested(&self, due: &[(String, i64)], now: i64) -> StoreResult<()>;
 
-    /// Macs with an application matching `query`, in ID order, at most `limit` (the
-    /// filter field `app` will use it).
-    async fn devices_with_app(&self, query: &AppQuery, limit: u32) -> StoreResult<Vec<String>>;
+    /// Macs with an application matching `query` (among `within`, when given), in ID order:
+    /// one query on the indexes of `inventory_apps` (a query per [`super::groups::LIST_CHUNK`]
+    /// of `within`).
+    async fn devices_with_app(
+        &self,
+        query: &AppQuery,
+        within: Option<&[String]>,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Macs with a console user matching `query` (among `within`, when given), in ID order.
+    async fn devices_with_console_user(
+        &self,
+        query: &UserQuery,
+        within: Option<&[String]>,
+    ) -> StoreResult<Vec<String>>;
 }
 
 /// A value bound into the part's upsert.
@@ -624,24 +661,140 @@ macro_rules! impl_inventory_store {
             async fn devices_with_app(
                 &self,
                 query: &$crate::store::inventory::AppQuery,
-                limit: u32,
+                within: Option<&[String]>,
             ) -> $crate::store::StoreResult<Vec<String>> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT DISTINCT device_id FROM inventory_apps WHERE TRUE",
-                );
-                if let Some(b) = &query.bundle_id {
-                    qb.push(" AND bundle_id = ").push_bind(b.clone());
+                let text = query.text.to_lowercase();
+                let build = |chunk: Option<&[String]>| {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT DISTINCT device_id FROM inventory_apps WHERE ",
+                    );
+                    if query.contains {
+                        let pattern =
+                            format!("%{}%", $crate::store::inventory::like_literal(&text));
+                        qb.push("(lower(bundle_id) LIKE ")
+                            .push_bind(pattern.clone())
+                            .push(" ESCAPE '\\' OR lower(name) LIKE ")
+                            .push_bind(pattern)
+                            .push(" ESCAPE '\\')");
+                    } else {
+                        qb.push("(lower(bundle_id) = ")
+                            .push_bind(text.clone())
+                            .push(" OR lower(name) = ")
+                            .push_bind(text.clone())
+                            .push(")");
+                    }
+                    for (op, v) in &query.versions {
+                        // Only the operators the filter language allows on a version.
+                        let sql_op = match op {
+                            $crate::filter::Op::Lt => "<",
+                            $crate::filter::Op::Le => "<=",
+                            $crate::filter::Op::Gt => ">",
+                            $crate::filter::Op::Ge => ">=",
+                            _ => "=",
+                        };
+                        qb.push(" AND version_key ")
+                            .push(sql_op)
+                            .push(" ")
+                            .push_bind($crate::filter::version_key(v));
+                    }
+                    if let Some(ids) = chunk {
+                        qb.push(" AND device_id IN (");
+                        let mut list = qb.separated(", ");
+                        for id in ids {
+                            list.push_bind(id.clone());
+                        }
+                        qb.push(")");
+                    }
+                    qb.push(" ORDER BY device_id");
+                    qb
+                };
+                let mut found = Vec::new();
+                match within {
+                    None => {
+                        found = build(None)
+                            .build_query_scalar()
+                            .fetch_all(&self.pool)
+                            .await?;
+                    }
+                    Some(ids) => {
+                        for chunk in ids.chunks($crate::store::groups::LIST_CHUNK) {
+                            let mut qb = build(Some(chunk));
+                            found.extend(
+                                qb.build_query_scalar::<String>()
+                                    .fetch_all(&self.pool)
+                                    .await?,
+                            );
+                        }
+                        found.sort();
+                    }
                 }
-                if let Some(n) = &query.name {
-                    qb.push(" AND lower(name) = ").push_bind(n.to_lowercase());
+                Ok(found)
+            }
+
+            async fn devices_with_console_user(
+                &self,
+                query: &$crate::store::inventory::UserQuery,
+                within: Option<&[String]>,
+            ) -> $crate::store::StoreResult<Vec<String>> {
+                let text = $crate::store::inventory::like_literal(&query.text);
+                // The logged-in users are stored comma-separated: match a whole name between
+                // commas, or a part of one.
+                let (channel, logged_in) = if query.contains {
+                    (format!("%{text}%"), format!("%{text}%"))
+                } else {
+                    (text.clone(), format!("%,{text},%"))
+                };
+                let build = |chunk: Option<&[String]>| {
+                    let scope = |qb: &mut sqlx::QueryBuilder<$db>| {
+                        if let Some(ids) = chunk {
+                            qb.push(" AND device_id IN (");
+                            let mut list = qb.separated(", ");
+                            for id in ids {
+                                list.push_bind(id.clone());
+                            }
+                            qb.push(")");
+                        }
+                    };
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT device_id FROM enrollments WHERE enabled AND user_id IS NOT NULL \
+                         AND (lower(user_short_name) LIKE ",
+                    );
+                    qb.push_bind(channel.clone())
+                        .push(" ESCAPE '\\' OR lower(user_long_name) LIKE ")
+                        .push_bind(channel.clone())
+                        .push(" ESCAPE '\\')");
+                    scope(&mut qb);
+                    qb.push(
+                        " UNION SELECT device_id FROM inventory \
+                         WHERE (',' || lower(logged_in_users) || ',') LIKE ",
+                    )
+                    .push_bind(logged_in.clone())
+                    .push(" ESCAPE '\\'");
+                    scope(&mut qb);
+                    qb.push(" ORDER BY 1");
+                    qb
+                };
+                let mut found = Vec::new();
+                match within {
+                    None => {
+                        found = build(None)
+                            .build_query_scalar()
+                            .fetch_all(&self.pool)
+                            .await?;
+                    }
+                    Some(ids) => {
+                        for chunk in ids.chunks($crate::store::groups::LIST_CHUNK) {
+                            let mut qb = build(Some(chunk));
+                            found.extend(
+                                qb.build_query_scalar::<String>()
+                                    .fetch_all(&self.pool)
+                                    .await?,
+                            );
+                        }
+                        found.sort();
+                    }
                 }
-                if let Some(v) = &query.version_below {
-                    qb.push(" AND version_key < ")
-                        .push_bind($crate::filter::version_key(v));
-                }
-                qb.push(" ORDER BY device_id LIMIT ")
-                    .push_bind(i64::from(limit));
-                Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
+                Ok(found)
             }
         }
     };

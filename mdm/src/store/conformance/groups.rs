@@ -3,8 +3,10 @@
 //! filters are evaluated on.
 
 use super::fixtures::*;
+use crate::protocol::inventory::SecurityInfo;
 use crate::store::dep::DepDeviceUpsert;
 use crate::store::groups::{DeviceFactsRow, GroupRecord, MemberDevice, MemberKey, MemberRow};
+use crate::store::inventory::{InventoryPart, InventoryUpdate};
 use crate::store::*;
 
 fn group(name: &str, filter: Option<&str>, now: i64) -> GroupRecord {
@@ -212,6 +214,24 @@ pub(super) async fn device_facts_page_with_enrollment_and_dep_profile(s: &dyn St
         now: 13,
     };
     s.command_report(&report).await.unwrap();
+    // Inventory's facts join in: SecurityInfo and DeviceInformation's IsSupervised.
+    s.save_inventory(&InventoryUpdate {
+        device_id: "A".into(),
+        part: InventoryPart::Security {
+            facts: SecurityInfo {
+                filevault_enabled: Some(true),
+                sip_enabled: Some(true),
+                firewall_enabled: Some(false),
+                secure_boot_level: Some("full".into()),
+                ..SecurityInfo::default()
+            },
+            json: "{}".into(),
+        },
+        now: 14,
+        next_due_at: 100,
+    })
+    .await
+    .unwrap();
 
     let a = DeviceFactsRow {
         udid: "A".into(),
@@ -225,6 +245,12 @@ pub(super) async fn device_facts_page_with_enrollment_and_dep_profile(s: &dyn St
         is_apple_silicon: Some(true),
         enrolled: true,
         dep_profile: Some("PROFILE-1".into()),
+        filevault_enabled: Some(true),
+        sip_enabled: Some(true),
+        firewall_enabled: Some(false),
+        secure_boot_level: Some("full".into()),
+        last_seen_at: Some(13),
+        ..Default::default()
     };
     let page = s.device_facts(None, 2).await.unwrap();
     assert_eq!(page.len(), 2);

@@ -3,8 +3,9 @@
 //! rows gone with their device.
 
 use super::fixtures::*;
+use crate::filter::Op;
 use crate::protocol::inventory::{App, DeviceInformation, SecurityInfo};
-use crate::store::inventory::{AppQuery, InventoryPart, InventoryUpdate};
+use crate::store::inventory::{AppQuery, InventoryPart, InventoryUpdate, UserQuery};
 use crate::store::*;
 use serde_json::json;
 
@@ -142,23 +143,92 @@ pub(super) async fn inventory_apps_are_replaced_and_found_by_version(s: &dyn Sto
     let a = s.inventory_apps("A").await.unwrap();
     assert_eq!(a.len(), 1, "replaced, not added");
     assert_eq!(s.inventory("A").await.unwrap().unwrap().app_count, Some(1));
-    let q = |bundle: Option<&str>, name: Option<&str>, below: Option<&str>| AppQuery {
-        bundle_id: bundle.map(str::to_string),
-        name: name.map(str::to_string),
-        version_below: below.map(str::to_string),
+    let q = |text: &str, contains: bool, versions: &[(Op, &str)]| AppQuery {
+        text: text.into(),
+        contains,
+        versions: versions.iter().map(|(o, v)| (*o, v.to_string())).collect(),
     };
-    let found = |q: AppQuery| async move { s.devices_with_app(&q, 100).await.unwrap() };
-    // 16.78 < 16.80 < 16.100: versions, not text.
+    let found = |q: AppQuery| async move { s.devices_with_app(&q, None).await.unwrap() };
+    // 16.78 < 16.80 < 16.100: versions, not text; by bundle ID or name, ignoring case.
     assert_eq!(
-        found(q(Some("com.microsoft.Excel"), None, Some("16.80"))).await,
+        found(q("com.microsoft.excel", false, &[(Op::Lt, "16.80")])).await,
         ["A"]
     );
     assert_eq!(
-        found(q(None, Some("microsoft excel"), None)).await,
-        ["A", "B"]
+        found(q("Microsoft Excel", false, &[(Op::Ge, "16.80")])).await,
+        ["B"]
     );
-    assert_eq!(found(q(None, Some("set info"), None)).await, ["B"]);
-    assert!(found(q(None, Some("Excel"), None)).await.is_empty());
+    assert_eq!(
+        found(q(
+            "com.microsoft.Excel",
+            false,
+            &[(Op::Gt, "16.5"), (Op::Le, "16.78")]
+        ))
+        .await,
+        ["A"]
+    );
+    assert_eq!(
+        found(q("com.microsoft.Excel", false, &[(Op::Eq, "16.78.0")])).await,
+        ["A"]
+    );
+    assert_eq!(found(q("microsoft excel", false, &[])).await, ["A", "B"]);
+    assert_eq!(found(q("set info", false, &[])).await, ["B"]);
+    assert!(found(q("Excel", false, &[])).await.is_empty());
+    // Substrings, with LIKE's wildcards taken literally.
+    assert_eq!(found(q("EXCEL", true, &[])).await, ["A", "B"]);
+    assert!(found(q("e%l", true, &[])).await.is_empty());
+    assert!(found(q("_", true, &[])).await.is_empty());
+    // Only among the devices asked about.
+    let b = ["B".to_string()];
+    assert_eq!(
+        s.devices_with_app(&q("microsoft excel", false, &[]), Some(&b))
+            .await
+            .unwrap(),
+        ["B"]
+    );
+}
+
+pub(super) async fn console_users_are_found_by_channel_or_user_list(s: &dyn Store) {
+    enroll(s, "A", 1).await;
+    enroll(s, "B", 1).await;
+    enroll(s, "C", 1).await;
+    // A: a user channel (its TokenUpdate's names); B: UserList says two users are logged in.
+    let mut user = token("A:USER-1", "A", 2);
+    user.user_short_name = Some("ana".into());
+    user.user_long_name = Some("Ana Lima".into());
+    assert!(s.token_update(&user).await.unwrap());
+    s.save_inventory(&update(
+        "B",
+        InventoryPart::Users {
+            count: 3,
+            logged_in: vec!["bo".into(), "cy_x".into()],
+            json: "[]".into(),
+        },
+        3,
+    ))
+    .await
+    .unwrap();
+    let q = |text: &str, contains: bool| UserQuery {
+        text: text.into(),
+        contains,
+    };
+    let found = |q: UserQuery| async move { s.devices_with_console_user(&q, None).await.unwrap() };
+    assert_eq!(found(q("ANA", false)).await, ["A"]);
+    assert_eq!(found(q("ana lima", false)).await, ["A"]);
+    assert_eq!(found(q("bo", false)).await, ["B"]);
+    assert_eq!(found(q("cy_x", false)).await, ["B"]);
+    // A whole name, not part of one; `_` is literal.
+    assert!(found(q("b", false)).await.is_empty());
+    assert!(found(q("cyax", false)).await.is_empty());
+    assert_eq!(found(q("lim", true)).await, ["A"]);
+    assert_eq!(found(q("a", true)).await, ["A"]);
+    let c = ["C".to_string(), "B".to_string()];
+    assert_eq!(
+        s.devices_with_console_user(&q("bo", false), Some(&c))
+            .await
+            .unwrap(),
+        ["B"]
+    );
 }
 
 pub(super) async fn inventory_changes_are_logged_for_facts_people_care_about(s: &dyn Store) {

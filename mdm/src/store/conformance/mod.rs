@@ -106,6 +106,7 @@ conformance! {
     inventory: [
         inventory_parts_are_stored_with_their_times,
         inventory_apps_are_replaced_and_found_by_version,
+        console_users_are_found_by_channel_or_user_list,
         inventory_changes_are_logged_for_facts_people_care_about,
         inventory_sweep_pages_through_due_macs_and_claims_them,
     ],
