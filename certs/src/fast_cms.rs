@@ -1,6 +1,8 @@
-//! A fast path for the common shape of `Mdm-Signature`: a detached SignedData, one signer
-//! identified by issuer and serial, its certificate embedded, no signed attributes, an RSA
-//! PKCS#1 v1.5 signature over the body (what Macs send, in BER, usually with SHA-1).
+//! A fast path for the common shapes of `Mdm-Signature`: a detached SignedData, one signer
+//! identified by issuer and serial, its certificate embedded, an RSA PKCS#1 v1.5 signature
+//! either over the body itself (no signed attributes: what Macs send, in BER, usually with
+//! SHA-1) or over signed attributes whose `messageDigest` is the body's digest (what Go's
+//! `pkcs7`, `openssl cms -sign` without `-noattr` and most client libraries produce).
 //!
 //! Why: OpenSSL 3 decodes the embedded certificate's public key through its provider decoder
 //! framework, which made `Pkcs7::from_der` plus the certificate re-parse about 0.4 ms of the
@@ -36,6 +38,9 @@ const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
 const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const ID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
 const ID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 
 /// Deepest nesting the BER normaliser follows (a CMS message with a certificate is ~10 deep).
 const MAX_DEPTH: usize = 32;
@@ -58,7 +63,7 @@ pub(crate) fn verify_detached(der: &[u8], body: &[u8]) -> Option<MdmSigner> {
         return None;
     }
     let si = sd.signer_infos.0.get(0)?;
-    if si.signed_attrs.is_some() || si.unsigned_attrs.is_some() {
+    if si.unsigned_attrs.is_some() || sd.encap_content_info.econtent_type != ID_DATA {
         return None;
     }
     let SignerIdentifier::IssuerAndSerialNumber(sid) = &si.sid else {
@@ -108,9 +113,23 @@ pub(crate) fn verify_detached(der: &[u8], body: &[u8]) -> Option<MdmSigner> {
     )
     .ok()?;
     let pkey = PKey::from_rsa(rsa).ok()?;
+    // What the signature covers: the body, or the signed attributes (RFC 5652 §5.4: their DER
+    // with the SET OF tag, not the [0] IMPLICIT one they travel under) once their
+    // messageDigest is the body's digest.
+    let attrs_der;
+    let signed: &[u8] = match &si.signed_attrs {
+        None => body,
+        Some(attrs) => {
+            if !attributes_cover(attrs, md, body)? {
+                return None;
+            }
+            attrs_der = attrs.to_der().ok()?;
+            &attrs_der
+        }
+    };
     let mut verifier = Verifier::new(md, &pkey).ok()?;
     if !verifier
-        .verify_oneshot(si.signature.as_bytes(), body)
+        .verify_oneshot(si.signature.as_bytes(), signed)
         .ok()?
     {
         return None;
@@ -128,6 +147,39 @@ pub(crate) fn verify_detached(der: &[u8], body: &[u8]) -> Option<MdmSigner> {
         not_after_unix: i64::try_from(not_after).ok()?,
         der: cert_der,
     })
+}
+
+/// Do the signed attributes say the signed content is `body`: exactly one contentType, `data`
+/// (the detached content's type), and exactly one messageDigest, the digest of `body`? Other
+/// attributes (signingTime, S/MIME capabilities) are covered by the signature and need no
+/// check here, as OpenSSL checks none either. `None` when an attribute does not decode.
+fn attributes_cover(
+    attrs: &cms::signed_data::SignedAttributes,
+    md: MessageDigest,
+    body: &[u8],
+) -> Option<bool> {
+    use cms::cert::x509::der::asn1::OctetStringRef;
+    let (mut content_types, mut digests, mut ok) = (0, 0, true);
+    for attr in attrs.iter() {
+        let single = || {
+            if attr.values.len() == 1 {
+                attr.values.get(0)
+            } else {
+                None
+            }
+        };
+        if attr.oid == ID_CONTENT_TYPE {
+            content_types += 1;
+            ok &= single()?.decode_as::<ObjectIdentifier>().ok()? == ID_DATA;
+        } else if attr.oid == ID_MESSAGE_DIGEST {
+            digests += 1;
+            // A digest of public data: no need for a constant-time comparison (the signature
+            // check follows anyway).
+            let have = single()?.decode_as::<OctetStringRef<'_>>().ok()?;
+            ok &= have.as_bytes() == &*openssl::hash::hash(md, body).ok()?;
+        }
+    }
+    Some(ok && content_types == 1 && digests == 1)
 }
 
 /// Re-encode BER as DER where the difference is only in lengths: indefinite and non-minimal
@@ -267,13 +319,33 @@ mod tests {
             Err(IdentityError::BadSignature)
         ));
 
-        // Signed attributes are left to OpenSSL, with the same outcome.
+        // Signed attributes (contentType, signingTime, messageDigest) take the fast path
+        // too, with the same outcome as OpenSSL.
         let with_attrs = id.sign_body_with_attributes(body);
-        assert_eq!(verify_detached(&der_of(&with_attrs), body), None);
         assert_eq!(
-            verify_mdm_signature_fast(&with_attrs, body).expect("verifies"),
+            verify_detached(&der_of(&with_attrs), body).expect("signed attributes are handled"),
             MdmSigner::from(verify_mdm_signature(&with_attrs, body).expect("verifies"))
         );
+        // Another body: its digest is not the messageDigest; refused by OpenSSL too.
+        assert_eq!(verify_detached(&der_of(&with_attrs), b"<plist/>"), None);
+        assert!(matches!(
+            verify_mdm_signature_fast(&with_attrs, b"<plist/>"),
+            Err(IdentityError::BadSignature)
+        ));
+        // The right digest under a signature that does not verify (its last byte changed, or
+        // the signing time inside the signed attributes): not accepted here.
+        let mut bad_sig = der_of(&with_attrs);
+        if let Some(last) = bad_sig.last_mut() {
+            *last ^= 1;
+        }
+        assert_eq!(verify_detached(&bad_sig, body), None);
+        let mut bad_time = der_of(&with_attrs);
+        let utc = bad_time
+            .windows(2)
+            .rposition(|w| w == [0x17, 0x0d])
+            .expect("signingTime is a UTCTime, after the certificate");
+        bad_time[utc + 3] ^= 1;
+        assert_eq!(verify_detached(&bad_time, body), None);
     }
 
     #[test]
