@@ -121,25 +121,18 @@ async fn main() -> anyhow::Result<()> {
     };
 
     if args.search {
-        let pg = match args.db.as_str() {
-            "sqlite" => None,
-            "postgres" => Some(PgDatabase::create_on(&postgres_admin_url()).await?),
-            other => anyhow::bail!("--db {other}: sqlite or postgres"),
-        };
+        anyhow::ensure!(
+            matches!(args.db.as_str(), "sqlite" | "postgres"),
+            "--db {}: sqlite or postgres",
+            args.db
+        );
         println!(
             "russet-bench --search: {} Macs, database {}, {} cores",
             args.macs,
             args.db,
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
-        return search::run(
-            &bin,
-            dir.path(),
-            &files,
-            pg.as_ref().map(|p| p.url.as_str()),
-            args.macs,
-        )
-        .await;
+        return search::run(&bin, dir.path(), &files, &args.db, args.macs).await;
     }
 
     // Identities the cache lacks come from a server's /scep, as a Mac gets its own: a separate

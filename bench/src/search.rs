@@ -19,7 +19,7 @@ use russet_mdm::secrets::SecretBox;
 use russet_mdm::service::{MdmService, ServiceOptions, UserAuthenticateMode};
 use russet_mdm::store::inventory::{InventoryPart, InventoryUpdate};
 use russet_mdm::store::{AuthenticateRecord, DeviceFacts, ReportRecord, Store, TokenUpdateRecord};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,7 +81,11 @@ fn apps(i: usize) -> Vec<App> {
 
 async fn seed_one(store: &dyn Store, i: usize, now: i64) -> anyhow::Result<()> {
     let (os, build) = OS[i % OS.len()];
-    let model = if i.is_multiple_of(4) { "Mac14,2" } else { "Mac15,3" };
+    let model = if i.is_multiple_of(4) {
+        "Mac14,2"
+    } else {
+        "Mac15,3"
+    };
     let id = udid(i);
     store
         .authenticate(&AuthenticateRecord {
@@ -352,25 +356,71 @@ fn enc(text: &str) -> String {
         .collect()
 }
 
-/// The whole scenario. `db` is a PostgreSQL URL, or `None` for SQLite in `dir`.
+/// The seeded database of `macs` devices on `backend`, kept between runs under
+/// `target/bench-search/` (SQLite) or as the PostgreSQL database `russet_bench_search_<macs>`
+/// (seeding 100k takes minutes): its URL, and whether it still needs seeding (then it is new
+/// and empty).
+async fn kept_database(backend: &str, macs: usize) -> anyhow::Result<(String, bool, PathBuf)> {
+    let dir = PathBuf::from("target/bench-search");
+    std::fs::create_dir_all(&dir)?;
+    let marker = dir.join(format!("{backend}-{macs}.seeded"));
+    let seeded = marker.exists();
+    let url = match backend {
+        "sqlite" => {
+            let file = dir.join(format!("sqlite-{macs}.db"));
+            if !seeded {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+                }
+            }
+            format!(
+                "sqlite://{}",
+                std::fs::canonicalize(&dir)?
+                    .join(format!("sqlite-{macs}.db"))
+                    .display()
+            )
+        }
+        _ => {
+            use sqlx::Connection;
+            let admin = russet_mdm::testing::postgres_admin_url();
+            let name = format!("russet_bench_search_{macs}");
+            if !seeded {
+                let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await?;
+            }
+            let base = admin.split('?').next().unwrap_or(&admin);
+            let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+            format!("{base}/{name}")
+        }
+    };
+    Ok((url, !seeded, marker))
+}
+
+/// The whole scenario on `backend` (`sqlite` or `postgres`).
 pub async fn run(
     bin: &Path,
     dir: &Path,
     files: &ServerFiles<'_>,
-    db: Option<&str>,
+    backend: &str,
     macs: usize,
 ) -> anyhow::Result<()> {
-    let url = match db {
-        Some(u) => u.to_string(),
-        None => {
-            std::fs::create_dir_all(dir.join("data"))?;
-            format!("sqlite://{}", dir.join("data").join("russet.db").display())
-        }
-    };
+    let (url, fresh, marker) = kept_database(backend, macs).await?;
     let store = russet_mdm::store::open(&url).await?;
-    // SQLite has one writer: more tasks only queue.
-    let concurrency = if db.is_some() { 16 } else { 1 };
-    seed(store.clone(), macs, concurrency).await?;
-    time_queries(bin, dir, files, db).await?;
+    if fresh {
+        // SQLite has one writer: more tasks only queue.
+        let concurrency = if backend == "postgres" { 16 } else { 1 };
+        seed(store.clone(), macs, concurrency).await?;
+        std::fs::write(&marker, "")?;
+    } else {
+        println!("reusing the {macs} Macs seeded earlier ({url})");
+    }
+    time_queries(bin, dir, files, Some(&url)).await?;
     time_sweep(store, macs).await
 }

@@ -6,9 +6,9 @@
 
 use super::devices::DevicePage;
 use super::{MdmService, ServiceError};
-use crate::filter::{Fact, Facts, Filter, Op, Term, Value};
+use crate::filter::{Answer, Fact, Facts, Filter, Op, Term, Value};
 use crate::store::DeviceFilter;
-use crate::store::groups::DeviceFactsRow;
+use crate::store::groups::{DeviceFactsRow, FactCondition};
 use crate::store::inventory::{AppQuery, UserQuery};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -78,6 +78,45 @@ impl Facts for WithLookups<'_> {
             .get(term)
             .map(|found| found.contains(&self.row.udid))
     }
+}
+
+/// Text fields whose values are ASCII by nature (Apple's identifiers), so SQL's `lower()`
+/// agrees with the filter's lowercasing on them.
+const ASCII_FIELDS: &[&str] = &[
+    "serial",
+    "udid",
+    "model",
+    "product_name",
+    "dep_profile",
+    "secure_boot",
+];
+
+/// What the database can check of a filter while scanning (see [`FactCondition`]): its
+/// boolean terms and whole-text terms on ASCII fields. The rest is the filter's alone.
+pub(crate) fn conditions(filter: &Filter) -> Vec<FactCondition> {
+    filter
+        .terms()
+        .iter()
+        .filter(|t| t.field.answer == Answer::Row && matches!(t.op, Op::Eq | Op::Ne))
+        .filter_map(|t| {
+            let equal = t.op == Op::Eq;
+            match &t.value {
+                Value::Bool(value) => Some(FactCondition::Bool {
+                    field: t.field.name,
+                    value: *value,
+                    equal,
+                }),
+                Value::Text(value) if value.is_ascii() && ASCII_FIELDS.contains(&t.field.name) => {
+                    Some(FactCondition::Text {
+                        field: t.field.name,
+                        value: value.clone(),
+                        equal,
+                    })
+                }
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 fn term_text(term: &Term) -> (String, bool) {
@@ -184,7 +223,7 @@ impl MdmService {
                             }
                         }
                         None => {
-                            self.scan_facts(None, |f| {
+                            self.scan_facts(None, &conditions(&filter), |f| {
                                 visit(f);
                                 true
                             })
@@ -206,11 +245,15 @@ impl MdmService {
     pub(crate) async fn scan_facts(
         &self,
         after: Option<String>,
+        conditions: &[FactCondition],
         mut visit: impl FnMut(DeviceFactsRow) -> bool,
     ) -> Result<(), ServiceError> {
         let mut after = after;
         loop {
-            let page = self.store.device_facts(after.as_deref(), SCAN_PAGE).await?;
+            let page = self
+                .store
+                .device_facts(after.as_deref(), SCAN_PAGE, conditions)
+                .await?;
             let more = page.len() == SCAN_PAGE as usize;
             after = page.last().map(|f| f.udid.clone());
             for facts in page {
@@ -231,7 +274,7 @@ impl MdmService {
     ) -> Result<Vec<DeviceFactsRow>, ServiceError> {
         let lookups = self.lookups(&[filter], None).await?;
         let mut found = Vec::new();
-        self.scan_facts(None, |f| {
+        self.scan_facts(None, &conditions(filter), |f| {
             if filter.matches(&lookups.on(&f)) {
                 found.push(f);
             }
@@ -261,7 +304,22 @@ impl MdmService {
                 && filter.udid.as_ref().is_none_or(|u| &f.udid == u)
                 && filter.enrolled.is_none_or(|e| f.enrolled == e)
         };
-        self.scan_facts(filter.cursor.clone(), |f| {
+        let mut checked = parsed.map(conditions).unwrap_or_default();
+        if let Some(serial) = filter.serial.as_ref().filter(|s| s.is_ascii()) {
+            checked.push(FactCondition::Text {
+                field: "serial",
+                value: serial.to_lowercase(),
+                equal: true,
+            });
+        }
+        if let Some(enrolled) = filter.enrolled {
+            checked.push(FactCondition::Bool {
+                field: "enrolled",
+                value: enrolled,
+                equal: true,
+            });
+        }
+        self.scan_facts(filter.cursor.clone(), &checked, |f| {
             if plain(&f) && parsed.is_none_or(|p| p.matches(&lookups.on(&f))) {
                 visit(f)
             } else {

@@ -146,6 +146,7 @@ pub trait GroupStore: Send + Sync {
         &self,
         after: Option<&str>,
         limit: u32,
+        conditions: &[FactCondition],
     ) -> StoreResult<Vec<DeviceFactsRow>>;
     async fn device_facts_of(&self, udid: &str) -> StoreResult<Option<DeviceFactsRow>>;
     /// Facts of these devices (by UDID; unknown ones are left out), one query per
@@ -159,6 +160,50 @@ pub trait GroupStore: Send + Sync {
     ) -> StoreResult<Vec<(String, MemberKind, String)>>;
     /// The devices (UDID, serial) whose UDID or serial number is one of `names`.
     async fn devices_named(&self, names: &[String]) -> StoreResult<Vec<(String, Option<String>)>>;
+}
+
+/// A condition on a filter field the database checks while a filter scans the devices, so
+/// only candidates travel: a superset of what the filter matches (the filter still decides),
+/// hence only what SQL says exactly as the filter language does — booleans, and whole-text
+/// equality of ASCII values on fields that hold ASCII (serial numbers, UDIDs, model
+/// identifiers). A field this store has no column for is not checked here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FactCondition {
+    /// The field's text, lowercased (unreported: `""`), is (`equal`) or is not `value`
+    /// (lowercase ASCII).
+    Text {
+        field: &'static str,
+        value: String,
+        equal: bool,
+    },
+    /// The field is `value` (`equal`; unreported is neither) or is not (unreported included).
+    Bool {
+        field: &'static str,
+        value: bool,
+        equal: bool,
+    },
+}
+
+/// The SQL of a filter field in [`FACTS_SELECT`], for the fields [`FactCondition`]s name.
+#[doc(hidden)]
+pub fn fact_column(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "serial" => "d.serial_number",
+        "udid" => "d.id",
+        "model" => "d.model",
+        "product_name" => "d.product_name",
+        "dep_profile" => "dd.profile_uuid",
+        "secure_boot" => "i.secure_boot_level",
+        "enrolled" => "COALESCE(e.enabled, FALSE)",
+        "apple_silicon" => "d.is_apple_silicon",
+        "supervised" => "i.is_supervised",
+        "activation_lock" => "i.activation_lock_enabled",
+        "filevault" => "i.filevault_enabled",
+        "sip" => "i.sip_enabled",
+        "firewall" => "i.firewall_enabled",
+        "recovery_lock" => "i.recovery_lock_enabled",
+        _ => return None,
+    })
 }
 
 /// Most values bound in one `IN (…)` list.
@@ -439,14 +484,43 @@ macro_rules! impl_group_store {
                 &self,
                 after: Option<&str>,
                 limit: u32,
+                conditions: &[$crate::store::groups::FactCondition],
             ) -> $crate::store::StoreResult<Vec<$crate::store::groups::DeviceFactsRow>> {
-                let sql = format!(
-                    "{} WHERE ($1 IS NULL OR d.id > $1) ORDER BY d.id LIMIT $2",
-                    $crate::store::groups::FACTS_SELECT
-                );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(after)
-                    .bind(i64::from(limit.max(1)))
+                use $crate::store::groups::{FactCondition, fact_column};
+                let mut qb =
+                    sqlx::QueryBuilder::<$db>::new($crate::store::groups::FACTS_SELECT);
+                qb.push(" WHERE TRUE");
+                // A cursor only when there is one: `($1 IS NULL OR d.id > $1)` keeps the
+                // planner from seeking, and every page would read the table from its start.
+                if let Some(after) = after {
+                    qb.push(" AND d.id > ").push_bind(after.to_string());
+                }
+                for c in conditions {
+                    match c {
+                        FactCondition::Text { field, value, equal } => {
+                            if let Some(col) = fact_column(field) {
+                                qb.push(format!(" AND COALESCE(lower({col}), '') "))
+                                    .push(if *equal { "= " } else { "<> " })
+                                    .push_bind(value.clone());
+                            }
+                        }
+                        FactCondition::Bool { field, value, equal } => {
+                            if let Some(col) = fact_column(field) {
+                                if *equal {
+                                    qb.push(format!(" AND {col} = ")).push_bind(*value);
+                                } else {
+                                    qb.push(format!(" AND ({col} IS NULL OR {col} <> "))
+                                        .push_bind(*value)
+                                        .push(")");
+                                }
+                            }
+                        }
+                    }
+                }
+                qb.push(" ORDER BY d.id LIMIT ")
+                    .push_bind(i64::from(limit.max(1)));
+                Ok(qb
+                    .build_query_as::<$crate::store::groups::DeviceFactsRow>()
                     .fetch_all(&self.pool)
                     .await?)
             }

@@ -5,7 +5,9 @@
 use super::fixtures::*;
 use crate::protocol::inventory::SecurityInfo;
 use crate::store::dep::DepDeviceUpsert;
-use crate::store::groups::{DeviceFactsRow, GroupRecord, MemberDevice, MemberKey, MemberRow};
+use crate::store::groups::{
+    DeviceFactsRow, FactCondition, GroupRecord, MemberDevice, MemberKey, MemberRow,
+};
 use crate::store::inventory::{InventoryPart, InventoryUpdate};
 use crate::store::*;
 
@@ -252,7 +254,7 @@ pub(super) async fn device_facts_page_with_enrollment_and_dep_profile(s: &dyn St
         last_seen_at: Some(13),
         ..Default::default()
     };
-    let page = s.device_facts(None, 2).await.unwrap();
+    let page = s.device_facts(None, 2, &[]).await.unwrap();
     assert_eq!(page.len(), 2);
     assert_eq!(page[0], a);
     assert_eq!(
@@ -263,12 +265,50 @@ pub(super) async fn device_facts_page_with_enrollment_and_dep_profile(s: &dyn St
         ),
         ("B", false, None)
     );
-    let rest = s.device_facts(Some("B"), 2).await.unwrap();
+    let rest = s.device_facts(Some("B"), 2, &[]).await.unwrap();
     assert_eq!(
         rest.iter()
             .map(|f| (f.udid.as_str(), f.enrolled))
             .collect::<Vec<_>>(),
         [("C", false)]
+    );
+    // Conditions the database checks: text ignoring case (unreported reads as ""), booleans
+    // (unreported is neither true nor false; "not" includes it).
+    let ids = |rows: Vec<DeviceFactsRow>| rows.into_iter().map(|f| f.udid).collect::<Vec<_>>();
+    let text = |field, value: &str, equal| FactCondition::Text {
+        field,
+        value: value.into(),
+        equal,
+    };
+    let flag = |field, value, equal| FactCondition::Bool {
+        field,
+        value,
+        equal,
+    };
+    let with =
+        |c: Vec<FactCondition>| async move { ids(s.device_facts(None, 10, &c).await.unwrap()) };
+    assert_eq!(with(vec![text("serial", "sn-a", true)]).await, ["A"]);
+    assert_eq!(with(vec![text("serial", "sn-a", false)]).await, ["B", "C"]);
+    assert_eq!(with(vec![text("dep_profile", "", true)]).await, ["B", "C"]);
+    assert_eq!(with(vec![flag("filevault", true, true)]).await, ["A"]);
+    assert!(with(vec![flag("filevault", false, true)]).await.is_empty());
+    assert_eq!(with(vec![flag("filevault", true, false)]).await, ["B", "C"]);
+    assert_eq!(with(vec![flag("enrolled", false, true)]).await, ["B", "C"]);
+    assert_eq!(
+        with(vec![flag("enrolled", true, true), text("udid", "a", true)]).await,
+        ["A"]
+    );
+    // A field without a column is not checked here (the filter still is).
+    assert_eq!(
+        with(vec![text("os_version", "x", true)]).await,
+        ["A", "B", "C"]
+    );
+    assert_eq!(
+        ids(s
+            .device_facts(Some("A"), 10, &[flag("enrolled", false, true)])
+            .await
+            .unwrap()),
+        ["B", "C"]
     );
     assert_eq!(s.device_facts_of("A").await.unwrap(), Some(a));
     assert_eq!(s.device_facts_of("Z").await.unwrap(), None);
