@@ -181,6 +181,39 @@ pub struct ServeArgs {
     /// no admin power (the admin token works there too).
     #[arg(long, env = "RUSSET_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// POST a JSON event (NanoMDM/MicroMDM webhook format) for every check-in and command
+    /// report to this http:// or https:// URL. Repeat for several receivers (in the
+    /// environment or the config file: a comma-separated list, or a TOML array).
+    #[arg(
+        long = "webhook-url",
+        env = "RUSSET_WEBHOOK_URL",
+        value_delimiter = ',',
+        value_parser = parse_webhook_url,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub webhook_urls: Vec<String>,
+    /// Sign each webhook body: header `X-Hmac-Signature` = base64(HMAC-SHA256(key, body)).
+    #[arg(
+        long,
+        env = "RUSSET_WEBHOOK_HMAC_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub webhook_hmac_key: Option<String>,
+    /// First webhook retry delay in milliseconds (doubling up to --webhook-retry-max-ms);
+    /// for tests and labs.
+    #[arg(long, env = "RUSSET_WEBHOOK_RETRY_MIN_MS", default_value_t = 1_000, hide = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_retry_min_ms: u64,
+    /// Longest webhook retry delay in milliseconds; for tests and labs.
+    #[arg(long, env = "RUSSET_WEBHOOK_RETRY_MAX_MS", default_value_t = 600_000, hide = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_retry_max_ms: u64,
+    /// Give up on a webhook event not delivered within this many seconds; for tests and labs.
+    #[arg(long, env = "RUSSET_WEBHOOK_GIVE_UP_AFTER_SECS", default_value_t = 86_400,
+          hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_give_up_after_secs: u64,
 }
 
 /// Smallest `--log-max-size`: 200KB.
@@ -210,6 +243,19 @@ pub fn parse_log_size(text: &str) -> Result<u64, String> {
         .checked_mul(factor)
         .filter(|b| (LOG_MAX_SIZE_MIN..=LOG_MAX_SIZE_MAX).contains(b))
         .ok_or_else(|| format!("{text} is out of range; {RANGE}"))
+}
+
+/// Check a `--webhook-url`: an absolute `http://` or `https://` URL with a host. Returns it
+/// normalized (the outbox keys rows by it).
+pub fn parse_webhook_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text.trim())
+        .map_err(|e| format!("{text:?} is not a URL ({e}); give an http:// or https:// URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "{text:?}: webhooks are POSTed over HTTP; give an http:// or https:// URL with a host"
+        ));
+    }
+    Ok(url.to_string())
 }
 
 /// Export the keys of a TOML config file as `RUSSET_*` environment variables that are not set
@@ -284,6 +330,28 @@ mod tests {
         ] {
             let e = parse_log_size(bad).expect_err(bad);
             assert!(e.contains("200KB to 4MB"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn webhook_urls_must_be_http_or_https_with_a_host() {
+        assert_eq!(
+            parse_webhook_url("https://hooks.example.com/mdm?x=1"),
+            Ok("https://hooks.example.com/mdm?x=1".to_string())
+        );
+        assert_eq!(
+            parse_webhook_url("http://127.0.0.1:9000"),
+            Ok("http://127.0.0.1:9000/".to_string())
+        );
+        for bad in [
+            "ftp://example.com/",
+            "example.com/hook",
+            "file:///tmp/x",
+            "",
+            "http://",
+        ] {
+            let e = parse_webhook_url(bad).expect_err(bad);
+            assert!(e.contains("http://"), "{bad}: {e}");
         }
     }
 }

@@ -20,3 +20,4 @@ pub mod telemetry;
 pub mod testing;
 pub mod timefmt;
 pub mod views;
+pub mod webhooks;

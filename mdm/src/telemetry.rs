@@ -23,6 +23,8 @@ pub const PUSH_CERT_DAYS: &str = "russet_push_certificate_days_to_expiry";
 pub const SCEP: &str = "russet_scep_requests_total";
 pub const HTTP_LATENCY: &str = "russet_http_request_duration_seconds";
 pub const DB_POOL: &str = "russet_db_pool_connections";
+pub const WEBHOOK_DELIVERIES: &str = "russet_webhook_deliveries_total";
+pub const WEBHOOK_OUTBOX: &str = "russet_webhook_outbox_events";
 
 /// Histogram buckets (seconds) for request latencies: a check-in takes milliseconds, a slow
 /// PostgreSQL or APNs round trip a few hundred, a timeout 30 s.
@@ -87,6 +89,15 @@ pub fn describe() {
     describe_gauge!(
         DB_POOL,
         "Database pool connections by state (in_use, idle, max), read at scrape time"
+    );
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook delivery attempts by receiver (scheme://host:port) and outcome (delivered, \
+         failed: retried later, expired: given up)"
+    );
+    describe_gauge!(
+        WEBHOOK_OUTBOX,
+        "Webhook events waiting in the outbox by receiver, read at scrape time"
     );
 }
 
@@ -158,6 +169,17 @@ pub fn push_certificate_days(days: Option<i64>) {
 
 pub fn dep_token_days(link: &str, days: i64) {
     gauge!(DEP_TOKEN_DAYS, "link" => link.to_owned()).set(days as f64);
+}
+
+/// Webhook events that reached an outcome at one receiver (named without path or query).
+pub fn webhook_deliveries(receiver: &str, outcome: &'static str, events: u64) {
+    counter!(WEBHOOK_DELIVERIES, "receiver" => receiver.to_owned(), "outcome" => outcome)
+        .increment(events);
+}
+
+/// Scrape-time gauge.
+pub fn webhook_outbox(receiver: &str, events: i64) {
+    gauge!(WEBHOOK_OUTBOX, "receiver" => receiver.to_owned()).set(events as f64);
 }
 
 fn outcome(ok: bool) -> &'static str {

@@ -17,6 +17,8 @@ pub struct TestServer {
     pub data_dir: tempfile::TempDir,
     pg: Option<PgDatabase>,
     http: reqwest::Client,
+    /// The `serve` arguments this server was started with ([`Self::restart`] uses them again).
+    argv: Vec<String>,
 }
 
 #[derive(Parser)]
@@ -82,7 +84,7 @@ impl TestServer {
             argv.push(db.url.clone());
         }
         argv.extend(extra.iter().map(|s| s.to_string()));
-        let parsed = ServeOnly::try_parse_from(argv)?;
+        let parsed = ServeOnly::try_parse_from(&argv)?;
         let running = server::start(&parsed.args).await?;
         let token = running
             .new_admin_token
@@ -101,7 +103,28 @@ impl TestServer {
             data_dir,
             pg,
             http: reqwest::Client::new(),
+            argv,
         })
+    }
+
+    /// Stop the server and start it again with the same arguments, data directory and
+    /// database (as an operator's restart); the listeners get new ports.
+    pub async fn restart(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        let parsed = ServeOnly::try_parse_from(&self.argv).expect("the same arguments parse");
+        let running = server::start(&parsed.args)
+            .await
+            .unwrap_or_else(|e| panic!("server restarts: {e:#}"));
+        let scheme = if self.device_url.starts_with("https") {
+            "https"
+        } else {
+            "http"
+        };
+        self.device_url = format!("{scheme}://{}", running.device_addr);
+        self.admin_url = format!("http://{}", running.admin_addr);
+        self.running = Some(running);
     }
 
     /// The PostgreSQL database URL, when this server runs on PostgreSQL.
@@ -150,7 +173,7 @@ impl TestServer {
             "--inventory".into(),
             "false".into(),
         ];
-        let parsed = ServeOnly::try_parse_from(argv)?;
+        let parsed = ServeOnly::try_parse_from(&argv)?;
         let running = server::start(&parsed.args).await?;
         Ok(Some(TestServer {
             device_url: format!("http://{}", running.device_addr),
@@ -164,6 +187,7 @@ impl TestServer {
             data_dir,
             pg: None,
             http: reqwest::Client::new(),
+            argv,
         }))
     }
 

@@ -27,6 +27,9 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, AdminError> 
     state.service.record_gauges().await?;
     state.push.record_gauges().await?;
     state.dep.record_gauges().await?;
+    if let Some(w) = &state.webhooks {
+        w.record_gauges().await?;
+    }
     let body = state.metrics.handle.render();
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response())
 }

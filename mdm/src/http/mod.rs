@@ -66,6 +66,8 @@ pub struct AppState {
     pub identity: Arc<IdentityVerifier>,
     /// `GET /metrics`: the recorder to render and who may scrape.
     pub metrics: Arc<MetricsEndpoint>,
+    /// Webhooks, when `--webhook-url` is given (for the outbox gauge).
+    pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
 }
 
 /// What `GET /metrics` needs: the process's Prometheus recorder, and the scrape-only token

@@ -22,6 +22,7 @@ use crate::service::enrollment::{EnrollmentOptions, EnrollmentService, ProfileSi
 use crate::service::{MdmService, ServiceOptions, UserAuthenticateMode};
 use crate::store::{self, Store};
 use crate::timefmt::now_ms;
+use crate::webhooks::{WebhookSettings, Webhooks};
 use anyhow::Context;
 use axum::Router;
 use russet_certs::ca::CertificateAuthority;
@@ -277,21 +278,24 @@ fn services(
                 .collect(),
         },
     ));
-    let service = Arc::new(
-        MdmService::new(
-            store.clone(),
-            vault.clone(),
-            ServiceOptions {
-                user_authenticate: if args.user_authenticate_zero_challenge {
-                    UserAuthenticateMode::ZeroLengthChallenge
-                } else {
-                    UserAuthenticateMode::Refuse
-                },
+    let webhooks = webhooks(args, store.clone());
+    let mut core = MdmService::new(
+        store.clone(),
+        vault.clone(),
+        ServiceOptions {
+            user_authenticate: if args.user_authenticate_zero_challenge {
+                UserAuthenticateMode::ZeroLengthChallenge
+            } else {
+                UserAuthenticateMode::Refuse
             },
-        )
-        .with_pusher(dispatcher)
-        .with_token_issuer(dep.clone()),
-    );
+        },
+    )
+    .with_pusher(dispatcher)
+    .with_token_issuer(dep.clone());
+    if let Some(w) = &webhooks {
+        core = core.with_recorder(w.clone());
+    }
+    let service = Arc::new(core);
     // Configuration profiles as desired state: the catalog hears the core (enrollments, facts,
     // memberships, its commands' results) and reconciles. Uploaded profiles may not ask
     // Russet's own SCEP service (`<public_url>/scep`) for a second MDM identity.
@@ -331,7 +335,44 @@ fn services(
             handle: exporter::install()?,
             token: args.metrics_token.clone().filter(|t| !t.is_empty()),
         }),
+        webhooks,
     })
+}
+
+/// Webhooks, when `--webhook-url` names receivers (otherwise none: the core then records
+/// nothing and a check-in costs no extra query).
+fn webhooks(args: &ServeArgs, store: Arc<dyn Store>) -> Option<Arc<Webhooks>> {
+    if args.webhook_urls.is_empty() {
+        return None;
+    }
+    let hmac_key = args
+        .webhook_hmac_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .map(|k| k.as_bytes().to_vec());
+    let settings = WebhookSettings {
+        retry_min: Duration::from_millis(args.webhook_retry_min_ms),
+        retry_max: Duration::from_millis(args.webhook_retry_max_ms.max(args.webhook_retry_min_ms)),
+        give_up_after: Duration::from_secs(args.webhook_give_up_after_secs),
+        ..WebhookSettings::new(args.webhook_urls.clone(), hmac_key)
+    };
+    let receivers: Vec<String> = settings
+        .urls
+        .iter()
+        .map(|u| crate::webhooks::receiver_name(u))
+        .collect();
+    // The key itself is never logged; only whether there is one.
+    tracing::info!(
+        receivers = ?receivers,
+        signed = settings.hmac_key.is_some(),
+        "webhooks on"
+    );
+    if settings.hmac_key.is_none() {
+        tracing::warn!(
+            "webhooks are not signed: give --webhook-hmac-key so receivers can tell Russet's events from forgeries"
+        );
+    }
+    Some(Arc::new(Webhooks::new(store, settings)))
 }
 
 fn enrollment_service(
@@ -455,7 +496,7 @@ fn serve_all(
             tokio::spawn(listen::serve(device_listener, device_app, shutdown.clone()))
         }
     };
-    Ok(vec![
+    Ok([
         device_task,
         crate::profiles::spawn_sweeper(
             state.profiles.clone(),
@@ -469,6 +510,14 @@ fn serve_all(
             Duration::from_secs(args.dep_sync_interval_secs.max(1)),
             shutdown.clone(),
         ),
-        tokio::spawn(listen::serve(admin_listener, admin_app, shutdown)),
-    ])
+        tokio::spawn(listen::serve(admin_listener, admin_app, shutdown.clone())),
+    ]
+    .into_iter()
+    .chain(
+        state
+            .webhooks
+            .clone()
+            .map(|w| crate::webhooks::spawn_worker(w, shutdown)),
+    )
+    .collect())
 }

@@ -2,8 +2,8 @@
 //! things — check the identity against the enrollment, log one line, call the store.
 
 use super::{
-    DeviceChange, DeviceIdentity, MdmService, SETTING_PUSH_TOPIC, ServiceError,
-    UserAuthenticateMode,
+    AppliedMessage, DeviceChange, DeviceIdentity, MdmService, MessageKind, SETTING_PUSH_TOPIC,
+    ServiceError, UserAuthenticateMode,
 };
 use crate::protocol::checkin::{
     Authenticate, CheckOut, CheckinMessage, DeclarativeManagement, GetBootstrapToken, GetToken,
@@ -36,7 +36,21 @@ impl MdmService {
         msg: CheckinMessage,
     ) -> Result<CheckinResponse, ServiceError> {
         let message_type = msg.message_type();
-        let answer = self.apply_checkin(identity, raw, msg).await;
+        // Kept only when a recorder will want it (the message is consumed below).
+        let enrollment = self.records_messages().then(|| msg.enrollment().clone());
+        let mut answer = self.apply_checkin(identity, raw, msg).await;
+        if let (Ok(_), Some(enrollment)) = (&answer, &enrollment) {
+            let recorded = self
+                .record(AppliedMessage {
+                    kind: MessageKind::Checkin { message_type },
+                    enrollment,
+                    raw,
+                })
+                .await;
+            if let Err(e) = recorded {
+                answer = Err(e);
+            }
+        }
         crate::telemetry::checkin(message_type, answer.is_ok());
         answer
     }

@@ -4,7 +4,7 @@
 //! allowed. `NotNow` keeps it queued: it is skipped for the rest of that session and re-sent on
 //! the device's next one (Apple, "Handling NotNow status responses").
 
-use super::{DeviceChange, DeviceIdentity, MdmService, ServiceError};
+use super::{AppliedMessage, DeviceChange, DeviceIdentity, MdmService, MessageKind, ServiceError};
 use crate::protocol::command::Command;
 use crate::protocol::report::{CommandReport, ReportStatus};
 use crate::secrets::Sealed;
@@ -112,6 +112,15 @@ impl MdmService {
             )
             .await;
         }
+        self.record(AppliedMessage {
+            kind: MessageKind::Report {
+                status: report.status.as_str(),
+                command_uuid: report.command_uuid.as_deref(),
+            },
+            enrollment,
+            raw,
+        })
+        .await?;
         if outcome.unknown_command {
             tracing::warn!(
                 enrollment_id = %enrollment.id,

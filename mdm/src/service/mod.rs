@@ -121,6 +121,37 @@ pub trait DeviceObserver: Send + Sync {
     async fn command_result(&self, _result: &CommandResultEvent) {}
 }
 
+/// A message from a device that the core applied: a check-in, or a command report (`Idle`
+/// included).
+#[derive(Debug, Clone, Copy)]
+pub struct AppliedMessage<'a> {
+    pub kind: MessageKind<'a>,
+    /// The channel that sent it, as the message names it.
+    pub enrollment: &'a crate::protocol::Enrollment,
+    /// The body as the device sent it (secrets and all: a recorder redacts what it keeps).
+    pub raw: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind<'a> {
+    /// A check-in message of this `MessageType`.
+    Checkin { message_type: &'static str },
+    /// A command report: Apple's `Status`, and the `CommandUUID` (absent for `Idle`).
+    Report {
+        status: &'static str,
+        command_uuid: Option<&'a str>,
+    },
+}
+
+/// Told of every message the core applied, before the device gets its answer (webhooks keep
+/// an event in their outbox). Unlike a [`DeviceObserver`], a failure fails the device's
+/// request: the device sends the message again, so nothing applied goes unrecorded (at least
+/// once). It must only write, never wait for anything outside the database.
+#[async_trait::async_trait]
+pub trait MessageRecorder: Send + Sync {
+    async fn record(&self, message: &AppliedMessage<'_>) -> Result<(), ServiceError>;
+}
+
 /// A command result as an observer gets it.
 #[derive(Debug, Clone)]
 pub struct CommandResultEvent {
@@ -140,6 +171,9 @@ pub struct MdmService {
     options: ServiceOptions,
     pusher: Option<Arc<dyn Pusher>>,
     token_issuers: Vec<Arc<dyn TokenIssuer>>,
+    /// Plugged in only when something records messages (`--webhook-url`): without one, a
+    /// message costs no extra work.
+    recorder: Option<Arc<dyn MessageRecorder>>,
     /// Held weakly: an observer (a feature's service) holds the core, and the core must not
     /// keep it alive in return.
     observers: RwLock<Vec<Weak<dyn DeviceObserver>>>,
@@ -161,6 +195,7 @@ impl MdmService {
             options,
             pusher: None,
             token_issuers: Vec::new(),
+            recorder: None,
             observers: RwLock::new(Vec::new()),
             bindings: RwLock::new(HashMap::new()),
         }
@@ -187,6 +222,23 @@ impl MdmService {
     pub fn with_token_issuer(mut self, issuer: Arc<dyn TokenIssuer>) -> Self {
         self.token_issuers.push(issuer);
         self
+    }
+
+    pub fn with_recorder(mut self, recorder: Arc<dyn MessageRecorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Hand an applied message to the recorder, if one is plugged in.
+    pub(crate) async fn record(&self, message: AppliedMessage<'_>) -> Result<(), ServiceError> {
+        match &self.recorder {
+            Some(r) => r.record(&message).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn records_messages(&self) -> bool {
+        self.recorder.is_some()
     }
 
     /// Tell `observer` what happens to devices, for as long as it lives.

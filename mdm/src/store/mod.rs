@@ -20,6 +20,7 @@ pub mod profiles;
 pub mod push;
 mod rows;
 mod sqlite;
+pub mod webhooks;
 
 #[cfg(test)]
 mod conformance;
@@ -38,6 +39,7 @@ pub use profile_states::ProfileStateStore;
 pub use profiles::ProfileStore;
 pub use push::{PushCertificateRecord, PushCsrKey, PushResultRecord, PushStore, PushTarget};
 pub use sqlite::SqliteStore;
+pub use webhooks::WebhookStore;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -490,6 +492,7 @@ pub trait Store:
     + ProfileStateStore
     + ProfileStore
     + InventoryStore
+    + WebhookStore
     + Send
     + Sync
     + 'static

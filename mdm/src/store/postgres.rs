@@ -185,3 +185,4 @@ super::groups::impl_group_store!(PostgresStore, sqlx::Postgres);
 super::profile_states::impl_profile_state_store!(PostgresStore, sqlx::Postgres);
 super::profiles::impl_profile_store!(PostgresStore, sqlx::Postgres);
 super::inventory::impl_inventory_store!(PostgresStore, sqlx::Postgres);
+super::webhooks::impl_webhook_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");

@@ -272,10 +272,10 @@ pub(crate) const UPSERT_DEVICE_CHANNEL: &str = "INSERT INTO enrollments (id, dev
      enrollment_type, topic, enabled, created_at, updated_at) \
      VALUES ($1, $1, $2, $3, FALSE, $4, $4) ON CONFLICT (id) DO UPDATE SET \
      enrollment_type = excluded.enrollment_type, topic = excluded.topic, enabled = FALSE, \
-     updated_at = excluded.updated_at";
+     token_update_tally = 0, updated_at = excluded.updated_at";
 
-pub(crate) const DISABLE_USER_CHANNELS: &str =
-    "UPDATE enrollments SET enabled = FALSE, updated_at = $2 WHERE device_id = $1 AND id <> $1";
+pub(crate) const DISABLE_USER_CHANNELS: &str = "UPDATE enrollments SET enabled = FALSE, token_update_tally = 0, updated_at = $2 \
+     WHERE device_id = $1 AND id <> $1";
 
 /// NanoMDM clears the queue on re-enrollment: commands queued for the old enrollment would
 /// otherwise run on a freshly wiped or re-provisioned device.
@@ -288,8 +288,8 @@ pub(crate) const CLEAR_QUEUES: &str = "UPDATE queue_entries SET status = 'Cancel
 pub(crate) const UPSERT_ENROLLMENT: &str = "INSERT INTO enrollments (id, device_id, \
      enrollment_type, user_id, user_short_name, user_long_name, topic, push_token, push_magic, \
      unlock_token_sealed, awaiting_configuration, enabled, token_update_count, \
-     last_token_update_at, last_seen_at, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, TRUE, 1, $12, $12, $12, $12) \
+     token_update_tally, last_token_update_at, last_seen_at, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, TRUE, 1, 1, $12, $12, $12, $12) \
      ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, \
      enrollment_type = excluded.enrollment_type, \
      user_id = COALESCE(excluded.user_id, enrollments.user_id), \
@@ -299,6 +299,7 @@ pub(crate) const UPSERT_ENROLLMENT: &str = "INSERT INTO enrollments (id, device_
      unlock_token_sealed = COALESCE(excluded.unlock_token_sealed, enrollments.unlock_token_sealed), \
      awaiting_configuration = excluded.awaiting_configuration, enabled = TRUE, \
      push_blocked = NULL, token_update_count = enrollments.token_update_count + 1, \
+     token_update_tally = enrollments.token_update_tally + 1, \
      last_token_update_at = excluded.last_token_update_at, \
      last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at";
 

@@ -251,3 +251,4 @@ super::groups::impl_group_store!(SqliteStore, sqlx::Sqlite);
 super::profile_states::impl_profile_state_store!(SqliteStore, sqlx::Sqlite);
 super::profiles::impl_profile_store!(SqliteStore, sqlx::Sqlite);
 super::inventory::impl_inventory_store!(SqliteStore, sqlx::Sqlite);
+super::webhooks::impl_webhook_store!(SqliteStore, sqlx::Sqlite, "");

@@ -19,6 +19,7 @@ mod inventory;
 mod profile_states;
 mod profiles;
 mod queue;
+mod webhooks;
 
 /// For each case: `sqlite::case` and `postgres::case`. The case runs in its own task so a
 /// failing assertion still lets the harness drop the PostgreSQL database.
@@ -115,5 +116,11 @@ conformance! {
         concurrent_uploads_of_one_identifier_store_one_version,
         deleting_is_soft_and_drops_the_assignments,
         assignments_name_groups_and_devices,
+    ],
+    webhooks: [
+        outbox_rows_are_per_url_leased_retried_and_released,
+        outbox_expires_by_age_whatever_the_url,
+        concurrent_claims_never_share_a_row,
+        token_update_tally_restarts_at_each_enrollment,
     ],
 }
