@@ -289,13 +289,6 @@ impl MdmService {
         }
     }
 
-    /// The name of the admin whose token `presented` is, if any (no rate limit: the scrape
-    /// endpoint's fallback).
-    pub async fn admin_named_by(&self, presented: &str) -> Result<Option<String>, ServiceError> {
-        let tokens = self.store.admin_tokens().await?;
-        Ok(admin_token::find(&tokens, presented).map(|t| t.name.clone()))
-    }
-
     /// Create an admin with a fresh token (audited; the token is in no log and no entry).
     pub async fn create_admin(
         &self,
