@@ -47,6 +47,7 @@ fn main() -> ExitCode {
             Command::DepSim(args) => russet_mdm::cli::dep::dep_sim(args).await,
             Command::Profile(cmd) => russet_mdm::cli::profile::run(cmd).await,
             Command::Inventory(cmd) => russet_mdm::cli::inventory::run(cmd).await,
+            Command::Admin(cmd) => russet_mdm::cli::admin::run(cmd).await,
         }
     });
     match result {

@@ -236,7 +236,8 @@ pub fn audit_log(entries: &[AuditEntry]) -> Value {
         .map(|e| {
             json!({
                 "id": e.id, "at": rfc3339(e.record.at), "actor": e.record.actor,
-                "action": e.record.action, "target": e.record.target, "detail": e.record.detail,
+                "action": e.record.action, "target": e.record.target,
+                "address": e.record.address, "detail": e.record.detail,
             })
         })
         .collect();
@@ -345,4 +346,18 @@ pub fn devices_csv(rows: &[crate::store::groups::DeviceFactsRow]) -> Result<Vec<
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// An admin account (never a token: those are shown once, when made).
+pub fn admin(a: &crate::store::AdminRecord) -> Value {
+    json!({
+        "name": a.name,
+        "role": a.role,
+        "active": a.revoked_at.is_none(),
+        "tokens": a.tokens,
+        "created_at": rfc3339(a.created_at),
+        "created_by": a.created_by,
+        "revoked_at": rfc3339_opt(a.revoked_at),
+        "revoked_by": a.revoked_by,
+    })
 }

@@ -237,12 +237,16 @@ pub async fn audit(cmd: AuditCmd) -> anyhow::Result<()> {
             vec![
                 table::cell(e, "/at"),
                 table::cell(e, "/actor"),
+                table::cell(e, "/address"),
                 table::cell(e, "/action"),
                 table::cell(e, "/target"),
                 e["detail"].to_string(),
             ]
         })
         .collect();
-    table::print(&["AT", "ACTOR", "ACTION", "TARGET", "DETAIL"], &rows);
+    table::print(
+        &["AT", "ACTOR", "ADDRESS", "ACTION", "TARGET", "DETAIL"],
+        &rows,
+    );
     Ok(())
 }

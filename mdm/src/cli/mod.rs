@@ -2,6 +2,7 @@
 //! commands call the admin API like any other client ([`AdminClient`]); `serve` and `doctor` take
 //! the server's configuration ([`ServeArgs`]).
 
+pub mod admin;
 pub mod apns;
 mod client;
 pub mod command;
@@ -78,4 +79,7 @@ pub enum Command {
     /// Inventory: ask Macs for it now (`russet devices inventory DEVICE` shows it).
     #[command(subcommand)]
     Inventory(inventory::InventoryCmd),
+    /// Admin accounts: create (prints a token once), list, revoke.
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
 }

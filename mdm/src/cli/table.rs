@@ -1,6 +1,11 @@
 //! Plain aligned tables for human output.
 
 pub fn print(headers: &[&str], rows: &[Vec<String>]) {
+    print!("{}", render(headers, rows));
+}
+
+/// The table [`print`] prints, as text (one line per row, each ending in a newline).
+pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -15,12 +20,13 @@ pub fn print(headers: &[&str], rows: &[Vec<String>]) {
             .enumerate()
             .map(|(i, c)| format!("{:<width$}", c, width = widths.get(i).copied().unwrap_or(0)))
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        format!("{}\n", parts.join("  ").trim_end())
     };
-    line(headers.to_vec());
+    let mut out = line(headers.to_vec());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
+    out
 }
 
 /// A JSON field as table text ("-" when absent).

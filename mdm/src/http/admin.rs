@@ -1,11 +1,12 @@
-//! The admin JSON API under `/api/v1` (bearer-token auth) and `/healthz`: the router. Each
-//! area's handlers live in their own module with their own `routes()`.
+//! The admin JSON API under `/api/v1` (bearer-token auth and the route's permission, see
+//! `permissions.rs`) and `/healthz`: the router. Each area's handlers live in their own module
+//! with their own `routes()`.
 
 use super::extractor::require_admin;
 use super::{AdminError, AppState, MAX_ADMIN_BODY};
 use super::{
-    apns, audit, commands, dep, devices, enroll_links, groups, inventory, lockwipe, metrics,
-    profiles,
+    admins, apns, audit, commands, dep, devices, enroll_links, groups, inventory, lockwipe,
+    metrics, profiles,
 };
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(groups::routes())
         .merge(profiles::routes())
         .merge(inventory::routes())
+        .merge(admins::routes())
         .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()

@@ -13,6 +13,7 @@ use crate::profiles::ProfileError;
 use crate::protocol::ProtocolError;
 use crate::protocol::mobileconfig::MobileconfigError;
 use crate::service::ServiceError;
+use crate::service::admins::AuthError;
 use crate::service::enrollment::EnrollError;
 use crate::store::StoreError;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -176,6 +177,12 @@ pub enum AdminError {
     Enroll(#[from] EnrollError),
     #[error(transparent)]
     Profiles(#[from] ProfileError),
+    /// Who is calling, and whether its role may (401, 403 naming the permission, 429).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// A route missing from `http/permissions.rs`: refused to everyone until it is added.
+    #[error("{0} has no permission assigned in Russet; it is refused to every admin")]
+    NoPermissionDefined(String),
 }
 
 impl AdminError {
@@ -200,6 +207,13 @@ impl AdminError {
             AdminError::Service(e) => service_status_and_code(e),
             AdminError::Dep(e) => dep_status_and_code(e),
             AdminError::Profiles(e) => profile_status_and_code(e),
+            AdminError::Auth(e) => match e {
+                AuthError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
+                AuthError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+                AuthError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+                AuthError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL),
+            },
+            AdminError::NoPermissionDefined(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AdminError::Enroll(e) => {
                 let status = enroll_status(e);
                 let code = match e {
@@ -322,6 +336,16 @@ impl IntoResponse for AdminError {
             body["error"]["term"] = e.term.as_str().into();
             body["error"]["expected"] = e.expected.as_str().into();
         }
-        (status, axum::Json(body)).into_response()
+        if let AdminError::Auth(AuthError::Forbidden { permission, .. }) = &self {
+            body["error"]["permission"] = permission.name().into();
+        }
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let AdminError::Auth(AuthError::RateLimited { retry_after }) = &self {
+            // Whole seconds, rounded up (RFC 9110 `delay-seconds`).
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        resp
     }
 }

@@ -1,24 +1,33 @@
 //! What admin handlers extract from a request, each rejecting with [`AdminError`]: who is
-//! calling ([`Actor`], set by [`require_admin`]), a JSON body ([`JsonBody`]) and a query
+//! calling ([`Actor`], set by [`require_admin`], which also checks the route's permission), a JSON body ([`JsonBody`]) and a query
 //! string ([`AdminQuery`]). Handler modules import from here; this file imports no handler.
 
 use super::AppState;
 use super::error::AdminError;
+use super::permissions::{self, PREFIX};
+use crate::service::admins::{AdminIdentity, authorize};
+use crate::service::audit;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Query, Request, State,
+};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
 
-/// Who is calling: the name of the admin token presented.
+/// Who is calling: the admin whose token was presented, with its role. (The client address
+/// reaches the audit log through `audit::with_address`.)
 #[derive(Clone, Debug)]
-pub struct Actor(pub String);
+pub struct Actor {
+    pub admin: AdminIdentity,
+}
 
 impl Actor {
     pub fn name(&self) -> &str {
-        &self.0
+        &self.admin.name
     }
 }
 
@@ -43,21 +52,47 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Bearer-token check on every `/api/v1` route. Tokens are stored hashed and compared in
-/// constant time; the token's name becomes the request's [`Actor`].
+/// The check on every `/api/v1` route: who is calling (a bearer token of an active admin,
+/// looked up in the store on every request, failures rate-limited per client address), and
+/// whether its role holds the permission the route needs (`permissions::ROUTES`; a route not
+/// in the table is refused to everyone). The request then runs as the [`Actor`], with its
+/// address on every audit entry it writes.
 pub async fn require_admin(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, AdminError> {
-    let presented = bearer_token(req.headers()).ok_or(AdminError::Unauthorized)?;
-    let name = state
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let admin = state
         .service
-        .admin_named_by(presented)
-        .await?
-        .ok_or(AdminError::Unauthorized)?;
-    req.extensions_mut().insert(Actor(name));
-    Ok(next.run(req).await)
+        .authenticate_admin(bearer_token(req.headers()), address)
+        .await?;
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let what = format!(
+        "{method} {PREFIX}{}",
+        route.strip_prefix(PREFIX).unwrap_or(&route)
+    );
+    let Some(permission) = permissions::required(&method, &route) else {
+        tracing::error!(route = %what, "admin route without a permission: refused");
+        return Err(AdminError::NoPermissionDefined(what));
+    };
+    if let Err(refused) = authorize(&admin, permission, &what) {
+        tracing::warn!(admin = %admin.name, role = admin.role.as_str(),
+            permission = permission.name(), route = %what, address = ?address,
+            "admin request refused: role lacks the permission");
+        return Err(refused.into());
+    }
+    req.extensions_mut().insert(Actor { admin });
+    let audit_address = address.map(|a| a.to_string());
+    Ok(audit::with_address(audit_address, next.run(req)).await)
 }
 
 /// A JSON body decoded into `T`. No `Content-Type` is required (curl users forget it); an

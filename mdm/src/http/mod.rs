@@ -5,9 +5,12 @@
 //! Device side: `device` (router, check-in, command loop), `identity` (who signed the body),
 //! `enroll` (`/mdm/enroll`), `scep`, `tls`. Admin side: `admin` (router), one module per
 //! area with its own `routes()`: `devices`, `commands`, `lockwipe`, `apns`, `enroll_links`,
-//! `audit`, `dep`, `groups`, `profiles`, `inventory`; `metrics` (`GET /metrics`, Prometheus).
+//! `audit`, `dep`, `groups`, `profiles`, `inventory`, `admins`; `metrics` (`GET /metrics`,
+//! Prometheus); `permissions` (the permission each admin route requires, checked by
+//! `extractor::require_admin`).
 
 pub mod admin;
+mod admins;
 mod apns;
 mod audit;
 mod commands;
@@ -23,6 +26,7 @@ pub mod identity;
 mod inventory;
 mod lockwipe;
 mod metrics;
+mod permissions;
 mod profiles;
 pub mod scep;
 pub mod tls;

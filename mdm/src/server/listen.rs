@@ -56,11 +56,16 @@ pub(super) async fn serve(
     app: Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
+    // The peer address reaches handlers (`ConnectInfo`): the admin API rate-limits failed
+    // tokens per address and writes it into the audit log.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    })
+    .await
 }
 
 /// Serve HTTPS with axum-server: the connection's client certificate (if any) reaches handlers

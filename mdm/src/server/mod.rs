@@ -160,20 +160,12 @@ async fn open_data(args: &ServeArgs) -> anyhow::Result<(Arc<dyn Store>, Arc<Secr
     Ok((store, vault))
 }
 
-/// On first start (no admin token in the database), create one, write it to
-/// `<data-dir>/admin-token` (0600) and hand it back to be printed once.
+/// On first start (no admin in the database), create the first admin (role `admin`), write its
+/// token to `<data-dir>/admin-token` (0600) and hand it back to be printed once.
 async fn ensure_admin_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<Option<String>> {
-    if !store.admin_tokens().await?.is_empty() {
+    let Some(token) = crate::service::admins::create_first_admin(store).await? else {
         return Ok(None);
-    }
-    let token = crate::service::admin_token::generate()?;
-    store
-        .insert_admin_token(
-            "admin",
-            &crate::service::admin_token::hash(&token),
-            now_ms(),
-        )
-        .await?;
+    };
     fsutil::write_private(
         &data_dir.join(ADMIN_TOKEN_FILE),
         format!("{token}\n").as_bytes(),

@@ -22,14 +22,14 @@ pub fn hash(token: &str) -> [u8; 32] {
     sha256(token.as_bytes())
 }
 
-/// The name of the stored token matching `presented`, comparing every stored hash in constant
-/// time so the answer's timing says nothing about how close a guess was.
-pub fn find(tokens: &[AdminTokenRecord], presented: &str) -> Option<String> {
+/// The stored token matching `presented`, comparing every stored hash in constant time so the
+/// answer's timing says nothing about how close a guess was.
+pub fn find<'a>(tokens: &'a [AdminTokenRecord], presented: &str) -> Option<&'a AdminTokenRecord> {
     let h = hash(presented);
     let mut found = None;
     for t in tokens {
         if t.hash.len() == h.len() && openssl::memcmp::eq(&t.hash, &h) && found.is_none() {
-            found = Some(t.name.clone());
+            found = Some(t);
         }
     }
     found
@@ -46,12 +46,10 @@ mod tests {
         let rec = AdminTokenRecord {
             id: 1,
             name: "admin".into(),
+            role: "admin".into(),
             hash: hash(&token).to_vec(),
         };
-        assert_eq!(
-            find(std::slice::from_ref(&rec), &token),
-            Some("admin".into())
-        );
+        assert_eq!(find(std::slice::from_ref(&rec), &token), Some(&rec));
         assert_eq!(find(std::slice::from_ref(&rec), &format!("{token}x")), None);
         assert_eq!(find(std::slice::from_ref(&rec), ""), None);
         assert_ne!(generate().expect("a"), generate().expect("b"));

@@ -1,11 +1,32 @@
 //! The audit log, written by the services that make the decisions (never by a handler): who
-//! did what to which device, command, link or certificate, and who saw which secret.
+//! did what to which device, command, link or certificate, and who saw which secret — and from
+//! which client address.
+//!
+//! The address is request context, not a decision, so it is not threaded through every service
+//! call: the admin API's authentication layer runs each request inside [`with_address`], and
+//! [`record`] reads it from there. Entries written outside an admin request (background work,
+//! a Mac's ADE enrollment) have none.
 
 use crate::store::{AuditRecord, Store, StoreResult};
 use crate::timefmt::now_ms;
+use std::future::Future;
 
-/// Append one entry: `actor` is the admin token's name, `action` a dotted verb
-/// (`device.lock`, `pin.reveal`, `dep.sync`, …), `target` what it was done to.
+tokio::task_local! {
+    static ADDRESS: Option<String>;
+}
+
+/// Run `f` (an admin request) with `address` as the client address of the entries it writes.
+pub async fn with_address<F: Future>(address: Option<String>, f: F) -> F::Output {
+    ADDRESS.scope(address, f).await
+}
+
+/// The client address of the admin request being served, if any.
+pub fn current_address() -> Option<String> {
+    ADDRESS.try_with(Clone::clone).ok().flatten()
+}
+
+/// Append one entry: `actor` is the admin's name, `action` a dotted verb (`device.lock`,
+/// `pin.reveal`, `dep.sync`, `admin.create`, …), `target` what it was done to.
 pub async fn record(
     store: &dyn Store,
     actor: &str,
@@ -19,6 +40,7 @@ pub async fn record(
             actor: actor.to_string(),
             action: action.to_string(),
             target: target.to_string(),
+            address: current_address(),
             detail,
         })
         .await

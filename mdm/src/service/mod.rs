@@ -6,6 +6,7 @@
 
 pub mod ade;
 pub mod admin_token;
+pub mod admins;
 pub mod audit;
 pub mod ca;
 mod checkin;
@@ -182,6 +183,8 @@ pub struct MdmService {
     /// entry (device deleted on another node) only lets that device's own certificate reach
     /// a store that no longer knows the device, which answers "not enrolled".
     bindings: RwLock<HashMap<String, String>>,
+    /// Failed admin tokens per client address (the admin API's rate limit).
+    failed_tokens: admins::FailedTokens,
 }
 
 /// Bindings remembered at most; beyond that the cache starts over.
@@ -198,6 +201,7 @@ impl MdmService {
             recorder: None,
             observers: RwLock::new(Vec::new()),
             bindings: RwLock::new(HashMap::new()),
+            failed_tokens: admins::FailedTokens::default(),
         }
     }
 
@@ -285,12 +289,6 @@ impl MdmService {
         for o in self.observers(|_| true) {
             o.devices_changed(device_ids, why).await;
         }
-    }
-
-    /// The name of the admin token `presented`, if it is one (constant-time comparison).
-    pub async fn admin_named_by(&self, presented: &str) -> Result<Option<String>, ServiceError> {
-        let tokens = self.store.admin_tokens().await?;
-        Ok(admin_token::find(&tokens, presented))
     }
 
     /// "sqlite" or "postgres".

@@ -23,6 +23,8 @@ mod sqlite;
 pub mod webhooks;
 
 #[cfg(test)]
+mod admin_upgrade_tests;
+#[cfg(test)]
 mod conformance;
 
 pub use ade::{AdeEnrollment, AdeSetupClaim, AdeStore};
@@ -454,8 +456,10 @@ pub struct CancelOutcome {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AuditRecord {
     pub at: i64,
-    /// Who did it (the admin token's name).
+    /// Who did it (the admin's name, or Russet's own doing).
     pub actor: String,
+    /// The client address of the admin request that caused it (`None` for background work).
+    pub address: Option<String>,
     /// e.g. `device.delete`, `command.enqueue`, `command.cancel`.
     pub action: String,
     /// What it was done to (a UDID, a command UUID).
@@ -471,12 +475,42 @@ pub struct AuditEntry {
     pub record: AuditRecord,
 }
 
+/// A token of an admin that is not revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminTokenRecord {
     pub id: i64,
+    /// The admin's name.
     pub name: String,
+    /// The admin's role as stored (`viewer`, `operator`, `admin`).
+    pub role: String,
     /// SHA-256 of the token (the token itself is never stored).
     pub hash: Vec<u8>,
+}
+
+/// A named admin, active or revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminRecord {
+    pub id: i64,
+    pub name: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+    pub created_at: i64,
+    /// The admin who created it (`None` for the first admin and for migrated tokens).
+    pub created_by: Option<String>,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+    /// Tokens it holds (0 once revoked).
+    pub tokens: i64,
+}
+
+/// What [`admin::AdminStore::revoke_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    Revoked,
+    NotFound,
+    AlreadyRevoked,
+    /// Refused: it is the last active admin with the role `admin`.
+    LastAdmin,
 }
 
 /// Everything Russet stores. Feature areas with their own trait (push, …) are supertraits, so

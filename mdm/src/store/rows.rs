@@ -194,6 +194,7 @@ pub(crate) struct AuditRow {
     action: String,
     target: String,
     detail: String,
+    address: Option<String>,
 }
 
 impl TryFrom<AuditRow> for AuditEntry {
@@ -208,6 +209,7 @@ impl TryFrom<AuditRow> for AuditEntry {
                 actor: r.actor,
                 action: r.action,
                 target: r.target,
+                address: r.address,
                 detail,
             },
         })
@@ -361,10 +363,11 @@ pub(crate) const DELIVERED_ENTRIES: &str = "SELECT enrollment_id, delivered_at F
      WHERE command_uuid = $1 AND (status NOT IN ('Pending', 'Canceled') OR delivered_at IS NOT NULL) \
      ORDER BY enrollment_id";
 
-pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audit_log (at, actor, action, target, detail) \
-     VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audit_log \
+     (at, actor, action, target, detail, address) VALUES ($1, $2, $3, $4, $5, $6)";
 
-pub(crate) const AUDIT_LIST: &str = "SELECT id, at, actor, action, target, detail FROM audit_log \
+pub(crate) const AUDIT_LIST: &str = "SELECT id, at, actor, action, target, detail, address \
+     FROM audit_log \
      WHERE ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $1";
 
 pub(crate) const SET_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) \

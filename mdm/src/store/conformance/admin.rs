@@ -16,6 +16,7 @@ pub(super) async fn delete_device_keeps_escrow_and_audit(s: &dyn Store) {
         actor: "admin".into(),
         action: "device.delete".into(),
         target: "A".into(),
+        address: Some("192.0.2.1".into()),
         detail: serde_json::json!({}),
     };
     s.audit_append(&audit).await.unwrap();
@@ -119,6 +120,7 @@ pub(super) async fn audit_is_newest_first_with_cursor(s: &dyn Store) {
             actor: "admin".into(),
             action: "command.enqueue".into(),
             target: format!("t{i}"),
+            address: None,
             detail: serde_json::json!({ "n": i, "targets": ["A"] }),
         })
         .await
@@ -148,25 +150,111 @@ pub(super) async fn settings_upsert(s: &dyn Store) {
     assert_eq!(s.setting("other").await.unwrap().as_deref(), Some("x"));
 }
 
-pub(super) async fn admin_tokens_roundtrip(s: &dyn Store) {
+fn new_admin<'a>(name: &'a str, role: &'a str, hash: &'a [u8], now: i64) -> admin::NewAdmin<'a> {
+    admin::NewAdmin {
+        name,
+        role,
+        token_hash: hash,
+        created_by: Some("root"),
+        now,
+    }
+}
+
+pub(super) async fn admins_and_their_tokens(s: &dyn Store) {
     assert!(s.admin_tokens().await.unwrap().is_empty());
-    let a = s.insert_admin_token("ops", &[1; 32], 1).await.unwrap();
-    let b = s.insert_admin_token("ci", &[2; 32], 2).await.unwrap();
-    assert_ne!(a, b);
+    assert!(s.admins().await.unwrap().is_empty());
+    let ops = s
+        .create_admin(&new_admin("ops", "operator", &[1; 32], 1))
+        .await
+        .unwrap()
+        .expect("created");
+    let ci = s
+        .create_admin(&new_admin("ci", "viewer", &[2; 32], 2))
+        .await
+        .unwrap()
+        .expect("created");
+    assert_ne!(ops.id, ci.id);
+    // A taken name is refused, and nothing of the attempt is stored.
     assert_eq!(
-        s.admin_tokens().await.unwrap(),
+        s.create_admin(&new_admin("ops", "admin", &[3; 32], 3))
+            .await
+            .unwrap(),
+        None
+    );
+    let tokens = s.admin_tokens().await.unwrap();
+    let view: Vec<(&str, &str, &[u8])> = tokens
+        .iter()
+        .map(|t| (t.name.as_str(), t.role.as_str(), t.hash.as_slice()))
+        .collect();
+    assert_eq!(
+        view,
         [
-            AdminTokenRecord {
-                id: a,
-                name: "ops".into(),
-                hash: vec![1; 32]
-            },
-            AdminTokenRecord {
-                id: b,
-                name: "ci".into(),
-                hash: vec![2; 32]
-            },
+            ("ops", "operator", &[1u8; 32][..]),
+            ("ci", "viewer", &[2u8; 32][..])
         ]
+    );
+    let all = s.admins().await.unwrap();
+    assert_eq!(all, [ops.clone(), ci.clone()]);
+    assert_eq!(all[0].created_by.as_deref(), Some("root"));
+    assert_eq!(all[0].tokens, 1);
+}
+
+pub(super) async fn revoking_drops_tokens_and_keeps_the_last_admin(s: &dyn Store) {
+    for (i, (name, role)) in [("root", "admin"), ("ops", "operator"), ("boss", "admin")]
+        .into_iter()
+        .enumerate()
+    {
+        let hash = [i as u8 + 1; 32];
+        s.create_admin(&new_admin(name, role, &hash, i as i64))
+            .await
+            .unwrap()
+            .expect("created");
+    }
+    assert_eq!(
+        s.revoke_admin("ops", "root", 10).await.unwrap(),
+        RevokeOutcome::Revoked
+    );
+    assert_eq!(
+        s.revoke_admin("ops", "root", 11).await.unwrap(),
+        RevokeOutcome::AlreadyRevoked
+    );
+    assert_eq!(
+        s.revoke_admin("nobody", "root", 11).await.unwrap(),
+        RevokeOutcome::NotFound
+    );
+    assert_eq!(
+        s.revoke_admin("root", "boss", 12).await.unwrap(),
+        RevokeOutcome::Revoked
+    );
+    assert_eq!(
+        s.revoke_admin("boss", "boss", 13).await.unwrap(),
+        RevokeOutcome::LastAdmin
+    );
+    let names: Vec<String> = s
+        .admin_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["boss"]);
+    let ops = s
+        .admins()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.name == "ops")
+        .unwrap();
+    assert_eq!(
+        (ops.revoked_at, ops.revoked_by.as_deref(), ops.tokens),
+        (Some(10), Some("root"), 0)
+    );
+    // A revoked name is not reused.
+    assert_eq!(
+        s.create_admin(&new_admin("ops", "viewer", &[9; 32], 20))
+            .await
+            .unwrap(),
+        None
     );
 }
 

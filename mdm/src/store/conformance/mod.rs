@@ -88,7 +88,8 @@ conformance! {
         list_devices_filters_and_pages,
         audit_is_newest_first_with_cursor,
         settings_upsert,
-        admin_tokens_roundtrip,
+        admins_and_their_tokens,
+        revoking_drops_tokens_and_keeps_the_last_admin,
         ping_and_backend,
     ],
     dep: [

@@ -1,0 +1,275 @@
+//! Which permission every admin route requires: one table, read by `require_admin` on every
+//! `/api/v1` request. A route missing from it is refused to everyone (fail closed), and the
+//! tests below check the table against the routes the modules register and against the
+//! OpenAPI document, so a new route without a permission fails the build's tests.
+//!
+//! The roles that hold each permission are the service's rule (`service::admins`).
+
+use crate::service::admins::Permission::{self, *};
+use axum::http::Method;
+
+/// `(method, path under /api/v1 as registered, permission)`.
+pub const ROUTES: &[(&str, &str, Permission)] = &[
+    ("GET", "/openapi.json", Read),
+    // devices
+    ("GET", "/devices", Read),
+    ("GET", "/devices/{udid}", Read),
+    ("DELETE", "/devices/{udid}", DeviceDelete),
+    // commands
+    ("GET", "/devices/{udid}/commands", Read),
+    ("POST", "/devices/{udid}/commands", Commands),
+    ("POST", "/commands", Commands),
+    ("GET", "/commands/{uuid}", Read),
+    ("DELETE", "/commands/{uuid}", Commands),
+    // lock, wipe, PINs
+    ("POST", "/devices/{udid}/lock", Lock),
+    ("POST", "/devices/{udid}/wipe", Wipe),
+    ("DELETE", "/devices/{udid}/wipe", Wipe),
+    ("GET", "/unlock-pins", PinReveal),
+    // push and the push certificate
+    ("POST", "/devices/{udid}/push", Commands),
+    ("GET", "/apns", Read),
+    ("PUT", "/apns/certificate", PushCertificate),
+    ("POST", "/apns/csr", PushCertificate),
+    ("POST", "/vendor/sign", PushCertificate),
+    // enrollment
+    ("POST", "/enroll-links", Enrollment),
+    ("GET", "/identities/expiring", Read),
+    // audit
+    ("GET", "/audit", Read),
+    // DEP
+    ("GET", "/dep/links", Read),
+    ("POST", "/dep/links", Dep),
+    ("GET", "/dep/links/{name}", Read),
+    ("GET", "/dep/links/{name}/certificate", Read),
+    ("PUT", "/dep/links/{name}/token", Dep),
+    ("GET", "/dep/devices", Read),
+    ("POST", "/dep/sync", Commands),
+    ("GET", "/dep/profiles", Read),
+    ("POST", "/dep/profiles", Dep),
+    ("POST", "/dep/profiles/{uuid}/devices", Assign),
+    ("DELETE", "/dep/profiles/{uuid}/devices", Assign),
+    ("POST", "/dep/disown", Dep),
+    // groups
+    ("GET", "/groups", Read),
+    ("POST", "/groups", Assign),
+    ("GET", "/groups/{name}", Read),
+    ("PATCH", "/groups/{name}", Assign),
+    ("DELETE", "/groups/{name}", Assign),
+    ("POST", "/groups/{name}/devices", Assign),
+    ("DELETE", "/groups/{name}/devices", Assign),
+    // configuration profiles
+    ("GET", "/profiles", Read),
+    ("POST", "/profiles", Profiles),
+    ("POST", "/profiles/custom-settings", Profiles),
+    ("GET", "/profiles/{identifier}", Read),
+    ("DELETE", "/profiles/{identifier}", Profiles),
+    ("POST", "/profiles/{identifier}/assignments", Assign),
+    ("DELETE", "/profiles/{identifier}/assignments", Assign),
+    ("GET", "/profiles/{identifier}/status", Read),
+    ("POST", "/profiles/verify", Commands),
+    ("GET", "/devices/{udid}/profiles", Read),
+    // inventory
+    ("GET", "/devices/{udid}/inventory", Read),
+    ("POST", "/inventory/refresh", Commands),
+    // admins
+    ("GET", "/admins", Admins),
+    ("POST", "/admins", Admins),
+    ("DELETE", "/admins/{name}", Admins),
+];
+
+/// The API's prefix; `ROUTES` paths are below it.
+pub const PREFIX: &str = "/api/v1";
+
+/// The permission `method` on the route template `path` (with or without [`PREFIX`]) needs;
+/// `None` for a route the table does not know.
+pub fn required(method: &Method, path: &str) -> Option<Permission> {
+    let path = path.strip_prefix(PREFIX).unwrap_or(path);
+    // axum answers HEAD with the GET handler.
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .map(|(_, _, perm)| *perm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// `(method, path)` of every `.route("…", get(..).post(..))` in the admin route modules'
+    /// source, and in `admin.rs` (its `/api/v1` part).
+    fn registered_routes() -> BTreeSet<(String, String)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http");
+        let mut out = BTreeSet::new();
+        let entries = std::fs::read_dir(dir).expect("src/http");
+        for entry in entries {
+            let path = entry.expect("dir entry").path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            // Device-side routers and the unauthenticated/separately-authenticated admin
+            // routes (`/healthz`, `/metrics`) are not under `/api/v1`.
+            if !name.ends_with(".rs")
+                || [
+                    "device.rs",
+                    "enroll.rs",
+                    "scep.rs",
+                    "metrics.rs",
+                    "permissions.rs",
+                ]
+                .contains(&name)
+            {
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).expect("source");
+            for (method, route) in routes_in(&src) {
+                if route != "/healthz" {
+                    out.insert((method, route));
+                }
+            }
+        }
+        out
+    }
+
+    /// Parse `.route("PATH", get(h).post(h2))` calls, however they are wrapped.
+    fn routes_in(src: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut rest = src;
+        while let Some(i) = rest.find(".route(") {
+            rest = &rest[i + ".route(".len()..];
+            let Some(args) = rest.trim_start().strip_prefix('"') else {
+                panic!(
+                    "a route path that is not a string literal: {}",
+                    &rest[..40.min(rest.len())]
+                );
+            };
+            let Some(end) = args.find('"') else { break };
+            let path = args[..end].to_string();
+            // The method router: up to the `)` closing `.route(`.
+            let mut depth = 1;
+            let mut body = String::new();
+            for c in args[end + 1..].chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+                body.push(c);
+            }
+            let mut seen_any = false;
+            for m in ["get", "post", "put", "patch", "delete"] {
+                let calls = body
+                    .match_indices(&format!("{m}("))
+                    .filter(|(at, _)| {
+                        let before = body[..*at].chars().last();
+                        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    })
+                    .count();
+                if calls > 0 {
+                    seen_any = true;
+                    out.push((m.to_uppercase(), path.clone()));
+                }
+            }
+            assert!(seen_any, "no method found for route {path}: {body}");
+        }
+        out
+    }
+
+    #[test]
+    fn the_parser_reads_wrapped_routes() {
+        let src = r#"Router::new()
+            .route("/a", get(list).post(create))
+            .route(
+                "/a/{id}",
+                get(show).delete(delete_it),
+            )
+            .route("/b", put(set))"#;
+        assert_eq!(
+            routes_in(src),
+            [
+                ("GET".into(), "/a".into()),
+                ("POST".into(), "/a".into()),
+                ("GET".into(), "/a/{id}".into()),
+                ("DELETE".into(), "/a/{id}".into()),
+                ("PUT".into(), "/b".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_registered_route_has_exactly_one_permission() {
+        let registered = registered_routes();
+        assert!(registered.len() > 40, "found only {registered:?}");
+        let table: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p, _)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(table.len(), ROUTES.len(), "a route is listed twice");
+        let missing: Vec<_> = registered.difference(&table).collect();
+        assert!(
+            missing.is_empty(),
+            "routes without a permission in http/permissions.rs: {missing:?}"
+        );
+        let stale: Vec<_> = table.difference(&registered).collect();
+        assert!(
+            stale.is_empty(),
+            "permissions for routes nobody registers: {stale:?}"
+        );
+    }
+
+    #[test]
+    fn the_openapi_document_lists_the_same_routes() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("openapi.json")).expect("openapi.json");
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let Some(rel) = path.strip_prefix(PREFIX) else {
+                continue;
+            };
+            for (method, op) in item.as_object().expect("path item") {
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+                // The document names each operation's permission, as the table does.
+                assert_eq!(
+                    op["x-russet-permission"].as_str(),
+                    required(&method, rel).map(Permission::name),
+                    "x-russet-permission of {method} {path}"
+                );
+                documented.insert((method.to_string(), rel.to_string()));
+            }
+        }
+        let table: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p, _)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(documented, table);
+    }
+
+    #[test]
+    fn lookups_take_the_prefix_or_not_and_fail_closed() {
+        assert_eq!(
+            required(&Method::POST, "/api/v1/devices/{udid}/lock"),
+            Some(Lock)
+        );
+        assert_eq!(required(&Method::GET, "/unlock-pins"), Some(PinReveal));
+        assert_eq!(required(&Method::HEAD, "/api/v1/devices"), Some(Read));
+        assert_eq!(required(&Method::GET, "/api/v1/nowhere"), None);
+        assert_eq!(required(&Method::PATCH, "/api/v1/devices"), None);
+    }
+
+    #[test]
+    fn viewers_only_read_and_reveals_need_more_than_read() {
+        for (m, p, perm) in ROUTES {
+            if *m != "GET" {
+                assert_ne!(*perm, Read, "{m} {p} changes state: not for viewers");
+            }
+        }
+        assert_ne!(required(&Method::GET, "/unlock-pins"), Some(Read));
+    }
+}
