@@ -5,7 +5,9 @@
 //! fan-out to the fake APNs, the command round trip (Idle → command → Acknowledged → empty),
 //! and (`--profiles N`) N configuration profiles assigned to a group of every Mac, then their
 //! first delivery. Figures: requests/s, round trips/s, p50/p99 latency, the server's CPU
-//! seconds and peak RSS (from /proc).
+//! seconds and peak RSS (from /proc). `--signature plain|attrs|mixed` picks the
+//! `Mdm-Signature` shape; `--search` measures device search and the inventory sweep instead
+//! (`search.rs`).
 
 mod identities;
 mod profiles;

@@ -199,9 +199,13 @@ impl MdmService {
                 continue;
             }
             match &record.filter {
-                None => found.extend(super::groups::device_ids(
-                    &self.store.group_members(&record.name).await?,
-                )),
+                None => found.extend(
+                    self.store
+                        .group_members(&record.name)
+                        .await?
+                        .into_iter()
+                        .filter_map(|m| m.device.map(|d| d.udid)),
+                ),
                 Some(expr) => {
                     let filter = stored_filter(expr)?;
                     if filter.names("group") {
