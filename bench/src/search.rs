@@ -422,5 +422,16 @@ pub async fn run(
         println!("reusing the {macs} Macs seeded earlier ({url})");
     }
     time_queries(bin, dir, files, Some(&url)).await?;
+    if !fresh {
+        // An earlier run's sweep asked every Mac: make them all due again.
+        let reset = "UPDATE inventory SET next_due_at = 0, requested_at = NULL";
+        if backend == "postgres" {
+            let pool = sqlx::PgPool::connect(&url).await?;
+            sqlx::query(reset).execute(&pool).await?;
+        } else {
+            let pool = sqlx::SqlitePool::connect(&url).await?;
+            sqlx::query(reset).execute(&pool).await?;
+        }
+    }
     time_sweep(store, macs).await
 }

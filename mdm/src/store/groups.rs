@@ -237,15 +237,28 @@ pub const GROUPS_WITH_COUNTS: &str = "SELECT g.name, g.description, g.filter, g.
          WHERE m.group_name = g.name AND m.kind = 'serial') t) AS members \
      FROM device_groups g ORDER BY g.name";
 
+/// The columns of a [`DeviceFactsRow`], from `devices d` (the joins are the caller's).
+macro_rules! facts_columns {
+    () => {
+        "SELECT d.id AS udid, d.serial_number, d.model, d.model_name, d.product_name, \
+         d.device_name, d.os_version, d.build_version, d.is_apple_silicon, \
+         COALESCE(e.enabled, FALSE) AS enrolled, dd.profile_uuid AS dep_profile, \
+         i.is_supervised, i.activation_lock_enabled, i.filevault_enabled, i.sip_enabled, \
+         i.firewall_enabled, i.secure_boot_level, i.recovery_lock_enabled, e.last_seen_at \
+         FROM devices d"
+    };
+}
+
 #[doc(hidden)]
-pub const FACTS_SELECT: &str = "SELECT d.id AS udid, d.serial_number, d.model, d.model_name, \
-     d.product_name, d.device_name, d.os_version, d.build_version, d.is_apple_silicon, \
-     COALESCE(e.enabled, FALSE) AS enrolled, dd.profile_uuid AS dep_profile, \
-     i.is_supervised, i.activation_lock_enabled, i.filevault_enabled, i.sip_enabled, \
-     i.firewall_enabled, i.secure_boot_level, i.recovery_lock_enabled, e.last_seen_at \
-     FROM devices d LEFT JOIN enrollments e ON e.id = d.id \
+pub const FACTS_COLUMNS: &str = facts_columns!();
+
+#[doc(hidden)]
+pub const FACTS_SELECT: &str = concat!(
+    facts_columns!(),
+    " LEFT JOIN enrollments e ON e.id = d.id \
      LEFT JOIN dep_devices dd ON dd.serial_number = d.serial_number \
-     LEFT JOIN inventory i ON i.device_id = d.id";
+     LEFT JOIN inventory i ON i.device_id = d.id"
+);
 
 /// A row of [`MEMBERS`] as a [`MemberRow`]; `None` for a kind this build does not know.
 #[doc(hidden)]
@@ -487,11 +500,24 @@ macro_rules! impl_group_store {
                 conditions: &[$crate::store::groups::FactCondition],
             ) -> $crate::store::StoreResult<Vec<$crate::store::groups::DeviceFactsRow>> {
                 use $crate::store::groups::{FactCondition, fact_column};
+                // A cursor only when there is one (`($1 IS NULL OR d.id > $1)` keeps the
+                // planner from seeking), and on the tables joined by the device's ID too: a
+                // merge join otherwise reads them from their start on every page (PostgreSQL,
+                // 117 → 6 ms a page at 100k).
                 let mut qb =
-                    sqlx::QueryBuilder::<$db>::new($crate::store::groups::FACTS_SELECT);
+                    sqlx::QueryBuilder::<$db>::new($crate::store::groups::FACTS_COLUMNS);
+                qb.push(" LEFT JOIN enrollments e ON e.id = d.id");
+                if let Some(after) = after {
+                    qb.push(" AND e.id > ").push_bind(after.to_string());
+                }
+                qb.push(
+                    " LEFT JOIN dep_devices dd ON dd.serial_number = d.serial_number \
+                     LEFT JOIN inventory i ON i.device_id = d.id",
+                );
+                if let Some(after) = after {
+                    qb.push(" AND i.device_id > ").push_bind(after.to_string());
+                }
                 qb.push(" WHERE TRUE");
-                // A cursor only when there is one: `($1 IS NULL OR d.id > $1)` keeps the
-                // planner from seeking, and every page would read the table from its start.
                 if let Some(after) = after {
                     qb.push(" AND d.id > ").push_bind(after.to_string());
                 }
