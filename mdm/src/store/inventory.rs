@@ -410,6 +410,25 @@ pub const INVENTORY_COLUMNS: &str = "device_id, serial_number, model, model_name
 /// sqlx database type (for the query builder).
 macro_rules! impl_inventory_store {
     ($store:ty, $db:ty) => {
+        /// The device IDs a query finds, built by `build` for all devices or (a query per
+        /// chunk of an `IN` list) for those `within`, sorted.
+        async fn ids_within(
+            pool: &sqlx::Pool<$db>,
+            within: Option<&[String]>,
+            build: impl Fn(Option<&[String]>) -> sqlx::QueryBuilder<$db>,
+        ) -> $crate::store::StoreResult<Vec<String>> {
+            let Some(ids) = within else {
+                return Ok(build(None).build_query_scalar().fetch_all(pool).await?);
+            };
+            let mut found = Vec::new();
+            for chunk in ids.chunks($crate::store::groups::LIST_CHUNK) {
+                let mut qb = build(Some(chunk));
+                found.extend(qb.build_query_scalar::<String>().fetch_all(pool).await?);
+            }
+            found.sort();
+            Ok(found)
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::inventory::InventoryStore for $store {
             async fn save_inventory(
@@ -708,27 +727,7 @@ macro_rules! impl_inventory_store {
                     qb.push(" ORDER BY device_id");
                     qb
                 };
-                let mut found = Vec::new();
-                match within {
-                    None => {
-                        found = build(None)
-                            .build_query_scalar()
-                            .fetch_all(&self.pool)
-                            .await?;
-                    }
-                    Some(ids) => {
-                        for chunk in ids.chunks($crate::store::groups::LIST_CHUNK) {
-                            let mut qb = build(Some(chunk));
-                            found.extend(
-                                qb.build_query_scalar::<String>()
-                                    .fetch_all(&self.pool)
-                                    .await?,
-                            );
-                        }
-                        found.sort();
-                    }
-                }
-                Ok(found)
+                ids_within(&self.pool, within, build).await
             }
 
             async fn devices_with_console_user(
@@ -774,27 +773,7 @@ macro_rules! impl_inventory_store {
                     qb.push(" ORDER BY 1");
                     qb
                 };
-                let mut found = Vec::new();
-                match within {
-                    None => {
-                        found = build(None)
-                            .build_query_scalar()
-                            .fetch_all(&self.pool)
-                            .await?;
-                    }
-                    Some(ids) => {
-                        for chunk in ids.chunks($crate::store::groups::LIST_CHUNK) {
-                            let mut qb = build(Some(chunk));
-                            found.extend(
-                                qb.build_query_scalar::<String>()
-                                    .fetch_all(&self.pool)
-                                    .await?,
-                            );
-                        }
-                        found.sort();
-                    }
-                }
-                Ok(found)
+                ids_within(&self.pool, within, build).await
             }
         }
     };
