@@ -410,6 +410,18 @@ pub const INVENTORY_COLUMNS: &str = "device_id, serial_number, model, model_name
 /// sqlx database type (for the query builder).
 macro_rules! impl_inventory_store {
     ($store:ty, $db:ty) => {
+        /// ` AND device_id IN (…)` for a chunk of device IDs; nothing for all devices.
+        fn among(qb: &mut sqlx::QueryBuilder<$db>, chunk: Option<&[String]>) {
+            if let Some(ids) = chunk {
+                qb.push(" AND device_id IN (");
+                let mut list = qb.separated(", ");
+                for id in ids {
+                    list.push_bind(id.clone());
+                }
+                qb.push(")");
+            }
+        }
+
         /// The device IDs a query finds, built by `build` for all devices or (a query per
         /// chunk of an `IN` list) for those `within`, sorted.
         async fn ids_within(
@@ -716,14 +728,7 @@ macro_rules! impl_inventory_store {
                             .push(" ")
                             .push_bind($crate::filter::version_key(v));
                     }
-                    if let Some(ids) = chunk {
-                        qb.push(" AND device_id IN (");
-                        let mut list = qb.separated(", ");
-                        for id in ids {
-                            list.push_bind(id.clone());
-                        }
-                        qb.push(")");
-                    }
+                    among(&mut qb, chunk);
                     qb.push(" ORDER BY device_id");
                     qb
                 };
@@ -744,16 +749,6 @@ macro_rules! impl_inventory_store {
                     (text.clone(), format!("%,{text},%"))
                 };
                 let build = |chunk: Option<&[String]>| {
-                    let scope = |qb: &mut sqlx::QueryBuilder<$db>| {
-                        if let Some(ids) = chunk {
-                            qb.push(" AND device_id IN (");
-                            let mut list = qb.separated(", ");
-                            for id in ids {
-                                list.push_bind(id.clone());
-                            }
-                            qb.push(")");
-                        }
-                    };
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "SELECT device_id FROM enrollments WHERE enabled AND user_id IS NOT NULL \
                          AND (lower(user_short_name) LIKE ",
@@ -762,14 +757,14 @@ macro_rules! impl_inventory_store {
                         .push(" ESCAPE '\\' OR lower(user_long_name) LIKE ")
                         .push_bind(channel.clone())
                         .push(" ESCAPE '\\')");
-                    scope(&mut qb);
+                    among(&mut qb, chunk);
                     qb.push(
                         " UNION SELECT device_id FROM inventory \
                          WHERE (',' || lower(logged_in_users) || ',') LIKE ",
                     )
                     .push_bind(logged_in.clone())
                     .push(" ESCAPE '\\'");
-                    scope(&mut qb);
+                    among(&mut qb, chunk);
                     qb.push(" ORDER BY 1");
                     qb
                 };
