@@ -1,8 +1,10 @@
 //! Devices as the filter language sees them (`crate::filter`), and filters evaluated over the
 //! fleet: device search (`GET /api/v1/devices?filter=`) and smart groups. Evaluated in Rust
 //! over lean rows read a page at a time, when an admin asks: nothing is computed per check-in.
-//! The many-valued fields (`app`, `group`, `console_user`) are looked up first, one query per
-//! term ([`Lookups`]), so a scan of the fleet never reads a Mac's apps.
+//! The many-valued fields (`group`, `console_user`) are looked up first, one query per term
+//! ([`Lookups`]); `app` terms go into the scan's page query (`EXISTS` on the indexed
+//! `inventory_apps`, [`FactCondition::App`]), so a scan never reads a Mac's apps nor every
+//! Mac that has one.
 
 use super::devices::DevicePage;
 use super::{MdmService, ServiceError};
@@ -51,7 +53,16 @@ impl Facts for DeviceFactsRow {
 /// The devices each lookup term of some filters finds (by UDID), asked once per term.
 #[derive(Debug, Default)]
 pub(crate) struct Lookups {
-    found: HashMap<Term, HashSet<String>>,
+    found: HashMap<Term, Found>,
+}
+
+/// What a lookup term's answer is for the devices a query reads.
+#[derive(Debug)]
+enum Found {
+    /// The devices it finds.
+    Among(HashSet<String>),
+    /// The same for every device read: the page query checked the term itself.
+    Checked(bool),
 }
 
 impl Lookups {
@@ -73,10 +84,10 @@ impl Facts for WithLookups<'_> {
     }
 
     fn lookup(&self, term: &Term) -> Option<bool> {
-        self.lookups
-            .found
-            .get(term)
-            .map(|found| found.contains(&self.row.udid))
+        self.lookups.found.get(term).map(|found| match found {
+            Found::Among(udids) => udids.contains(&self.row.udid),
+            Found::Checked(answer) => *answer,
+        })
     }
 }
 
@@ -92,13 +103,23 @@ const ASCII_FIELDS: &[&str] = &[
 ];
 
 /// What the database can check of a filter while scanning (see [`FactCondition`]): its
-/// boolean terms and whole-text terms on ASCII fields. The rest is the filter's alone.
+/// boolean terms, whole-text terms on ASCII fields and its `app` terms. The rest is the
+/// filter's alone. A scan with these conditions answers the `app` terms from them
+/// ([`MdmService::scan_lookups`]).
 pub(crate) fn conditions(filter: &Filter) -> Vec<FactCondition> {
     filter
         .terms()
         .iter()
-        .filter(|t| t.field.answer == Answer::Row && matches!(t.op, Op::Eq | Op::Ne))
         .filter_map(|t| {
+            if t.field.name == "app" {
+                return Some(FactCondition::App {
+                    query: app_query(t),
+                    present: t.op != Op::Ne,
+                });
+            }
+            if t.field.answer != Answer::Row || !matches!(t.op, Op::Eq | Op::Ne) {
+                return None;
+            }
             let equal = t.op == Op::Eq;
             match &t.value {
                 Value::Bool(value) => Some(FactCondition::Bool {
@@ -127,6 +148,16 @@ fn term_text(term: &Term) -> (String, bool) {
     (text, term.op == Op::Contains)
 }
 
+/// The apps an `app` term (with its `app_version` qualifiers) asks for.
+fn app_query(term: &Term) -> AppQuery {
+    let (text, contains) = term_text(term);
+    AppQuery {
+        text,
+        contains,
+        versions: term.versions.clone(),
+    }
+}
+
 /// A filter Russet stored itself (a smart group's): it parsed when it was saved, so a failure
 /// now is Russet's problem, not the admin's input.
 pub(crate) fn stored_filter(text: &str) -> Result<Filter, ServiceError> {
@@ -141,24 +172,44 @@ impl MdmService {
         within: Option<&[String]>,
     ) -> Result<Lookups, ServiceError> {
         let mut lookups = Lookups::default();
+        self.answer_lookups(&mut lookups, filters, within).await?;
+        Ok(lookups)
+    }
+
+    /// The lookups of a scan for `filter` with its [`conditions`]: the page query checked the
+    /// `app` terms, so a device read has the app (`=`, `~`) or has not (`!=`); the other
+    /// terms are asked.
+    pub(crate) async fn scan_lookups(&self, filter: &Filter) -> Result<Lookups, ServiceError> {
+        let mut lookups = Lookups::default();
+        for t in filter.terms().iter().filter(|t| t.field.name == "app") {
+            // `app = X and app != X` checks both and reads no device: either answer holds.
+            lookups
+                .found
+                .insert(t.positive(), Found::Checked(t.op != Op::Ne));
+        }
+        self.answer_lookups(&mut lookups, &[filter], None).await?;
+        Ok(lookups)
+    }
+
+    /// Asks the lookup terms of `filters` not answered yet, once each.
+    async fn answer_lookups(
+        &self,
+        lookups: &mut Lookups,
+        filters: &[&Filter],
+        within: Option<&[String]>,
+    ) -> Result<(), ServiceError> {
         for term in filters.iter().flat_map(|f| f.lookups()) {
             if lookups.found.contains_key(&term) {
                 continue;
             }
             let (text, contains) = term_text(&term);
             let found: HashSet<String> = match term.field.name {
-                "app" => {
-                    let query = AppQuery {
-                        text,
-                        contains,
-                        versions: term.versions.clone(),
-                    };
-                    self.store
-                        .devices_with_app(&query, within)
-                        .await?
-                        .into_iter()
-                        .collect()
-                }
+                "app" => self
+                    .store
+                    .devices_with_app(&app_query(&term), within)
+                    .await?
+                    .into_iter()
+                    .collect(),
                 "console_user" => {
                     let query = UserQuery { text, contains };
                     self.store
@@ -174,9 +225,9 @@ impl MdmService {
                     )));
                 }
             };
-            lookups.found.insert(term, found);
+            lookups.found.insert(term, Found::Among(found));
         }
-        Ok(lookups)
+        Ok(())
     }
 
     /// The devices (among `within`) in the groups named `text` (or whose name contains it),
@@ -214,7 +265,10 @@ impl MdmService {
                             record.name
                         )));
                     }
-                    let lookups = Box::pin(self.lookups(&[&filter], within)).await?;
+                    let lookups = match within {
+                        Some(_) => Box::pin(self.lookups(&[&filter], within)).await?,
+                        None => Box::pin(self.scan_lookups(&filter)).await?,
+                    };
                     let mut visit = |f: DeviceFactsRow| {
                         if filter.matches(&lookups.on(&f)) {
                             found.insert(f.udid);
@@ -276,7 +330,7 @@ impl MdmService {
         &self,
         filter: &Filter,
     ) -> Result<Vec<DeviceFactsRow>, ServiceError> {
-        let lookups = self.lookups(&[filter], None).await?;
+        let lookups = self.scan_lookups(filter).await?;
         let mut found = Vec::new();
         self.scan_facts(None, &conditions(filter), |f| {
             if filter.matches(&lookups.on(&f)) {
@@ -297,7 +351,7 @@ impl MdmService {
         mut visit: impl FnMut(DeviceFactsRow) -> bool,
     ) -> Result<(), ServiceError> {
         let lookups = match parsed {
-            Some(p) => self.lookups(&[p], None).await?,
+            Some(p) => self.scan_lookups(p).await?,
             None => Lookups::default(),
         };
         let plain = |f: &DeviceFactsRow| {

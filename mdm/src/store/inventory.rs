@@ -11,7 +11,6 @@
 //! `inventory_apps`); `console_user` → [`InventoryStore::devices_with_console_user`].
 
 use super::StoreResult;
-use crate::filter::Op;
 use crate::protocol::inventory::{App, DeviceInformation, SecurityInfo};
 use async_trait::async_trait;
 
@@ -137,16 +136,7 @@ pub struct InventoryUpdate {
     pub next_due_at: i64,
 }
 
-/// Which Macs have an application (the filter field `app`): one whose bundle ID or name is
-/// `text`, or contains it, ignoring case; with `versions`, one app must also satisfy every
-/// `(op, version)` on its `ShortVersion`, compared as versions.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AppQuery {
-    pub text: String,
-    pub contains: bool,
-    /// Operators `=`, `<`, `<=`, `>`, `>=` (what the filter language allows).
-    pub versions: Vec<(Op, String)>,
-}
+pub use super::app_query::{AppQuery, like_literal};
 
 /// Which Macs have a console user (the filter field `console_user`): an enabled user
 /// channel's short or long name, or a user the last UserList says is logged in, is `text`
@@ -155,19 +145,6 @@ pub struct AppQuery {
 pub struct UserQuery {
     pub text: String,
     pub contains: bool,
-}
-
-/// `text` as a `LIKE … ESCAPE '\'` pattern matching it literally, lowercased.
-#[doc(hidden)]
-pub fn like_literal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Rows per statement when applications are inserted (7 parameters a row).
@@ -694,40 +671,11 @@ macro_rules! impl_inventory_store {
                 query: &$crate::store::inventory::AppQuery,
                 within: Option<&[String]>,
             ) -> $crate::store::StoreResult<Vec<String>> {
-                let text = query.text.to_lowercase();
                 let build = |chunk: Option<&[String]>| {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT DISTINCT device_id FROM inventory_apps WHERE ",
+                        "SELECT DISTINCT a.device_id FROM inventory_apps a WHERE ",
                     );
-                    if query.contains {
-                        let pattern =
-                            format!("%{}%", $crate::store::inventory::like_literal(&text));
-                        qb.push("(lower(bundle_id) LIKE ")
-                            .push_bind(pattern.clone())
-                            .push(" ESCAPE '\\' OR lower(name) LIKE ")
-                            .push_bind(pattern)
-                            .push(" ESCAPE '\\')");
-                    } else {
-                        qb.push("(lower(bundle_id) = ")
-                            .push_bind(text.clone())
-                            .push(" OR lower(name) = ")
-                            .push_bind(text.clone())
-                            .push(")");
-                    }
-                    for (op, v) in &query.versions {
-                        // Only the operators the filter language allows on a version.
-                        let sql_op = match op {
-                            $crate::filter::Op::Lt => "<",
-                            $crate::filter::Op::Le => "<=",
-                            $crate::filter::Op::Gt => ">",
-                            $crate::filter::Op::Ge => ">=",
-                            _ => "=",
-                        };
-                        qb.push(" AND version_key ")
-                            .push(sql_op)
-                            .push(" ")
-                            .push_bind($crate::filter::version_key(v));
-                    }
+                    $crate::store::app_query::push_app_match(&mut qb, query);
                     among(&mut qb, chunk);
                     qb.push(" ORDER BY device_id");
                     qb

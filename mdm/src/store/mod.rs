@@ -9,6 +9,7 @@
 
 pub mod ade;
 pub mod admin;
+pub mod app_query;
 mod core_store;
 pub mod dep;
 pub mod groups;

@@ -5,6 +5,7 @@
 use super::fixtures::*;
 use crate::filter::Op;
 use crate::protocol::inventory::{App, DeviceInformation, SecurityInfo};
+use crate::store::groups::FactCondition;
 use crate::store::inventory::{AppQuery, InventoryPart, InventoryUpdate, UserQuery};
 use crate::store::*;
 use serde_json::json;
@@ -106,6 +107,7 @@ pub(super) async fn inventory_parts_are_stored_with_their_times(s: &dyn Store) {
 pub(super) async fn inventory_apps_are_replaced_and_found_by_version(s: &dyn Store) {
     enroll(s, "A", 1).await;
     enroll(s, "B", 1).await;
+    enroll(s, "C", 1).await;
     let many: Vec<App> = (0..1200)
         .map(|i| app(&format!("com.example.a{i:04}"), &format!("App {i}"), "1.0"))
         .collect();
@@ -148,7 +150,29 @@ pub(super) async fn inventory_apps_are_replaced_and_found_by_version(s: &dyn Sto
         contains,
         versions: versions.iter().map(|(o, v)| (*o, v.to_string())).collect(),
     };
-    let found = |q: AppQuery| async move { s.devices_with_app(&q, None).await.unwrap() };
+    // The lookup, and the scan's condition (`EXISTS`, its negation: every other device, C
+    // with no inventory included) agree on every query.
+    let found = |q: AppQuery| async move {
+        let found = s.devices_with_app(&q, None).await.unwrap();
+        let scan = |present| {
+            let c = [FactCondition::App {
+                query: q.clone(),
+                present,
+            }];
+            async move {
+                let rows = s.device_facts(None, 10, &c).await.unwrap();
+                rows.into_iter().map(|f| f.udid).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(scan(true).await, found, "{q:?}");
+        let others: Vec<String> = ["A", "B", "C"]
+            .into_iter()
+            .filter(|u| !found.iter().any(|f| f == u))
+            .map(String::from)
+            .collect();
+        assert_eq!(scan(false).await, others, "{q:?}");
+        found
+    };
     // 16.78 < 16.80 < 16.100: versions, not text; by bundle ID or name, ignoring case.
     assert_eq!(
         found(q("com.microsoft.excel", false, &[(Op::Lt, "16.80")])).await,
