@@ -82,10 +82,16 @@ pub enum Permission {
     Dep,
     /// Create, list and revoke admins.
     Admins,
+    /// Enforce FileVault on a group, rotate a Mac's personal recovery key; set, rotate and
+    /// clear Recovery Lock (each secret escrowed before the command exists).
+    DiskSecurity,
+    /// See escrowed FileVault personal recovery keys and Recovery Lock passwords (audited):
+    /// whoever holds one can unlock a disk or start a Mac in recovery, so admins only.
+    KeyReveal,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 14] = [
         Permission::Read,
         Permission::Commands,
         Permission::Lock,
@@ -98,6 +104,8 @@ impl Permission {
         Permission::PushCertificate,
         Permission::Dep,
         Permission::Admins,
+        Permission::DiskSecurity,
+        Permission::KeyReveal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -114,6 +122,8 @@ impl Permission {
             Permission::PushCertificate => "push_certificate",
             Permission::Dep => "dep",
             Permission::Admins => "admins",
+            Permission::DiskSecurity => "disk_security",
+            Permission::KeyReveal => "key.reveal",
         }
     }
 
@@ -124,14 +134,16 @@ impl Permission {
             Permission::Commands
             | Permission::Lock
             | Permission::PinReveal
-            | Permission::Assign => Role::Operator,
+            | Permission::Assign
+            | Permission::DiskSecurity => Role::Operator,
             Permission::Wipe
             | Permission::DeviceDelete
             | Permission::Profiles
             | Permission::Enrollment
             | Permission::PushCertificate
             | Permission::Dep
-            | Permission::Admins => Role::Admin,
+            | Permission::Admins
+            | Permission::KeyReveal => Role::Admin,
         }
     }
 
@@ -460,7 +472,10 @@ mod tests {
             .into_iter()
             .filter(|p| Role::Operator.grants(*p))
             .collect();
-        assert_eq!(operator, [Read, Commands, Lock, PinReveal, Assign]);
+        assert_eq!(
+            operator,
+            [Read, Commands, Lock, PinReveal, Assign, DiskSecurity]
+        );
         assert!(Permission::ALL.into_iter().all(|p| Role::Admin.grants(p)));
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(r));
