@@ -6,9 +6,11 @@
 //! * [`scep`]: the SCEP message layer (PKIOperation parse/decrypt, CertRep) and a client.
 //! * [`machine_info`]: the Apple-signed MachineInfo an ADE Mac posts during Setup Assistant.
 //! * [`profile_sign`]: attached CMS signing of configuration profiles.
+//! * [`escrow`]: the FileVault escrow key pair and the envelopes Macs encrypt to it.
 //! * `testing` (feature `test-util`): a fake device CA and devices for tests and load harnesses.
 
 pub mod ca;
+pub mod escrow;
 mod fast_cms;
 pub mod identity;
 pub mod machine_info;

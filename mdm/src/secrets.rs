@@ -56,6 +56,12 @@ pub enum Sealed<'a> {
     /// One version of an uploaded configuration profile, the whole `.mobileconfig` (it may
     /// hold passwords), by its identifier and version number.
     ProfileVersion { identifier: &'a str, version: i64 },
+    /// The private key of a FileVault escrow key pair, by its certificate's SHA-256 (hex).
+    FileVaultEscrowKey { id: &'a str },
+    /// An escrowed FileVault personal recovery key, by its row.
+    FileVaultRecoveryKey { id: &'a str },
+    /// The envelope a FileVault key arrived in, kept as received, by its row.
+    FileVaultEnvelope { id: &'a str },
 }
 
 impl Sealed<'_> {
@@ -79,6 +85,9 @@ impl Sealed<'_> {
                 identifier,
                 version,
             } => format!("profile-version:{identifier}:{version}"),
+            Sealed::FileVaultEscrowKey { id } => format!("filevault-escrow-key:{id}"),
+            Sealed::FileVaultRecoveryKey { id } => format!("filevault-recovery-key:{id}"),
+            Sealed::FileVaultEnvelope { id } => format!("filevault-envelope:{id}"),
         }
     }
 }
@@ -270,6 +279,18 @@ mod tests {
                     version: 3,
                 },
                 "profile-version:com.acme.wifi:3",
+            ),
+            (
+                Sealed::FileVaultEscrowKey { id: "K" },
+                "filevault-escrow-key:K",
+            ),
+            (
+                Sealed::FileVaultRecoveryKey { id: "R" },
+                "filevault-recovery-key:R",
+            ),
+            (
+                Sealed::FileVaultEnvelope { id: "R" },
+                "filevault-envelope:R",
             ),
         ];
         for (what, aad) in cases {

@@ -361,3 +361,71 @@ pub fn admin(a: &crate::store::AdminRecord) -> Value {
         "revoked_by": a.revoked_by,
     })
 }
+
+/// A kept FileVault key without its secret.
+fn filevault_key(r: &crate::store::filevault::FileVaultKeyRecord) -> Value {
+    json!({
+        "id": r.id,
+        "udid": r.device_id,
+        "serial_number": r.serial_number,
+        "state": r.state,
+        "source": r.source,
+        "command_uuid": r.command_uuid,
+        "received_at": rfc3339(r.received_at),
+        "last_reported_at": rfc3339(r.last_reported_at),
+        "verified_at": rfc3339_opt(r.verified_at),
+        "superseded_at": rfc3339_opt(r.superseded_at),
+    })
+}
+
+/// Revealed FileVault personal recovery keys, newest first (`key` is null for one that never
+/// opened: its envelope is kept as received).
+pub fn revealed_filevault_keys(keys: &[crate::service::filevault::RevealedKey]) -> Value {
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let mut v = filevault_key(&k.record);
+            v["key"] = json!(k.key);
+            v
+        })
+        .collect();
+    json!({"keys": keys})
+}
+
+/// A Mac's FileVault state (no secret).
+pub fn filevault_status(s: &crate::service::filevault::FileVaultStatus) -> Value {
+    let rotations: Vec<Value> = s
+        .rotations
+        .iter()
+        .map(|r| {
+            json!({
+                "command_uuid": r.command_uuid, "state": r.state, "error": r.error,
+                "requested_by": r.requested_by, "created_at": rfc3339(r.created_at),
+                "finished_at": rfc3339_opt(r.finished_at),
+            })
+        })
+        .collect();
+    json!({
+        "enabled": s.enabled,
+        "collected_at": rfc3339_opt(s.collected_at),
+        "institutional_key": s.institutional_key,
+        "escrowed": s.current_key.is_some(),
+        "current_key": s.current_key.as_ref().map(filevault_key),
+        "keys_kept": s.keys_kept,
+        "undecryptable": s.undecryptable,
+        "rotations": rotations,
+    })
+}
+
+/// What `filevault enforce` did.
+pub fn filevault_enforced(e: &crate::profiles::filevault::Enforced) -> Value {
+    json!({
+        "profile": crate::protocol::filevault::FILEVAULT_PROFILE,
+        "version": e.uploaded.version,
+        "new_version": e.uploaded.created,
+        "assigned_groups": e.assigned.assignments.iter()
+            .filter(|a| a.target.kind == crate::store::profiles::TargetKind::Group)
+            .map(|a| a.target.name.clone()).collect::<Vec<_>>(),
+        "notes": e.notes,
+    })
+}

@@ -77,6 +77,13 @@ pub struct ManagedMac {
     /// Installed applications: bundle ID → (name, ShortVersion).
     pub apps: BTreeMap<String, (String, String)>,
     pub filevault: bool,
+    /// The FileVault personal recovery key (PRK) the Mac holds, when FileVault is on.
+    pub recovery_key: Option<String>,
+    /// The PRK as the Mac keeps it for escrow (`/var/db/FileVaultPRK.dat`): CMS-enveloped to
+    /// the escrow certificate of its FDERecoveryKeyEscrow profile, for (certificate, key).
+    escrowed_envelope: Option<(Vec<u8>, String, Vec<u8>)>,
+    /// Sends bytes that are not a CMS envelope as `FDE_PersonalRecoveryKeyCMS` (a broken Mac).
+    pub garbage_escrow: bool,
     pub supervised: bool,
     /// Local accounts besides a logged-in user's: short names, not logged in.
     pub accounts: Vec<String>,
@@ -125,6 +132,9 @@ impl ManagedMac {
                 ),
             ]),
             filevault: true,
+            recovery_key: Some(new_recovery_key()),
+            escrowed_envelope: None,
+            garbage_escrow: false,
             supervised: true,
             accounts: vec!["admin".into()],
             malformed: BTreeSet::new(),
@@ -211,6 +221,106 @@ impl ManagedMac {
         }
     }
 
+    /// The user logs out: with a FileVault profile installed (`com.apple.MCX.FileVault2`,
+    /// `Enable` `On`, `Defer`), macOS turns FileVault on now and makes a recovery key.
+    pub fn log_out(&mut self) {
+        if !self.filevault && self.payload("com.apple.MCX.FileVault2").is_some() {
+            self.filevault = true;
+            self.recovery_key = Some(new_recovery_key());
+        }
+    }
+
+    /// A payload of this type in an installed device-channel profile.
+    pub fn payload(&self, payload_type: &str) -> Option<Dictionary> {
+        self.payloads()
+            .into_iter()
+            .find(|p| p.get("PayloadType").and_then(Value::as_string) == Some(payload_type))
+    }
+
+    fn payloads(&self) -> Vec<Dictionary> {
+        self.profiles
+            .values()
+            .filter_map(|p| plist::from_bytes::<Dictionary>(&p.content).ok())
+            .flat_map(|top| {
+                top.get("PayloadContent")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|v| v.into_dictionary())
+            .collect()
+    }
+
+    /// The escrow certificate (DER) an installed FDERecoveryKeyEscrow payload names by
+    /// `EncryptCertPayloadUUID` (Apple's `com.apple.security.FDERecoveryKeyEscrow`).
+    pub fn escrow_certificate(&self) -> Option<Vec<u8>> {
+        let escrow = self.payload("com.apple.security.FDERecoveryKeyEscrow")?;
+        let uuid = escrow
+            .get("EncryptCertPayloadUUID")?
+            .as_string()?
+            .to_string();
+        self.payloads()
+            .into_iter()
+            .find(|p| p.get("PayloadUUID").and_then(Value::as_string) == Some(uuid.as_str()))
+            .and_then(|p| p.get("PayloadContent")?.as_data().map(<[u8]>::to_vec))
+    }
+
+    /// What SecurityInfo carries as `FDE_PersonalRecoveryKeyCMS`: the PRK enveloped to the
+    /// escrow certificate (really encrypted, with OpenSSL), the same bytes until the key or
+    /// the certificate changes.
+    fn recovery_key_envelope(&mut self) -> Option<Vec<u8>> {
+        if self.garbage_escrow {
+            return Some(b"this is not a CMS envelope".to_vec());
+        }
+        let key = self.recovery_key.clone().filter(|_| self.filevault)?;
+        let cert = self.escrow_certificate()?;
+        if let Some((c, k, env)) = &self.escrowed_envelope
+            && *c == cert
+            && *k == key
+        {
+            return Some(env.clone());
+        }
+        let env = russet_certs::escrow::seal_envelope(key.as_bytes(), &cert).expect("envelope");
+        self.escrowed_envelope = Some((cert, key, env.clone()));
+        Some(env)
+    }
+
+    /// `RotateFileVaultKey` (Apple's `rotate.file.vault.key.yaml`): the current PRK must unlock
+    /// it; the new one comes back enveloped to `ReplyEncryptionCertificate`.
+    fn rotate(&mut self, uuid: &str, command: &Dictionary) -> Dictionary {
+        let given = command
+            .get("FileVaultUnlock")
+            .and_then(Value::as_dictionary)
+            .and_then(|u| u.get("Password"))
+            .and_then(Value::as_string);
+        let key_type = command.get("KeyType").and_then(Value::as_string);
+        if !self.filevault || key_type != Some("personal") {
+            return self.error(uuid, Channel::Device, 12079, "FileVault is not enabled.");
+        }
+        if given.is_none() || given != self.recovery_key.as_deref() {
+            return self.error(
+                uuid,
+                Channel::Device,
+                12080,
+                "The FileVault unlock credential is incorrect.",
+            );
+        }
+        let new_key = new_recovery_key();
+        self.recovery_key = Some(new_key.clone());
+        let mut d = self.status("Acknowledged", Some(uuid), Channel::Device);
+        if let Some(cert) = command
+            .get("ReplyEncryptionCertificate")
+            .and_then(Value::as_data)
+        {
+            let env =
+                russet_certs::escrow::seal_envelope(new_key.as_bytes(), cert).expect("envelope");
+            let mut r = Dictionary::new();
+            r.insert("EncryptedNewRecoveryKey".into(), Value::Data(env));
+            d.insert("RotateResult".into(), Value::Dictionary(r));
+        }
+        d
+    }
+
     /// A person removes a profile in System Settings (drift the server must notice).
     pub fn remove_by_hand(&mut self, identifier: &str) -> bool {
         self.profiles.remove(identifier).is_some()
@@ -254,6 +364,7 @@ impl ManagedMac {
                     ),
                 }
             }
+            "RotateFileVaultKey" => self.rotate(uuid, command),
             "ProfileList" => {
                 let managed_only = command
                     .get("ManagedOnly")
@@ -303,8 +414,19 @@ impl ManagedMac {
                 info.insert("FDE_Enabled".into(), Value::Boolean(self.filevault));
                 info.insert(
                     "FDE_HasPersonalRecoveryKey".into(),
-                    Value::Boolean(self.filevault),
+                    Value::Boolean(self.filevault && self.recovery_key.is_some()),
                 );
+                info.insert(
+                    "FDE_HasInstitutionalRecoveryKey".into(),
+                    Value::Boolean(false),
+                );
+                if let Some(env) = self.recovery_key_envelope() {
+                    info.insert("FDE_PersonalRecoveryKeyCMS".into(), Value::Data(env));
+                    info.insert(
+                        "FDE_PersonalRecoveryKeyDeviceKey".into(),
+                        s(&self.mac.serial),
+                    );
+                }
                 info.insert(
                     "SystemIntegrityProtectionEnabled".into(),
                     Value::Boolean(true),
@@ -564,6 +686,23 @@ fn profile_list_item(p: &InstalledProfile) -> Value {
         .collect();
     d.insert("PayloadContent".into(), Value::Array(content));
     Value::Dictionary(d)
+}
+
+/// A recovery key shaped like macOS's: six groups of four letters and digits.
+pub fn new_recovery_key() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let chars: Vec<char> = bytes
+        .iter()
+        .chain(uuid::Uuid::new_v4().as_bytes())
+        .take(24)
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 fn s(v: &str) -> Value {

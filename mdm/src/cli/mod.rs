@@ -10,6 +10,7 @@ pub mod dep;
 pub mod devices;
 pub mod doctor;
 pub mod enroll;
+pub mod filevault;
 pub mod group;
 pub mod inventory;
 pub mod lockwipe;
@@ -82,4 +83,7 @@ pub enum Command {
     /// Admin accounts: create (prints a token once), list, revoke.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
+    /// FileVault: enforce on a group, escrowed recovery keys (audited), rotation.
+    #[command(subcommand)]
+    Filevault(filevault::FileVaultCmd),
 }

@@ -21,6 +21,7 @@ pub mod enroll;
 mod enroll_links;
 mod error;
 mod extractor;
+mod filevault;
 mod groups;
 pub mod identity;
 mod inventory;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub metrics: Arc<MetricsEndpoint>,
     /// Webhooks, when `--webhook-url` is given (for the outbox gauge).
     pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
+    /// Escrows the FileVault keys Macs send (held here: the core observes it weakly).
+    pub filevault: Arc<crate::service::filevault::FileVaultEscrow>,
 }
 
 /// What `GET /metrics` needs: the process's Prometheus recorder, and the scrape-only token

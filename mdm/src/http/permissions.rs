@@ -26,6 +26,11 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/devices/{udid}/wipe", Wipe),
     ("DELETE", "/devices/{udid}/wipe", Wipe),
     ("GET", "/unlock-pins", PinReveal),
+    // FileVault
+    ("POST", "/filevault/enforce", DiskSecurity),
+    ("GET", "/filevault-keys", KeyReveal),
+    ("GET", "/devices/{udid}/filevault", Read),
+    ("POST", "/devices/{udid}/filevault/rotate", DiskSecurity),
     // push and the push certificate
     ("POST", "/devices/{udid}/push", Commands),
     ("GET", "/apns", Read),

@@ -3,6 +3,7 @@
 
 use super::reconcile::ReconcileReport;
 use super::{ProfileError, ProfileResult, ProfileService};
+use crate::protocol::filevault::FILEVAULT_PROFILE;
 use crate::protocol::mobileconfig::custom_settings::{self, CustomSettings};
 use crate::protocol::mobileconfig::variables::Variable;
 use crate::protocol::mobileconfig::{self, Mobileconfig, UploadRules};
@@ -52,8 +53,9 @@ pub struct ProfileDetail {
 impl ProfileService {
     fn rules(&self) -> UploadRules<'_> {
         UploadRules {
-            reserved_identifiers: &[PROFILE_IDENTIFIER],
+            reserved_identifiers: &[PROFILE_IDENTIFIER, FILEVAULT_PROFILE],
             mdm_scep_url: Some(&self.scep_url),
+            russet_escrow: false,
         }
     }
 
@@ -84,7 +86,7 @@ impl ProfileService {
         Ok((uploaded, built))
     }
 
-    async fn store_version(
+    pub(super) async fn store_version(
         &self,
         p: Mobileconfig,
         actor: &str,

@@ -9,6 +9,7 @@ mod assignments;
 mod catalog;
 mod delivery;
 mod desired;
+pub mod filevault;
 mod observe;
 pub mod reconcile;
 pub mod views;

@@ -9,6 +9,7 @@ pub mod checkin;
 pub mod command;
 pub mod convert;
 pub mod enrollment;
+pub mod filevault;
 pub mod guard;
 pub mod inventory;
 pub mod machine_info;

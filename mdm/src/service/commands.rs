@@ -31,6 +31,8 @@ pub mod enqueue_rules {
         match request_type {
             "DeviceLock" => Some("POST /api/v1/devices/{udid}/lock"),
             "EraseDevice" => Some("POST /api/v1/devices/{udid}/wipe"),
+            // Carries the escrowed recovery key, and its answer must be escrowed.
+            "RotateFileVaultKey" => Some("POST /api/v1/devices/{udid}/filevault/rotate"),
             _ => None,
         }
     }
@@ -376,8 +378,17 @@ impl MdmService {
 }
 
 /// Keys of sealed commands whose values are never shown: a profile's bytes
-/// (`InstallProfile.Payload`) and password hashes (`AccountConfiguration`).
-const SECRET_KEYS: [&str; 2] = ["Payload", "passwordHash"];
+/// (`InstallProfile.Payload`), password hashes (`AccountConfiguration`), the FileVault
+/// recovery key that unlocks a rotation (`RotateFileVaultKey` `FileVaultUnlock.Password`) and
+/// Recovery Lock passwords (`SetRecoveryLock` `CurrentPassword`/`NewPassword`,
+/// `VerifyRecoveryLock` `Password`).
+const SECRET_KEYS: [&str; 5] = [
+    "Payload",
+    "passwordHash",
+    "Password",
+    "CurrentPassword",
+    "NewPassword",
+];
 
 fn redact_secrets(dict: &mut plist::Dictionary) {
     for (key, value) in dict.iter_mut() {

@@ -15,6 +15,7 @@ pub mod devices;
 pub mod enrollment;
 mod error;
 mod facts;
+pub mod filevault;
 mod gauges;
 mod group_members;
 pub mod groups;

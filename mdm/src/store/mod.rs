@@ -12,6 +12,7 @@ pub mod admin;
 pub mod app_query;
 mod core_store;
 pub mod dep;
+pub mod filevault;
 pub mod groups;
 pub mod identity;
 pub mod inventory;
@@ -31,6 +32,7 @@ mod conformance;
 pub use ade::{AdeEnrollment, AdeSetupClaim, AdeStore};
 pub use admin::AdminStore;
 pub use dep::DepStore;
+pub use filevault::FileVaultStore;
 pub use groups::GroupStore;
 pub use identity::{
     ChallengeUse, ExpiringIdentity, IdentityStore, IssuedCertificate, LinkUse, NewEnrollLink,
@@ -528,6 +530,7 @@ pub trait Store:
     + ProfileStore
     + InventoryStore
     + WebhookStore
+    + FileVaultStore
     + Send
     + Sync
     + 'static

@@ -83,6 +83,9 @@ pub struct UploadRules<'a> {
     pub reserved_identifiers: &'a [&'a str],
     /// Russet's SCEP URL (`<public url>/scep`).
     pub mdm_scep_url: Option<&'a str>,
+    /// The profile is Russet's own FileVault profile (`protocol/filevault.rs`), so its
+    /// recovery-key escrow payloads are allowed; an upload never is.
+    pub russet_escrow: bool,
 }
 
 /// A profile that passed every check.

@@ -22,6 +22,7 @@ fn rules() -> UploadRules<'static> {
     UploadRules {
         reserved_identifiers: &["org.russet.enrollment"],
         mdm_scep_url: Some(SCEP_URL),
+        russet_escrow: false,
     }
 }
 

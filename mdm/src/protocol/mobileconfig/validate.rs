@@ -179,7 +179,7 @@ fn check_payload(
              second one would hand the Mac to another server or break its enrollment",
         );
     }
-    if FILEVAULT_ESCROW.contains(&kind) {
+    if FILEVAULT_ESCROW.contains(&kind) && !rules.russet_escrow {
         f.refuse(
             &type_path,
             format!(

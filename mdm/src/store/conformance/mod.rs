@@ -14,6 +14,7 @@ mod admin;
 mod checkin;
 mod dep;
 mod escrow;
+mod filevault;
 mod groups;
 mod inventory;
 mod profile_states;
@@ -117,6 +118,10 @@ conformance! {
         concurrent_uploads_of_one_identifier_store_one_version,
         deleting_is_soft_and_drops_the_assignments,
         assignments_name_groups_and_devices,
+    ],
+    filevault: [
+        filevault_keys_are_kept_superseded_and_found_by_serial,
+        a_rotation_finishes_once_and_proves_its_key,
     ],
     webhooks: [
         outbox_rows_are_per_url_leased_retried_and_released,

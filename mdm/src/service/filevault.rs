@@ -1,0 +1,549 @@
+//! FileVault personal recovery keys (PRKs): escrowed, sealed, kept forever, every reveal
+//! audited — the unlock PINs' rules (`lockwipe.rs`) for the one key that opens a Mac's disk.
+//!
+//! A Mac with Russet's FileVault profile (`profiles/filevault.rs`) encrypts its PRK to the
+//! escrow certificate and sends it in `SecurityInfo` (`FDE_PersonalRecoveryKeyCMS`); a
+//! `RotateFileVaultKey` answer carries the new one (`RotateResult.EncryptedNewRecoveryKey`).
+//! Each is opened with the escrow key, checked against Apple's shape, sealed and stored with
+//! the envelope as received. Nothing is ever lost: a key that does not open is kept as
+//! received with an alert, a new key only marks the older ones superseded, and unenrollment,
+//! CheckOut or device deletion touch none of it (`migrations/*/0015_filevault.sql`).
+
+use super::{CommandResultEvent, DeviceChange, DeviceObserver, MdmService, ServiceError};
+use crate::protocol::builders::FileVaultKeyType;
+use crate::protocol::command::Command;
+use crate::protocol::filevault::{
+    decode_rotate_result, decode_security_info, is_recovery_key_shape, recovery_key_text,
+};
+use crate::secrets::Sealed;
+use crate::store::filevault::{
+    EscrowKeyRecord, FileVaultKeyRecord, KeyFilter, KeyState, RotationRecord,
+};
+use crate::store::{PRIORITY_NORMAL, ResultStatus};
+use crate::timefmt::now_ms;
+use plist::{Dictionary, Value};
+use russet_certs::escrow::{generate_escrow_key, open_envelope};
+use serde_json::json;
+use std::sync::Arc;
+
+/// The actor Russet writes into the audit log for what it does by itself.
+const RUSSET: &str = "russet";
+/// The escrow certificate's common name (macOS shows it in the profile's details).
+const ESCROW_COMMON_NAME: &str = "Russet FileVault Recovery Key Escrow";
+
+/// An escrowed key, opened for an admin.
+#[derive(Debug, Clone)]
+pub struct RevealedKey {
+    pub record: FileVaultKeyRecord,
+    /// The PRK; `None` when it never opened (`undecryptable`: the envelope is kept).
+    pub key: Option<String>,
+}
+
+/// What a rotation request came to.
+#[derive(Debug, Clone)]
+pub struct RotationRequested {
+    pub command_uuid: String,
+    pub device_id: String,
+    pub serial_number: Option<String>,
+}
+
+/// A Mac's FileVault as the device view shows it.
+#[derive(Debug, Clone, Default)]
+pub struct FileVaultStatus {
+    /// SecurityInfo `FDE_Enabled`, and when it was collected.
+    pub enabled: Option<bool>,
+    pub collected_at: Option<i64>,
+    /// SecurityInfo `FDE_HasInstitutionalRecoveryKey`.
+    pub institutional_key: Option<bool>,
+    /// The key in effect (newest not superseded, opened), without its secret.
+    pub current_key: Option<FileVaultKeyRecord>,
+    /// Every key kept for the Mac (its serial number's, across UDIDs).
+    pub keys_kept: usize,
+    /// Keys that did not open: each is an alert.
+    pub undecryptable: usize,
+    pub rotations: Vec<RotationRecord>,
+}
+
+/// How an envelope from a Mac was taken in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Escrowed {
+    /// A key not seen before, stored with this state.
+    New { id: String, state: KeyState },
+    /// The key (or the very envelope) was already kept: only "reported again" is noted.
+    Known { id: String },
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(openssl::sha::sha256(bytes))
+}
+
+impl MdmService {
+    /// The escrow key pair, made on first need (generation 1; two processes racing agree on
+    /// whichever stored it first).
+    pub async fn filevault_escrow_key(&self) -> Result<EscrowKeyRecord, ServiceError> {
+        if let Some(k) = self.store.filevault_escrow_keys().await?.into_iter().next() {
+            return Ok(k);
+        }
+        let (cert_der, key_der) = generate_escrow_key(ESCROW_COMMON_NAME)
+            .map_err(|e| ServiceError::Internal(format!("making the FileVault escrow key: {e}")))?;
+        let id = sha256_hex(&cert_der);
+        let record = EscrowKeyRecord {
+            generation: 1,
+            key_sealed: self
+                .vault
+                .seal(Sealed::FileVaultEscrowKey { id: &id }, &key_der)?,
+            id,
+            cert_der,
+            created_at: now_ms(),
+        };
+        if self.store.add_filevault_escrow_key(&record).await? {
+            tracing::info!(id = %record.id, "FileVault escrow key made");
+        }
+        self.store
+            .filevault_escrow_keys()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::Internal("the FileVault escrow key vanished".into()))
+    }
+
+    /// Takes in a PRK envelope a Mac sent: opened, checked, sealed, kept (see the module).
+    pub(crate) async fn escrow_filevault_key(
+        &self,
+        device_id: &str,
+        serial: Option<&str>,
+        envelope: &[u8],
+        source: &str,
+        command_uuid: Option<&str>,
+    ) -> Result<Escrowed, ServiceError> {
+        let now = now_ms();
+        let envelope_sha256 = sha256_hex(envelope);
+        let filter = KeyFilter {
+            serial: serial.map(str::to_string),
+            udid: Some(device_id.to_string()),
+        };
+        let kept = self.store.filevault_keys(&filter).await?;
+        // The Mac keeps its encrypted PRK and sends the same envelope at every SecurityInfo.
+        if let Some(k) = kept.iter().find(|k| k.envelope_sha256 == envelope_sha256) {
+            self.store.filevault_key_reported(&k.id, now).await?;
+            return Ok(Escrowed::Known { id: k.id.clone() });
+        }
+        let mut opened = None;
+        for escrow in self.store.filevault_escrow_keys().await? {
+            let key_der = self.vault.open(
+                Sealed::FileVaultEscrowKey { id: &escrow.id },
+                &escrow.key_sealed,
+            )?;
+            if let Ok(bytes) = open_envelope(envelope, &escrow.cert_der, &key_der) {
+                opened = Some((escrow.id, bytes));
+                break;
+            }
+        }
+        let text = opened
+            .as_ref()
+            .map(|(_, bytes)| recovery_key_text(bytes).unwrap_or_default());
+        // A new envelope around a key already kept (re-encrypted): the same key.
+        if let Some(text) = text.as_deref().filter(|t| !t.is_empty()) {
+            for k in kept.iter().filter(|k| k.superseded_at.is_none()) {
+                if self.open_key(k)?.as_deref() == Some(text) {
+                    self.store.filevault_key_reported(&k.id, now).await?;
+                    return Ok(Escrowed::Known { id: k.id.clone() });
+                }
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string().to_uppercase();
+        let state = match text.as_deref() {
+            None => KeyState::Undecryptable,
+            Some(t) if is_recovery_key_shape(t) => KeyState::Escrowed,
+            Some(_) => KeyState::Unexpected,
+        };
+        let key_sealed = match text.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => Some(
+                self.vault
+                    .seal(Sealed::FileVaultRecoveryKey { id: &id }, t.as_bytes())?,
+            ),
+            None => None,
+        };
+        let record = FileVaultKeyRecord {
+            envelope_sealed: self
+                .vault
+                .seal(Sealed::FileVaultEnvelope { id: &id }, envelope)?,
+            id: id.clone(),
+            device_id: device_id.to_string(),
+            serial_number: serial.map(str::to_string),
+            state: state.as_str().to_string(),
+            key_sealed,
+            envelope_sha256: envelope_sha256.clone(),
+            source: source.to_string(),
+            command_uuid: command_uuid.map(str::to_string),
+            escrow_key_id: opened.map(|(escrow_id, _)| escrow_id),
+            received_at: now,
+            last_reported_at: now,
+            verified_at: None,
+            superseded_at: None,
+        };
+        // The new key is stored before (in the same transaction as) the older ones are marked
+        // superseded; a key that did not open replaces nothing.
+        self.store
+            .add_filevault_key(&record, state != KeyState::Undecryptable)
+            .await?;
+        let details = json!({
+            "key_id": id, "serial": serial, "source": source, "state": state.as_str(),
+            "command_uuid": command_uuid, "envelope_sha256": envelope_sha256,
+        });
+        match state {
+            KeyState::Escrowed => {
+                tracing::info!(device = %device_id, source, "FileVault recovery key escrowed");
+                self.audit(RUSSET, "filevault.key.escrowed", device_id, details)
+                    .await?;
+            }
+            // Alerts: an admin must look (the envelope is kept as received either way).
+            KeyState::Undecryptable => {
+                tracing::error!(
+                    device = %device_id, source, envelope_sha256 = %envelope_sha256,
+                    "ALERT: a FileVault recovery key did not open with any escrow key; kept as \
+                     received"
+                );
+                self.audit(RUSSET, "filevault.key.undecryptable", device_id, details)
+                    .await?;
+            }
+            KeyState::Unexpected => {
+                tracing::error!(
+                    device = %device_id, source,
+                    "ALERT: a FileVault recovery key is not shaped like Apple's; kept, flagged"
+                );
+                self.audit(RUSSET, "filevault.key.unexpected", device_id, details)
+                    .await?;
+            }
+        }
+        Ok(Escrowed::New { id, state })
+    }
+
+    fn open_key(&self, k: &FileVaultKeyRecord) -> Result<Option<String>, ServiceError> {
+        let Some(sealed) = &k.key_sealed else {
+            return Ok(None);
+        };
+        let bytes = self
+            .vault
+            .open(Sealed::FileVaultRecoveryKey { id: &k.id }, sealed)?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| ServiceError::Secret(crate::secrets::SecretError::Malformed))
+    }
+
+    /// Every key kept for a serial number or UDID, newest first, opened, even after the device
+    /// was deleted or re-enrolled under a new UDID. Audited before anything is opened.
+    pub async fn reveal_filevault_keys(
+        &self,
+        filter: &KeyFilter,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Result<Vec<RevealedKey>, ServiceError> {
+        if filter.serial.is_none() && filter.udid.is_none() {
+            return Err(ServiceError::BadRequest("give serial or udid".into()));
+        }
+        let records = self.store.filevault_keys(filter).await?;
+        let target = filter
+            .serial
+            .clone()
+            .or_else(|| filter.udid.clone())
+            .unwrap_or_default();
+        self.audit(
+            actor,
+            "filevault.key.reveal",
+            &target,
+            json!({
+                "serial": filter.serial, "udid": filter.udid, "reason": reason,
+                "keys": records.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            }),
+        )
+        .await?;
+        records
+            .into_iter()
+            .map(|record| {
+                let key = self.open_key(&record)?;
+                Ok(RevealedKey { record, key })
+            })
+            .collect()
+    }
+
+    /// The key a rotation unlocks with: the newest opened key not superseded.
+    fn current_key(keys: &[FileVaultKeyRecord]) -> Option<&FileVaultKeyRecord> {
+        keys.iter().find(|k| {
+            k.superseded_at.is_none() && k.key_sealed.is_some() && k.state != "undecryptable"
+        })
+    }
+
+    /// `RotateFileVaultKey` with the escrowed PRK as `FileVaultUnlock.Password` and the escrow
+    /// certificate as `ReplyEncryptionCertificate`, the PRK sealed inside the queued command.
+    /// The new key is escrowed when the Mac answers ([`FileVaultEscrow`]).
+    /// The Mac may be named by UDID or serial number.
+    pub async fn rotate_filevault_key(
+        &self,
+        name: &str,
+        actor: &str,
+    ) -> Result<RotationRequested, ServiceError> {
+        let udid = &self.known_udid(name).await?;
+        let device = self
+            .store
+            .device(udid)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no device {name}")))?;
+        if !device.enrolled {
+            return Err(ServiceError::Conflict(format!(
+                "device {udid} is not enrolled: it would never receive the rotation"
+            )));
+        }
+        let rotations = self.store.filevault_rotations(udid).await?;
+        if let Some(p) = rotations.iter().find(|r| r.state == "pending") {
+            return Err(ServiceError::Conflict(format!(
+                "a rotation of this Mac's recovery key is already pending (command {})",
+                p.command_uuid
+            )));
+        }
+        let keys = self
+            .store
+            .filevault_keys(&KeyFilter {
+                serial: device.serial_number.clone(),
+                udid: Some(udid.to_string()),
+            })
+            .await?;
+        let current = Self::current_key(&keys).ok_or_else(|| {
+            ServiceError::Conflict(
+                "no escrowed personal recovery key for this Mac: RotateFileVaultKey needs the \
+                 current one (the Mac escrows it at the next login once the FileVault profile \
+                 is installed)"
+                    .into(),
+            )
+        })?;
+        let prk = self
+            .open_key(current)?
+            .ok_or_else(|| ServiceError::Internal("the current key has no sealed value".into()))?;
+        let escrow = self.filevault_escrow_key().await?;
+        let mut unlock = Dictionary::new();
+        unlock.insert("Password".into(), Value::String(prk));
+        let command = Command::rotate_filevault_key(
+            FileVaultKeyType::Personal,
+            unlock,
+            None,
+            Some(escrow.cert_der),
+        )?;
+        let now = now_ms();
+        self.store
+            .add_filevault_rotation(&RotationRecord {
+                command_uuid: command.command_uuid.clone(),
+                device_id: udid.to_string(),
+                serial_number: device.serial_number.clone(),
+                key_id: current.id.clone(),
+                requested_by: actor.to_string(),
+                state: "pending".into(),
+                error: None,
+                created_at: now,
+                finished_at: None,
+            })
+            .await?;
+        // The payload carries the PRK: sealed like the lock PIN's.
+        let queued = self
+            .enqueue_internal(&command, &[udid.to_string()], PRIORITY_NORMAL, true)
+            .await;
+        if let Err(e) = &queued {
+            self.store
+                .finish_filevault_rotation(&command.command_uuid, false, Some("not queued"), now)
+                .await?;
+            return Err(ServiceError::Internal(format!(
+                "queueing the rotation: {e}"
+            )));
+        }
+        self.audit(
+            actor,
+            "filevault.rotate",
+            udid,
+            json!({"command_uuid": command.command_uuid, "serial": device.serial_number}),
+        )
+        .await?;
+        Ok(RotationRequested {
+            command_uuid: command.command_uuid,
+            device_id: udid.to_string(),
+            serial_number: device.serial_number,
+        })
+    }
+
+    async fn known_udid(&self, name: &str) -> Result<String, ServiceError> {
+        self.udid_of(name)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no device {name}")))
+    }
+
+    /// A Mac's FileVault (named by UDID or serial): what it reports, the key kept, rotations.
+    pub async fn filevault_status(&self, name: &str) -> Result<FileVaultStatus, ServiceError> {
+        let udid = &self.known_udid(name).await?;
+        let device = self
+            .store
+            .device(udid)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no device {udid}")))?;
+        let inventory = self.store.inventory(udid).await?;
+        let institutional_key = inventory
+            .as_ref()
+            .and_then(|i| i.security_json.as_deref())
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+            .and_then(|j| j.get("FDE_HasInstitutionalRecoveryKey")?.as_bool());
+        let keys = self
+            .store
+            .filevault_keys(&KeyFilter {
+                serial: device.serial_number.clone(),
+                udid: Some(udid.to_string()),
+            })
+            .await?;
+        let mut current = Self::current_key(&keys).cloned();
+        if let Some(k) = current.as_mut() {
+            k.key_sealed = None;
+            k.envelope_sealed = Vec::new();
+        }
+        Ok(FileVaultStatus {
+            enabled: inventory.as_ref().and_then(|i| i.filevault_enabled),
+            collected_at: inventory.as_ref().and_then(|i| i.security_at),
+            institutional_key,
+            current_key: current,
+            keys_kept: keys.len(),
+            undecryptable: keys.iter().filter(|k| k.state == "undecryptable").count(),
+            rotations: self.store.filevault_rotations(udid).await?,
+        })
+    }
+
+    /// A RotateFileVaultKey answer: the new key escrowed (older ones superseded), then the
+    /// rotation marked done; an error keeps the old key current.
+    async fn rotation_answered(&self, r: &CommandResultEvent) -> Result<(), ServiceError> {
+        let Some(rotation) = self.store.filevault_rotation(&r.command_uuid).await? else {
+            return Ok(());
+        };
+        let now = now_ms();
+        if r.status != ResultStatus::Acknowledged {
+            let why = crate::protocol::decode_report(&r.raw)
+                .ok()
+                .and_then(|rep| {
+                    rep.error_chain.first().map(|e| {
+                        format!(
+                            "{} ({})",
+                            e.localized_description.clone().unwrap_or_default(),
+                            e.error_code
+                        )
+                    })
+                })
+                .unwrap_or_else(|| r.status.as_str().to_string());
+            self.store
+                .finish_filevault_rotation(&r.command_uuid, false, Some(&why), now)
+                .await?;
+            self.audit(
+                RUSSET,
+                "filevault.rotate.failed",
+                &r.device_id,
+                json!({"command_uuid": r.command_uuid, "error": why}),
+            )
+            .await?;
+            return Ok(());
+        }
+        match decode_rotate_result(&r.raw)? {
+            Some(envelope) => {
+                self.escrow_filevault_key(
+                    &r.device_id,
+                    rotation.serial_number.as_deref(),
+                    &envelope,
+                    "RotateFileVaultKey",
+                    Some(&r.command_uuid),
+                )
+                .await?;
+                self.store
+                    .finish_filevault_rotation(&r.command_uuid, true, None, now)
+                    .await?;
+            }
+            None => {
+                // Rotated, but the new key did not come back: ask SecurityInfo, which carries
+                // it (the escrow profile makes the Mac keep it encrypted to Russet).
+                tracing::error!(
+                    device = %r.device_id, command = %r.command_uuid,
+                    "ALERT: RotateFileVaultKey acknowledged without EncryptedNewRecoveryKey; \
+                     asking SecurityInfo for the new key"
+                );
+                self.store
+                    .finish_filevault_rotation(
+                        &r.command_uuid,
+                        true,
+                        Some("acknowledged without EncryptedNewRecoveryKey"),
+                        now,
+                    )
+                    .await?;
+                let ask = Command::new("SecurityInfo", Dictionary::new())?;
+                self.enqueue_internal(
+                    &ask,
+                    std::slice::from_ref(&r.device_id),
+                    PRIORITY_NORMAL,
+                    false,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A SecurityInfo answer: its PRK envelope, if any, taken in.
+    async fn security_info_answered(&self, r: &CommandResultEvent) -> Result<(), ServiceError> {
+        if r.status != ResultStatus::Acknowledged || r.enrollment_id != r.device_id {
+            return Ok(());
+        }
+        let report = decode_security_info(&r.raw)?;
+        let Some(envelope) = report.recovery_key_envelope else {
+            return Ok(());
+        };
+        let serial = match self.store.device(&r.device_id).await? {
+            Some(d) => d.serial_number,
+            None => None,
+        }
+        .or(report.device_key);
+        self.escrow_filevault_key(
+            &r.device_id,
+            serial.as_deref(),
+            &envelope,
+            "SecurityInfo",
+            Some(&r.command_uuid),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Hears the answers that carry FileVault keys (whoever asked for them: inventory's
+/// SecurityInfo, a rotation) and escrows them.
+pub struct FileVaultEscrow {
+    core: Arc<MdmService>,
+}
+
+impl FileVaultEscrow {
+    pub fn new(core: Arc<MdmService>) -> Self {
+        FileVaultEscrow { core }
+    }
+}
+
+#[async_trait::async_trait]
+impl DeviceObserver for FileVaultEscrow {
+    async fn devices_changed(&self, _device_ids: &[String], _why: DeviceChange) {}
+
+    fn wants_results_of(&self, request_type: &str) -> bool {
+        matches!(request_type, "SecurityInfo" | "RotateFileVaultKey")
+    }
+
+    async fn command_result(&self, r: &CommandResultEvent) {
+        let done = match r.request_type.as_str() {
+            "SecurityInfo" => self.core.security_info_answered(r).await,
+            "RotateFileVaultKey" => self.core.rotation_answered(r).await,
+            _ => Ok(()),
+        };
+        // Never fails the Mac's request; the answer is stored, so nothing is lost with it.
+        if let Err(e) = done {
+            tracing::error!(
+                device = %r.device_id, command = %r.command_uuid, error = %e,
+                "ALERT: a FileVault answer could not be escrowed"
+            );
+        }
+    }
+}
