@@ -129,6 +129,16 @@ pub struct ServeArgs {
         value_name = "true|false"
     )]
     pub inventory: bool,
+    /// While a Mac with Russet's FileVault profile has not escrowed its recovery key (macOS
+    /// does at the user's next login), SecurityInfo is asked again after this many seconds,
+    /// doubling each time up to a day.
+    #[arg(
+        long,
+        env = "RUSSET_FILEVAULT_ESCROW_RETRY_SECS",
+        default_value_t = 3600,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub filevault_escrow_retry_secs: u64,
     /// Sign delivered configuration profiles that were uploaded unsigned, with the identity
     /// that signs enrollment profiles (System Settings then shows them as verified).
     #[arg(long, env = "RUSSET_SIGN_PROFILES")]

@@ -84,6 +84,9 @@ pub struct ManagedMac {
     escrowed_envelope: Option<(Vec<u8>, String, Vec<u8>)>,
     /// Sends bytes that are not a CMS envelope as `FDE_PersonalRecoveryKeyCMS` (a broken Mac).
     pub garbage_escrow: bool,
+    /// The escrow profile arrived while FileVault was already on: macOS escrows the key only
+    /// at the user's next login, so SecurityInfo carries none until then.
+    pub escrow_waits_for_login: bool,
     pub supervised: bool,
     /// Local accounts besides a logged-in user's: short names, not logged in.
     pub accounts: Vec<String>,
@@ -135,6 +138,7 @@ impl ManagedMac {
             recovery_key: Some(new_recovery_key()),
             escrowed_envelope: None,
             garbage_escrow: false,
+            escrow_waits_for_login: false,
             supervised: true,
             accounts: vec!["admin".into()],
             malformed: BTreeSet::new(),
@@ -271,6 +275,9 @@ impl ManagedMac {
     fn recovery_key_envelope(&mut self) -> Option<Vec<u8>> {
         if self.garbage_escrow {
             return Some(b"this is not a CMS envelope".to_vec());
+        }
+        if self.escrow_waits_for_login {
+            return None;
         }
         let key = self.recovery_key.clone().filter(|_| self.filevault)?;
         let cert = self.escrow_certificate()?;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 russet_tests::on_both_backends!(
     filevault_is_enforced_escrowed_revealed_and_rotated,
     garbage_is_kept_with_an_alert_and_a_refused_rotation_keeps_the_key,
+    a_mac_owing_its_key_is_asked_again_until_it_escrows,
 );
 
 /// Answer what the server sends until it has nothing more. Everything handled, in order.
@@ -411,4 +412,55 @@ async fn garbage_is_kept_with_an_alert_and_a_refused_rotation_keeps_the_key(back
         json!(mac.recovery_key.clone().expect("key"))
     );
     assert!(found[1]["superseded_at"].is_string());
+}
+
+async fn a_mac_owing_its_key_is_asked_again_until_it_escrows(backend: Backend) {
+    // Re-asks after 1 s, then 2 s, … (3600 s, doubling to a day, by default).
+    let srv = TestServer::start_with(
+        backend,
+        &["--inventory", "true", "--filevault-escrow-retry-secs", "1"],
+    )
+    .await;
+    let mut mac = ManagedMac::new(srv.mac());
+    mac.escrow_waits_for_login = true;
+    mac.enroll().await;
+    converge(&mut mac).await;
+    let serial = mac.mac.serial.clone();
+    enforce(&srv, &mut mac, "Owing").await;
+    // The profile is on, FileVault is on, no key yet: Russet asks again by itself.
+    security_info(&srv, &mut mac).await;
+    assert!(keys(&srv, &format!("serial={serial}")).await.is_empty());
+    let mut asked = 0;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let handled = converge(&mut mac).await;
+        asked += handled.iter().filter(|h| *h == "SecurityInfo").count();
+        if asked >= 1 {
+            break;
+        }
+    }
+    assert!(asked >= 1, "SecurityInfo was not asked again");
+    // The user logs in: the next re-ask brings the key, and the asking stops.
+    mac.escrow_waits_for_login = false;
+    let mut escrowed = false;
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        converge(&mut mac).await;
+        if !keys(&srv, &format!("serial={serial}")).await.is_empty() {
+            escrowed = true;
+            break;
+        }
+    }
+    assert!(escrowed, "the key never arrived");
+    let found = keys(&srv, &format!("serial={serial}")).await;
+    assert_eq!(
+        found[0]["key"],
+        json!(mac.recovery_key.clone().expect("key"))
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let handled = converge(&mut mac).await;
+    assert!(
+        !handled.contains(&"SecurityInfo".to_string()),
+        "asked again after the key arrived: {handled:?}"
+    );
 }

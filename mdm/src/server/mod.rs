@@ -313,7 +313,10 @@ fn services(
     ));
     service.observe(&(inventory.clone() as Arc<dyn crate::service::DeviceObserver>));
     // FileVault escrow hears the answers that carry recovery keys (SecurityInfo, rotations).
-    let filevault = Arc::new(FileVaultEscrow::new(service.clone()));
+    let filevault = Arc::new(FileVaultEscrow::new(
+        service.clone(),
+        Duration::from_secs(args.filevault_escrow_retry_secs),
+    ));
     service.observe(&(filevault.clone() as Arc<dyn crate::service::DeviceObserver>));
     let identity = Arc::new(IdentityVerifier::new(
         inputs::device_trust(args, &ca)?,
@@ -502,6 +505,7 @@ fn serve_all(
             shutdown.clone(),
         ),
         crate::inventory::spawn_sweeper(state.inventory.clone(), shutdown.clone()),
+        crate::service::filevault::spawn_sweeper(state.filevault.clone(), shutdown.clone()),
         crate::dep::spawn_worker(
             state.dep.clone(),
             Duration::from_secs(args.dep_sync_interval_secs.max(1)),

@@ -12,6 +12,7 @@
 use super::{CommandResultEvent, DeviceChange, DeviceObserver, MdmService, ServiceError};
 use crate::protocol::builders::FileVaultKeyType;
 use crate::protocol::command::Command;
+use crate::protocol::filevault::FILEVAULT_PROFILE;
 use crate::protocol::filevault::{
     decode_rotate_result, decode_security_info, is_recovery_key_shape, recovery_key_text,
 };
@@ -25,6 +26,8 @@ use plist::{Dictionary, Value};
 use russet_certs::escrow::{generate_escrow_key, open_envelope};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// The actor Russet writes into the audit log for what it does by itself.
 const RUSSET: &str = "russet";
@@ -513,15 +516,136 @@ impl MdmService {
 }
 
 /// Hears the answers that carry FileVault keys (whoever asked for them: inventory's
-/// SecurityInfo, a rotation) and escrows them.
+/// SecurityInfo, a rotation) and escrows them; asks SecurityInfo again, backing off, while a
+/// Mac with Russet's FileVault profile owes its key.
 pub struct FileVaultEscrow {
     core: Arc<MdmService>,
+    /// The first re-ask's delay; each next one doubles, up to [`MAX_RETRY`].
+    retry: Duration,
 }
 
+/// The longest wait between two re-asks of a Mac that owes its key.
+pub const MAX_RETRY: Duration = Duration::from_secs(24 * 3600);
+/// Re-asks queued per sweep at most (the rest are due at the next).
+const ASKS_PER_SWEEP: u32 = 1000;
+
 impl FileVaultEscrow {
-    pub fn new(core: Arc<MdmService>) -> Self {
-        FileVaultEscrow { core }
+    pub fn new(core: Arc<MdmService>, retry: Duration) -> Self {
+        FileVaultEscrow { core, retry }
     }
+
+    /// The wait after the `attempts`-th ask: the retry doubled per attempt, at most a day (or
+    /// the retry, when that is longer).
+    fn backoff(&self, attempts: i64) -> i64 {
+        let shift = u32::try_from(attempts.clamp(1, 30) - 1).unwrap_or(0);
+        let wait = self.retry.saturating_mul(1u32 << shift.min(20));
+        i64::try_from(wait.min(MAX_RETRY.max(self.retry)).as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Whether Russet waits for this Mac's key: its FileVault profile is (being) installed on
+    /// the Mac and no key that opened is current.
+    async fn owes_key(&self, device_id: &str) -> Result<bool, ServiceError> {
+        let store = &self.core.store;
+        let profile_on = store
+            .profile_states_of_devices(&[device_id.to_string()])
+            .await?
+            .iter()
+            .any(|p| {
+                p.identifier == FILEVAULT_PROFILE
+                    && p.enrollment_id == device_id
+                    && matches!(p.state.as_str(), "installing" | "verified")
+            });
+        if !profile_on {
+            return Ok(false);
+        }
+        let serial = store.device(device_id).await?.and_then(|d| d.serial_number);
+        let keys = store
+            .filevault_keys(&KeyFilter {
+                serial,
+                udid: Some(device_id.to_string()),
+            })
+            .await?;
+        Ok(MdmService::current_key(&keys).is_none())
+    }
+
+    /// After a SecurityInfo answer: a Mac that still owes its key gets a re-ask scheduled (the
+    /// sweep keeps one that exists); one that does not, none.
+    async fn follow_up(&self, device_id: &str) -> Result<(), ServiceError> {
+        let store = &self.core.store;
+        if !self.owes_key(device_id).await? {
+            return Ok(store.clear_filevault_ask(device_id).await?);
+        }
+        if store.filevault_ask(device_id).await?.is_none() {
+            store
+                .set_filevault_ask(device_id, 0, now_ms().saturating_add(self.backoff(1)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues SecurityInfo for the Macs whose re-ask is due, and schedules the next one of
+    /// each; a Mac that no longer owes a key (or is gone) is dropped. How many were asked.
+    pub async fn ask_due(&self, now: i64) -> Result<usize, ServiceError> {
+        let store = &self.core.store;
+        let mut asked = 0;
+        for (device_id, attempts) in store.filevault_asks_due(now, ASKS_PER_SWEEP).await? {
+            if !self.owes_key(&device_id).await? {
+                store.clear_filevault_ask(&device_id).await?;
+                continue;
+            }
+            let ask = Command::new("SecurityInfo", Dictionary::new())?;
+            let queued = self
+                .core
+                .enqueue_internal(
+                    &ask,
+                    std::slice::from_ref(&device_id),
+                    PRIORITY_NORMAL,
+                    false,
+                )
+                .await?;
+            if !queued.iter().any(|q| q.queued) {
+                store.clear_filevault_ask(&device_id).await?;
+                continue;
+            }
+            let attempts = attempts + 1;
+            store
+                .set_filevault_ask(
+                    &device_id,
+                    attempts,
+                    now.saturating_add(self.backoff(attempts + 1)),
+                )
+                .await?;
+            asked += 1;
+        }
+        Ok(asked)
+    }
+}
+
+/// Runs [`FileVaultEscrow::ask_due`] every minute (or every retry, when shorter) until shutdown.
+pub fn spawn_sweeper(
+    escrow: Arc<FileVaultEscrow>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let every = escrow
+        .retry
+        .min(Duration::from_secs(60))
+        .max(Duration::from_millis(200));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            }
+            match escrow.ask_due(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    asked = n,
+                    "FileVault: SecurityInfo asked again of Macs owing their key"
+                ),
+                Err(e) => tracing::error!(error = %e, "FileVault re-ask sweep failed"),
+            }
+        }
+    })
 }
 
 #[async_trait::async_trait]
@@ -534,7 +658,12 @@ impl DeviceObserver for FileVaultEscrow {
 
     async fn command_result(&self, r: &CommandResultEvent) {
         let done = match r.request_type.as_str() {
-            "SecurityInfo" => self.core.security_info_answered(r).await,
+            "SecurityInfo" if r.status == ResultStatus::Acknowledged => {
+                match self.core.security_info_answered(r).await {
+                    Ok(()) => self.follow_up(&r.device_id).await,
+                    Err(e) => Err(e),
+                }
+            }
             "RotateFileVaultKey" => self.core.rotation_answered(r).await,
             _ => Ok(()),
         };

@@ -121,6 +121,20 @@ pub trait FileVaultStore: Send + Sync {
         error: Option<&str>,
         now: i64,
     ) -> StoreResult<bool>;
+
+    /// The pending SecurityInfo re-ask of a Mac still owing its key: (attempts, next_ask_at).
+    async fn filevault_ask(&self, device_id: &str) -> StoreResult<Option<(i64, i64)>>;
+    /// Sets (or creates) a Mac's re-ask; false when the device is gone.
+    async fn set_filevault_ask(
+        &self,
+        device_id: &str,
+        attempts: i64,
+        next_ask_at: i64,
+    ) -> StoreResult<bool>;
+    /// Re-asks due at `now`, soonest first, at most `limit`: (device, attempts).
+    async fn filevault_asks_due(&self, now: i64, limit: u32) -> StoreResult<Vec<(String, i64)>>;
+    /// The key arrived (or there is nothing to wait for): no more re-asks.
+    async fn clear_filevault_ask(&self, device_id: &str) -> StoreResult<()>;
 }
 
 #[doc(hidden)]
@@ -335,6 +349,65 @@ macro_rules! impl_filevault_store {
                 }
                 tx.commit().await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn filevault_ask(
+                &self,
+                device_id: &str,
+            ) -> $crate::store::StoreResult<Option<(i64, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT attempts, next_ask_at FROM filevault_asks WHERE device_id = $1",
+                )
+                .bind(device_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn set_filevault_ask(
+                &self,
+                device_id: &str,
+                attempts: i64,
+                next_ask_at: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.write().await?;
+                let done = sqlx::query(
+                    "INSERT INTO filevault_asks (device_id, attempts, next_ask_at) \
+                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1) \
+                     ON CONFLICT (device_id) DO UPDATE SET attempts = excluded.attempts, \
+                     next_ask_at = excluded.next_ask_at",
+                )
+                .bind(device_id)
+                .bind(attempts)
+                .bind(next_ask_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn filevault_asks_due(
+                &self,
+                now: i64,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT device_id, attempts FROM filevault_asks WHERE next_ask_at <= $1 \
+                     ORDER BY next_ask_at, device_id LIMIT $2",
+                )
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn clear_filevault_ask(&self, device_id: &str) -> $crate::store::StoreResult<()> {
+                let mut tx = self.write().await?;
+                sqlx::query("DELETE FROM filevault_asks WHERE device_id = $1")
+                    .bind(device_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
             }
         }
     };

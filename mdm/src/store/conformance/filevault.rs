@@ -191,3 +191,31 @@ pub(super) async fn a_rotation_finishes_once_and_proves_its_key(s: &dyn Store) {
     let k1 = s.filevault_keys(&serial("SN")).await.unwrap().remove(0);
     assert_eq!(k1.verified_at, Some(30));
 }
+
+pub(super) async fn filevault_asks_are_due_in_order_and_go_with_the_device(s: &dyn Store) {
+    enroll(s, "U1", 1).await;
+    enroll(s, "U2", 1).await;
+    assert!(
+        !s.set_filevault_ask("GONE", 0, 5).await.unwrap(),
+        "no device, no ask"
+    );
+    assert!(s.set_filevault_ask("U2", 0, 20).await.unwrap());
+    assert!(s.set_filevault_ask("U1", 0, 10).await.unwrap());
+    assert_eq!(s.filevault_ask("U1").await.unwrap(), Some((0, 10)));
+    assert!(s.filevault_asks_due(9, 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.filevault_asks_due(20, 10).await.unwrap(),
+        [("U1".to_string(), 0), ("U2".to_string(), 0)]
+    );
+    assert_eq!(s.filevault_asks_due(20, 1).await.unwrap().len(), 1);
+    // Rescheduled in place.
+    assert!(s.set_filevault_ask("U1", 1, 100).await.unwrap());
+    assert_eq!(
+        s.filevault_asks_due(50, 10).await.unwrap(),
+        [("U2".to_string(), 0)]
+    );
+    s.clear_filevault_ask("U2").await.unwrap();
+    assert!(s.filevault_asks_due(50, 10).await.unwrap().is_empty());
+    assert!(s.delete_device("U1").await.unwrap());
+    assert_eq!(s.filevault_ask("U1").await.unwrap(), None);
+}

@@ -122,6 +122,7 @@ conformance! {
     filevault: [
         filevault_keys_are_kept_superseded_and_found_by_serial,
         a_rotation_finishes_once_and_proves_its_key,
+        filevault_asks_are_due_in_order_and_go_with_the_device,
     ],
     webhooks: [
         outbox_rows_are_per_url_leased_retried_and_released,
