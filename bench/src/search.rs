@@ -290,6 +290,7 @@ async fn time_sweep(store: Arc<dyn Store>, macs: usize) -> anyhow::Result<()> {
         vault,
         ServiceOptions {
             user_authenticate: UserAuthenticateMode::Refuse,
+            ..ServiceOptions::default()
         },
     ));
     let inventory = InventoryService::new(

@@ -139,6 +139,14 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub filevault_escrow_retry_secs: u64,
+    /// Rotate a Mac's FileVault recovery key this many seconds after an admin revealed it (a
+    /// revealed key is no longer Russet's secret alone); 0 (the default): never by itself.
+    #[arg(
+        long,
+        env = "RUSSET_FILEVAULT_ROTATE_AFTER_REVEAL_SECS",
+        default_value_t = 0
+    )]
+    pub filevault_rotate_after_reveal_secs: u64,
     /// Sign delivered configuration profiles that were uploaded unsigned, with the identity
     /// that signs enrollment profiles (System Settings then shows them as verified).
     #[arg(long, env = "RUSSET_SIGN_PROFILES")]

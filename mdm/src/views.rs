@@ -104,6 +104,7 @@ pub fn device_details(d: &DeviceDetails) -> Value {
             d.ade.as_ref().map_or(Value::Null, ade_enrollment),
         );
         map.insert("groups".into(), json!(d.groups));
+        map.insert("filevault".into(), filevault_status(&d.filevault));
         map.insert(
             "identity_expires_within_30_days".into(),
             Value::Bool(d.identity_expires_soon),

@@ -8,3 +8,12 @@ CREATE TABLE filevault_asks (
     next_ask_at BIGINT NOT NULL
 );
 CREATE INDEX filevault_asks_due_idx ON filevault_asks (next_ask_at);
+
+-- Rotations Russet queues by itself some time after a Mac's key was revealed
+-- (--filevault-rotate-after-reveal-secs; off by default): a revealed key is no longer a secret
+-- only Russet holds. The first reveal's time stands; the row goes once the rotation is queued.
+CREATE TABLE filevault_rotate_due (
+    device_id TEXT PRIMARY KEY NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    due_at    BIGINT NOT NULL
+);
+CREATE INDEX filevault_rotate_due_idx ON filevault_rotate_due (due_at);

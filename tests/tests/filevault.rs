@@ -14,6 +14,7 @@ russet_tests::on_both_backends!(
     filevault_is_enforced_escrowed_revealed_and_rotated,
     garbage_is_kept_with_an_alert_and_a_refused_rotation_keeps_the_key,
     a_mac_owing_its_key_is_asked_again_until_it_escrows,
+    a_revealed_key_is_rotated_when_configured,
 );
 
 /// Answer what the server sends until it has nothing more. Everything handled, in order.
@@ -163,6 +164,10 @@ async fn filevault_is_enforced_escrowed_revealed_and_rotated(backend: Backend) {
         "no secret in the status"
     );
     assert!(!status.to_string().contains(&prk));
+    let device = ok(&srv, Method::GET, &format!("/api/v1/devices/{udid}"), None).await;
+    assert_eq!(device["filevault"]["escrowed"], true, "{device}");
+    assert_eq!(device["filevault"]["enabled"], true);
+    assert!(!device.to_string().contains(&prk));
 
     // Reveals are audited with the reason, and the audit log holds no key.
     let (actions, text) = audit_actions(&srv).await;
@@ -462,5 +467,63 @@ async fn a_mac_owing_its_key_is_asked_again_until_it_escrows(backend: Backend) {
     assert!(
         !handled.contains(&"SecurityInfo".to_string()),
         "asked again after the key arrived: {handled:?}"
+    );
+}
+
+async fn a_revealed_key_is_rotated_when_configured(backend: Backend) {
+    // Off by default; here a second after a reveal (the sweep runs every second).
+    let srv = TestServer::start_with(
+        backend,
+        &[
+            "--inventory",
+            "true",
+            "--filevault-rotate-after-reveal-secs",
+            "1",
+            "--filevault-escrow-retry-secs",
+            "1",
+        ],
+    )
+    .await;
+    let mut mac = ManagedMac::new(srv.mac());
+    mac.enroll().await;
+    converge(&mut mac).await;
+    let serial = mac.mac.serial.clone();
+    enforce(&srv, &mut mac, "Rotated").await;
+    security_info(&srv, &mut mac).await;
+    let first = mac.recovery_key.clone().expect("key");
+    // Nothing happens until someone looks at the key.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let handled = converge(&mut mac).await;
+    assert!(
+        !handled.contains(&"RotateFileVaultKey".to_string()),
+        "{handled:?}"
+    );
+    let found = keys(&srv, &format!("serial={serial}&reason=helpdesk")).await;
+    assert_eq!(found[0]["key"], json!(first));
+    let mut rotated = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        if converge(&mut mac)
+            .await
+            .contains(&"RotateFileVaultKey".to_string())
+        {
+            rotated = true;
+            break;
+        }
+    }
+    assert!(rotated, "no rotation after the reveal");
+    let found = keys(&srv, &format!("serial={serial}")).await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_ne!(found[0]["key"], json!(first));
+    assert_eq!(
+        found[0]["key"],
+        json!(mac.recovery_key.clone().expect("key"))
+    );
+    let v = ok(&srv, Method::GET, "/api/v1/audit?limit=200", None).await;
+    assert!(
+        v["entries"].as_array().is_some_and(|e| e
+            .iter()
+            .any(|e| e["action"] == "filevault.rotate" && e["actor"] == "russet")),
+        "{v}"
     );
 }

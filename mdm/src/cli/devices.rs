@@ -232,6 +232,16 @@ fn print_device(v: &Value) {
         ("Authenticated", "/authenticated_at"),
         ("Last seen", "/last_seen_at"),
         ("Checked out", "/checked_out_at"),
+        ("FileVault", "/filevault/enabled"),
+        ("FileVault key escrowed", "/filevault/escrowed"),
+        (
+            "FileVault key received",
+            "/filevault/current_key/received_at",
+        ),
+        (
+            "FileVault key verified",
+            "/filevault/current_key/verified_at",
+        ),
     ];
     for (label, ptr) in fields {
         println!("{label:<24}{}", table::cell(v, ptr));

@@ -281,6 +281,8 @@ fn services(
             } else {
                 UserAuthenticateMode::Refuse
             },
+            filevault_rotate_after_reveal: (args.filevault_rotate_after_reveal_secs > 0)
+                .then(|| Duration::from_secs(args.filevault_rotate_after_reveal_secs)),
         },
     )
     .with_pusher(dispatcher)

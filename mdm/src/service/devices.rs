@@ -34,6 +34,8 @@ pub struct DeviceDetails {
     pub on_placeholder_topic: bool,
     /// Where each configuration profile Russet manages stands on its channels.
     pub profiles: Vec<crate::store::profile_states::ProfileStateRow>,
+    /// FileVault: on/off, the recovery key escrowed (when, verified), rotations.
+    pub filevault: super::filevault::FileVaultStatus,
 }
 
 /// A page of devices.
@@ -127,7 +129,9 @@ impl MdmService {
             .store
             .profile_states_of_devices(std::slice::from_ref(&device.udid))
             .await?;
+        let filevault = self.filevault_status(&device.udid).await?;
         Ok(DeviceDetails {
+            filevault,
             device,
             pins,
             dep,

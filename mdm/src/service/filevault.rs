@@ -261,6 +261,19 @@ impl MdmService {
             }),
         )
         .await?;
+        if let Some(after) = self.options.filevault_rotate_after_reveal
+            && let Some(current) = Self::current_key(&records)
+        {
+            // The Mac that sent the key in effect rotates it (when it is still known).
+            let due = now_ms().saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
+            if self
+                .store
+                .schedule_filevault_rotation(&current.device_id, due)
+                .await?
+            {
+                tracing::info!(device = %current.device_id, "FileVault key revealed: rotation scheduled");
+            }
+        }
         records
             .into_iter()
             .map(|record| {
@@ -583,6 +596,25 @@ impl FileVaultEscrow {
         Ok(())
     }
 
+    /// Queues the rotations scheduled after a reveal that are due. A Mac that cannot rotate
+    /// now (one pending, no key, unenrolled) is logged and dropped: the reveal's audit entry
+    /// tells the admin, who may rotate by hand. How many were queued.
+    pub async fn rotate_due(&self, now: i64) -> Result<usize, ServiceError> {
+        let store = &self.core.store;
+        let mut queued = 0;
+        for device_id in store.filevault_rotations_due(now, ASKS_PER_SWEEP).await? {
+            match self.core.rotate_filevault_key(&device_id, RUSSET).await {
+                Ok(_) => queued += 1,
+                Err(e) => tracing::warn!(
+                    device = %device_id, error = %e,
+                    "FileVault rotation after a reveal not queued"
+                ),
+            }
+            store.clear_filevault_rotation_due(&device_id).await?;
+        }
+        Ok(queued)
+    }
+
     /// Queues SecurityInfo for the Macs whose re-ask is due, and schedules the next one of
     /// each; a Mac that no longer owes a key (or is gone) is dropped. How many were asked.
     pub async fn ask_due(&self, now: i64) -> Result<usize, ServiceError> {
@@ -643,6 +675,11 @@ pub fn spawn_sweeper(
                     "FileVault: SecurityInfo asked again of Macs owing their key"
                 ),
                 Err(e) => tracing::error!(error = %e, "FileVault re-ask sweep failed"),
+            }
+            match escrow.rotate_due(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(queued = n, "FileVault: keys rotated after a reveal"),
+                Err(e) => tracing::error!(error = %e, "FileVault rotation sweep failed"),
             }
         }
     })

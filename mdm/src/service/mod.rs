@@ -57,6 +57,8 @@ pub enum UserAuthenticateMode {
 #[derive(Debug, Clone, Default)]
 pub struct ServiceOptions {
     pub user_authenticate: UserAuthenticateMode,
+    /// Rotate a Mac's FileVault recovery key this long after it was revealed (off: `None`).
+    pub filevault_rotate_after_reveal: Option<std::time::Duration>,
 }
 
 /// Settings key holding the APNs topic of the configured push certificate.

@@ -135,6 +135,13 @@ pub trait FileVaultStore: Send + Sync {
     async fn filevault_asks_due(&self, now: i64, limit: u32) -> StoreResult<Vec<(String, i64)>>;
     /// The key arrived (or there is nothing to wait for): no more re-asks.
     async fn clear_filevault_ask(&self, device_id: &str) -> StoreResult<()>;
+
+    /// Schedules a rotation after a reveal; an earlier schedule stands. False when the
+    /// device is gone or one was scheduled already.
+    async fn schedule_filevault_rotation(&self, device_id: &str, due_at: i64) -> StoreResult<bool>;
+    /// Devices whose scheduled rotation is due at `now`, soonest first, at most `limit`.
+    async fn filevault_rotations_due(&self, now: i64, limit: u32) -> StoreResult<Vec<String>>;
+    async fn clear_filevault_rotation_due(&self, device_id: &str) -> StoreResult<()>;
 }
 
 #[doc(hidden)]
@@ -403,6 +410,53 @@ macro_rules! impl_filevault_store {
             async fn clear_filevault_ask(&self, device_id: &str) -> $crate::store::StoreResult<()> {
                 let mut tx = self.write().await?;
                 sqlx::query("DELETE FROM filevault_asks WHERE device_id = $1")
+                    .bind(device_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn schedule_filevault_rotation(
+                &self,
+                device_id: &str,
+                due_at: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.write().await?;
+                let done = sqlx::query(
+                    "INSERT INTO filevault_rotate_due (device_id, due_at) \
+                     SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1) \
+                     ON CONFLICT (device_id) DO NOTHING",
+                )
+                .bind(device_id)
+                .bind(due_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn filevault_rotations_due(
+                &self,
+                now: i64,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT device_id FROM filevault_rotate_due WHERE due_at <= $1 \
+                     ORDER BY due_at, device_id LIMIT $2",
+                )
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn clear_filevault_rotation_due(
+                &self,
+                device_id: &str,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.write().await?;
+                sqlx::query("DELETE FROM filevault_rotate_due WHERE device_id = $1")
                     .bind(device_id)
                     .execute(&mut *tx)
                     .await?;

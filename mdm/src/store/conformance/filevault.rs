@@ -219,3 +219,17 @@ pub(super) async fn filevault_asks_are_due_in_order_and_go_with_the_device(s: &d
     assert!(s.delete_device("U1").await.unwrap());
     assert_eq!(s.filevault_ask("U1").await.unwrap(), None);
 }
+
+pub(super) async fn rotations_after_a_reveal_keep_the_first_schedule(s: &dyn Store) {
+    enroll(s, "U1", 1).await;
+    assert!(!s.schedule_filevault_rotation("GONE", 5).await.unwrap());
+    assert!(s.schedule_filevault_rotation("U1", 10).await.unwrap());
+    assert!(
+        !s.schedule_filevault_rotation("U1", 99).await.unwrap(),
+        "the first stands"
+    );
+    assert!(s.filevault_rotations_due(9, 10).await.unwrap().is_empty());
+    assert_eq!(s.filevault_rotations_due(10, 10).await.unwrap(), ["U1"]);
+    s.clear_filevault_rotation_due("U1").await.unwrap();
+    assert!(s.filevault_rotations_due(100, 10).await.unwrap().is_empty());
+}

@@ -123,6 +123,7 @@ conformance! {
         filevault_keys_are_kept_superseded_and_found_by_serial,
         a_rotation_finishes_once_and_proves_its_key,
         filevault_asks_are_due_in_order_and_go_with_the_device,
+        rotations_after_a_reveal_keep_the_first_schedule,
     ],
     webhooks: [
         outbox_rows_are_per_url_leased_retried_and_released,
