@@ -16,7 +16,10 @@ use russet_tests::dep::{corp_profile, linked, linked_and_synced, setup_with};
 use russet_tests::{Backend, SimMac, TestServer};
 use serde_json::{Value, json};
 
-russet_tests::on_both_backends!(a_mac_enrolls_in_setup_assistant_and_is_configured);
+russet_tests::on_both_backends!(
+    a_mac_enrolls_in_setup_assistant_and_is_configured,
+    filevault_on_the_setup_group_is_part_of_the_setup,
+);
 
 const PASSWORD_HASH: &[u8] = b"russet-test-password-hash-7f3a9c";
 
@@ -281,6 +284,78 @@ async fn a_mac_enrolls_in_setup_assistant_and_is_configured(backend: Backend) {
             "the attached profile is stored in the clear"
         );
     }
+    srv.stop().await;
+}
+
+/// FileVault enforced on the group a DEP profile's Macs join is installed during Setup
+/// Assistant, before `DeviceConfigured`, with `ForceEnableInSetupAssistant` when asked.
+async fn filevault_on_the_setup_group_is_part_of_the_setup(backend: Backend) {
+    let apple = TestCa::legacy_device_ca("Apple iPhone Device CA (test)");
+    let dir = tempfile::tempdir().unwrap();
+    let apple_pem = dir.path().join("apple-device-ca.pem");
+    std::fs::write(&apple_pem, apple.cert_pem()).unwrap();
+    let apple_arg = apple_pem.display().to_string();
+    let (srv, sim) = setup_with(backend, 2, &["--ade-device-ca", &apple_arg], false).await;
+    let serial = linked_and_synced(&srv, &sim, "corp").await[0].clone();
+    for (path, body) in [
+        ("/api/v1/groups", json!({"name": "Setup"})),
+        (
+            "/api/v1/filevault/enforce",
+            json!({"group": "Setup", "force_in_setup_assistant": true}),
+        ),
+    ] {
+        let (status, v) = srv.api(Method::POST, path, Some(body)).await;
+        assert!((200..300).contains(&status), "{path}: {v}");
+    }
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            "/api/v1/dep/profiles",
+            Some(json!({"profile": corp_profile(), "setup": {"group": "Setup"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let uuid = v["profile_uuid"].as_str().unwrap().to_owned();
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &format!("/api/v1/dep/profiles/{uuid}/devices"),
+            Some(json!({"devices": [serial]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let udid = "0000FE00-AAAA-5678-9ABC-DEF012345678".to_owned();
+    let signer: DeviceIdentity = apple.issue_with(&udid, IssueOptions::legacy());
+    let (status, _, body) = post_enroll(
+        &srv,
+        signer.sign_attached(&machine_info(&udid, &serial, Some("15.1"))),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    let mut mac = SimMac::new(&srv.device_url, srv.ca.issue_device_identity(&udid));
+    mac.udid = udid.clone();
+    mac.serial = serial.clone();
+    mac.enroll().await;
+    let mut awaiting = mac.token_update_message();
+    awaiting.insert("AwaitingConfiguration".into(), Plist::Boolean(true));
+    assert_eq!(mac.checkin(&awaiting).await.status, 200);
+    let mut seen = Vec::new();
+    let mut filevault_before_configured = false;
+    let mut reply = mac.idle().await;
+    while let Some((cmd_uuid, request_type, cmd)) = reply.command() {
+        if request_type == "InstallProfile" {
+            let payload = cmd["Payload"].as_data().unwrap();
+            let text = String::from_utf8_lossy(payload);
+            if text.contains("com.apple.MCX.FileVault2") {
+                assert!(text.contains("ForceEnableInSetupAssistant"), "{text}");
+                filevault_before_configured |= !seen.iter().any(|s| s == "DeviceConfigured");
+            }
+        }
+        seen.push(request_type);
+        reply = mac.report(&cmd_uuid, "Acknowledged", &[]).await;
+    }
+    assert!(filevault_before_configured, "{seen:?}");
     srv.stop().await;
 }
 

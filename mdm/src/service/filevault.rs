@@ -20,6 +20,7 @@ use crate::secrets::Sealed;
 use crate::store::filevault::{
     EscrowKeyRecord, FileVaultKeyRecord, KeyFilter, KeyState, RotationRecord,
 };
+use crate::store::profiles::TargetKind;
 use crate::store::{PRIORITY_NORMAL, ResultStatus};
 use crate::timefmt::now_ms;
 use plist::{Dictionary, Value};
@@ -220,6 +221,47 @@ impl MdmService {
             }
         }
         Ok(Escrowed::New { id, state })
+    }
+
+    /// Russet's FileVault profile (the catalog's latest version) when it is assigned to
+    /// `group`: an ADE setup whose Macs join that group installs it before `DeviceConfigured`,
+    /// so FileVault is policy from the first login (and, with `ForceEnableInSetupAssistant`,
+    /// on macOS 14+ turned on in Setup Assistant itself).
+    pub(crate) async fn filevault_setup_profile(
+        &self,
+        group: &str,
+    ) -> Result<Option<Vec<u8>>, ServiceError> {
+        let Some(p) = self.store.profile(FILEVAULT_PROFILE).await? else {
+            return Ok(None);
+        };
+        if p.deleted_at.is_some() {
+            return Ok(None);
+        }
+        let assigned = self
+            .store
+            .profile_assignments(FILEVAULT_PROFILE)
+            .await?
+            .iter()
+            .any(|a| {
+                a.target.kind == TargetKind::Group && a.target.name.eq_ignore_ascii_case(group)
+            });
+        if !assigned {
+            return Ok(None);
+        }
+        let Some(v) = self
+            .store
+            .profile_version(FILEVAULT_PROFILE, p.latest_version)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(self.vault.open(
+            Sealed::ProfileVersion {
+                identifier: FILEVAULT_PROFILE,
+                version: v.version,
+            },
+            &v.body_sealed,
+        )?))
     }
 
     fn open_key(&self, k: &FileVaultKeyRecord) -> Result<Option<String>, ServiceError> {

@@ -116,7 +116,7 @@ impl MdmService {
             Some(uuid) => self.profile_setup(uuid).await?,
             None => ProfileSetup::default(),
         };
-        let commands = match setup.commands() {
+        let mut commands = match setup.commands() {
             Ok(c) => c,
             Err(e) => {
                 // Validated when the profile was created; should the stored setup still be
@@ -125,6 +125,14 @@ impl MdmService {
                 ProfileSetup::default().commands()?
             }
         };
+        // FileVault enforced on the group the profile's Macs join: part of the setup, before
+        // DeviceConfigured (the last command).
+        if let Some(group) = &setup.group
+            && let Some(fv) = self.filevault_setup_profile(group).await?
+        {
+            let at = commands.len().saturating_sub(1);
+            commands.insert(at, Command::install_profile(fv)?);
+        }
         let targets = [device_id.to_string()];
         let mut names = Vec::new();
         for command in &commands {
