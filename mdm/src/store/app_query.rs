@@ -28,9 +28,23 @@ pub fn like_literal(text: &str) -> String {
     out
 }
 
+/// How the condition is evaluated, which decides how it is written (the two forms mean the
+/// same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// Over the whole table (the lookup): `lower(bundle_id) = ? OR lower(name) = ?`, which
+    /// the expression indexes answer.
+    Table,
+    /// For one device's rows (the scan's correlated `EXISTS`): `? IN (lower(bundle_id),
+    /// lower(name))`, which no index matches, so the database reads the device's own rows by
+    /// `device_id`. Written as `Table`, SQLite drove every probe through the bundle index —
+    /// all 60,000 Excel rows per device (a timeout at 100k Macs).
+    Device,
+}
+
 /// Pushes the condition under which the `inventory_apps` row aliased `a` is an app `query`
 /// finds (versions compared through `version_key`, which sorts as versions compare).
-pub fn push_app_match<DB>(qb: &mut sqlx::QueryBuilder<DB>, query: &AppQuery)
+pub fn push_app_match<DB>(qb: &mut sqlx::QueryBuilder<DB>, query: &AppQuery, probe: Probe)
 where
     DB: sqlx::Database,
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
@@ -43,6 +57,10 @@ where
             .push(" ESCAPE '\\' OR lower(a.name) LIKE ")
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
+    } else if probe == Probe::Device {
+        qb.push("(")
+            .push_bind(text)
+            .push(" IN (lower(a.bundle_id), lower(a.name)))");
     } else {
         qb.push("(lower(a.bundle_id) = ")
             .push_bind(text.clone())

@@ -541,7 +541,11 @@ macro_rules! impl_group_store {
                                 "EXISTS (SELECT 1 FROM inventory_apps a \
                                  WHERE a.device_id = d.id AND ",
                             );
-                            $crate::store::app_query::push_app_match(&mut qb, query);
+                            $crate::store::app_query::push_app_match(
+                                &mut qb,
+                                query,
+                                $crate::store::app_query::Probe::Device,
+                            );
                             qb.push(")");
                         }
                         FactCondition::Bool { field, value, equal } => {

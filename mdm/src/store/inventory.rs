@@ -675,7 +675,11 @@ macro_rules! impl_inventory_store {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "SELECT DISTINCT a.device_id FROM inventory_apps a WHERE ",
                     );
-                    $crate::store::app_query::push_app_match(&mut qb, query);
+                    $crate::store::app_query::push_app_match(
+                        &mut qb,
+                        query,
+                        $crate::store::app_query::Probe::Table,
+                    );
                     among(&mut qb, chunk);
                     qb.push(" ORDER BY device_id");
                     qb
