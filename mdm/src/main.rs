@@ -48,6 +48,7 @@ fn main() -> ExitCode {
             Command::Profile(cmd) => russet_mdm::cli::profile::run(cmd).await,
             Command::Inventory(cmd) => russet_mdm::cli::inventory::run(cmd).await,
             Command::Admin(cmd) => russet_mdm::cli::admin::run(cmd).await,
+            Command::RecoveryLock(cmd) => russet_mdm::cli::recovery_lock::run(cmd).await,
         }
     });
     match result {

@@ -56,6 +56,8 @@ pub enum Sealed<'a> {
     /// One version of an uploaded configuration profile, the whole `.mobileconfig` (it may
     /// hold passwords), by its identifier and version number.
     ProfileVersion { identifier: &'a str, version: i64 },
+    /// A Recovery Lock password in the escrow table, by the SetRecoveryLock that sets it.
+    RecoveryLockPassword { command_uuid: &'a str },
 }
 
 impl Sealed<'_> {
@@ -79,6 +81,9 @@ impl Sealed<'_> {
                 identifier,
                 version,
             } => format!("profile-version:{identifier}:{version}"),
+            Sealed::RecoveryLockPassword { command_uuid } => {
+                format!("recovery-lock-password:{command_uuid}")
+            }
         }
     }
 }
@@ -270,6 +275,10 @@ mod tests {
                     version: 3,
                 },
                 "profile-version:com.acme.wifi:3",
+            ),
+            (
+                Sealed::RecoveryLockPassword { command_uuid: "C" },
+                "recovery-lock-password:C",
             ),
         ];
         for (what, aad) in cases {

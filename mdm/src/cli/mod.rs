@@ -14,6 +14,7 @@ pub mod group;
 pub mod inventory;
 pub mod lockwipe;
 pub mod profile;
+pub mod recovery_lock;
 mod table;
 
 pub use client::{AdminClient, ClientArgs};
@@ -82,4 +83,7 @@ pub enum Command {
     /// Admin accounts: create (prints a token once), list, revoke.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
+    /// Recovery Lock (Apple silicon): set, rotate, clear; escrowed passwords.
+    #[command(subcommand)]
+    RecoveryLock(recovery_lock::RecoveryLockCmd),
 }

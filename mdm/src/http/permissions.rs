@@ -26,6 +26,11 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/devices/{udid}/wipe", Wipe),
     ("DELETE", "/devices/{udid}/wipe", Wipe),
     ("GET", "/unlock-pins", PinReveal),
+    // Recovery Lock
+    ("POST", "/devices/{udid}/recovery-lock", DiskSecurity),
+    ("DELETE", "/devices/{udid}/recovery-lock", DiskSecurity),
+    ("POST", "/recovery-lock", DiskSecurity),
+    ("GET", "/recovery-lock-passwords", KeyReveal),
     // push and the push certificate
     ("POST", "/devices/{udid}/push", Commands),
     ("GET", "/apns", Read),

@@ -19,6 +19,7 @@ use crate::profiles::{ProfileService, ProfileSettings};
 use crate::push::{Dispatcher, DispatcherSettings, PushService};
 use crate::secrets::SecretBox;
 use crate::service::enrollment::{EnrollmentOptions, EnrollmentService, ProfileSigner};
+use crate::service::recovery_lock::RecoveryLockObserver;
 use crate::service::{MdmService, ServiceOptions, UserAuthenticateMode};
 use crate::store::{self, Store};
 use crate::timefmt::now_ms;
@@ -311,6 +312,9 @@ fn services(
         },
     ));
     service.observe(&(inventory.clone() as Arc<dyn crate::service::DeviceObserver>));
+    // Recovery Lock hears its commands' answers (verify, then settle the escrow).
+    let recovery_lock = Arc::new(RecoveryLockObserver::new(service.clone()));
+    service.observe(&(recovery_lock.clone() as Arc<dyn crate::service::DeviceObserver>));
     let identity = Arc::new(IdentityVerifier::new(
         inputs::device_trust(args, &ca)?,
         inputs::client_cert_header(args)?,
@@ -328,6 +332,7 @@ fn services(
             token: args.metrics_token.clone().filter(|t| !t.is_empty()),
         }),
         webhooks,
+        recovery_lock,
     })
 }
 

@@ -31,6 +31,8 @@ pub mod enqueue_rules {
         match request_type {
             "DeviceLock" => Some("POST /api/v1/devices/{udid}/lock"),
             "EraseDevice" => Some("POST /api/v1/devices/{udid}/wipe"),
+            // Its passwords are escrowed, and the current one is needed to change it.
+            "SetRecoveryLock" => Some("POST /api/v1/devices/{udid}/recovery-lock"),
             _ => None,
         }
     }
@@ -270,7 +272,7 @@ impl MdmService {
     ) -> Result<EnqueueOutcome, ServiceError> {
         if let Some(endpoint) = enqueue_rules::dedicated_endpoint(&command.request_type) {
             return Err(ServiceError::Refused(format!(
-                "{} must be sent with {endpoint}, which escrows its PIN first",
+                "{} must be sent with {endpoint}, which escrows its secret first",
                 command.request_type
             )));
         }

@@ -20,6 +20,7 @@ mod group_members;
 pub mod groups;
 pub mod lockwipe;
 pub mod profile;
+pub mod recovery_lock;
 pub mod setup;
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod postgres;
 pub mod profile_states;
 pub mod profiles;
 pub mod push;
+pub mod recovery_lock;
 mod rows;
 mod sqlite;
 pub mod webhooks;
@@ -41,6 +42,7 @@ pub use postgres::PostgresStore;
 pub use profile_states::ProfileStateStore;
 pub use profiles::ProfileStore;
 pub use push::{PushCertificateRecord, PushCsrKey, PushResultRecord, PushStore, PushTarget};
+pub use recovery_lock::RecoveryLockStore;
 pub use sqlite::SqliteStore;
 pub use webhooks::WebhookStore;
 
@@ -528,6 +530,7 @@ pub trait Store:
     + ProfileStore
     + InventoryStore
     + WebhookStore
+    + RecoveryLockStore
     + Send
     + Sync
     + 'static

@@ -186,3 +186,4 @@ super::profile_states::impl_profile_state_store!(PostgresStore, sqlx::Postgres);
 super::profiles::impl_profile_store!(PostgresStore, sqlx::Postgres);
 super::inventory::impl_inventory_store!(PostgresStore, sqlx::Postgres);
 super::webhooks::impl_webhook_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
+super::recovery_lock::impl_recovery_lock_store!(PostgresStore, sqlx::Postgres);

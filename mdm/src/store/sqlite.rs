@@ -252,3 +252,4 @@ super::profile_states::impl_profile_state_store!(SqliteStore, sqlx::Sqlite);
 super::profiles::impl_profile_store!(SqliteStore, sqlx::Sqlite);
 super::inventory::impl_inventory_store!(SqliteStore, sqlx::Sqlite);
 super::webhooks::impl_webhook_store!(SqliteStore, sqlx::Sqlite, "");
+super::recovery_lock::impl_recovery_lock_store!(SqliteStore, sqlx::Sqlite);
