@@ -378,8 +378,16 @@ impl MdmService {
 }
 
 /// Keys of sealed commands whose values are never shown: a profile's bytes
-/// (`InstallProfile.Payload`) and password hashes (`AccountConfiguration`).
-const SECRET_KEYS: [&str; 2] = ["Payload", "passwordHash"];
+/// (`InstallProfile.Payload`), password hashes (`AccountConfiguration`), Recovery Lock
+/// passwords (`SetRecoveryLock`, `VerifyRecoveryLock`: revealed only through the audited
+/// escrow).
+const SECRET_KEYS: [&str; 5] = [
+    "Payload",
+    "passwordHash",
+    "NewPassword",
+    "CurrentPassword",
+    "Password",
+];
 
 fn redact_secrets(dict: &mut plist::Dictionary) {
     for (key, value) in dict.iter_mut() {
