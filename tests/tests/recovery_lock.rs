@@ -5,9 +5,12 @@
 //! record; every reveal is audited and admin-only; Macs that can't take one are refused; a
 //! whole group at once.
 
+use clap::Parser;
 use reqwest::Method;
+use russet_mdm::cli::{Cli, Command};
 use russet_tests::{Backend, ManagedMac, SimMac, TestServer};
 use serde_json::{Value, json};
+use sqlx::Connection;
 
 russet_tests::on_both_backends!(
     set_rotate_and_clear_follow_the_mac_and_are_verified,
@@ -15,6 +18,8 @@ russet_tests::on_both_backends!(
     passwords_outlive_the_device_and_only_admins_reveal_them,
     macs_that_cannot_take_it_are_refused,
     a_group_gets_one_password_per_mac,
+    the_cli_sets_shows_and_clears,
+    no_password_in_plaintext_in_the_database,
 );
 
 /// A server that asks every new Mac for its inventory, so it knows which can take Recovery Lock.
@@ -533,5 +538,149 @@ async fn a_group_gets_one_password_per_mac(backend: Backend) {
         )
         .await;
     assert_eq!(status, 404);
+    srv.stop().await;
+}
+
+/// `russet recovery-lock …` run in-process against `srv`; what it prints.
+async fn cli(srv: &TestServer, args: &[&str]) -> anyhow::Result<String> {
+    let mut argv = vec!["russet", "recovery-lock"];
+    argv.extend_from_slice(args);
+    argv.extend([
+        "--server",
+        srv.admin_url.as_str(),
+        "--token",
+        srv.token.as_str(),
+    ]);
+    let Command::RecoveryLock(cmd) = Cli::try_parse_from(argv)?.command else {
+        panic!("not a recovery-lock command");
+    };
+    russet_mdm::cli::recovery_lock::execute(cmd).await
+}
+
+async fn the_cli_sets_shows_and_clears(backend: Backend) {
+    let srv = start(backend).await;
+    let mut mac = enrolled_mac(&srv).await;
+    let (serial, udid) = (mac.mac.serial.clone(), mac.mac.udid.clone());
+
+    let out = cli(&srv, &["set", &serial]).await.expect("set");
+    assert!(out.contains(&format!("queued for {udid}")), "{out}");
+    assert!(out.contains("recovery-lock show --serial"), "{out}");
+    settle(&mut mac).await;
+    let password = mac.recovery_lock_password.clone().expect("set");
+    assert!(!out.contains(&password), "the set never prints it");
+
+    let out = cli(
+        &srv,
+        &["show", "--serial", &serial, "--reason", "ticket 42"],
+    )
+    .await
+    .expect("show");
+    assert!(out.contains("IsRecoveryLockEnabled=true"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("PASSWORD")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&password) && l.contains("verified")),
+        "{out}"
+    );
+    let out = cli(&srv, &["show", "--udid", &udid, "--json"])
+        .await
+        .expect("show --json");
+    let v: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["passwords"][0]["password"], json!(password));
+
+    let out = cli(&srv, &["set", &udid, "--password", "typed-by-hand"])
+        .await
+        .expect("rotate");
+    assert!(out.contains("rotation"), "{out}");
+    settle(&mut mac).await;
+    assert_eq!(mac.recovery_lock_password.as_deref(), Some("typed-by-hand"));
+    let out = cli(&srv, &["clear", &serial]).await.expect("clear");
+    assert!(out.contains("Clear of Recovery Lock"), "{out}");
+    settle(&mut mac).await;
+    assert_eq!(mac.recovery_lock_password, None);
+
+    let (status, _) = srv
+        .api(
+            Method::POST,
+            "/api/v1/groups",
+            Some(json!({"name": "Desk"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = srv
+        .api(
+            Method::POST,
+            "/api/v1/groups/Desk/devices",
+            Some(json!({"devices": [serial]})),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{status}");
+    let out = cli(&srv, &["set", "--group", "Desk"]).await.expect("group");
+    assert!(out.contains("queued for 1 Mac(s) of Desk"), "{out}");
+
+    // Refusals read as one line each; a device and a group together is a usage error.
+    let err = cli(&srv, &["clear", "NO-SUCH-MAC"]).await.expect_err("404");
+    assert!(err.to_string().contains("NO-SUCH-MAC"), "{err:#}");
+    assert!(cli(&srv, &["set", &udid, "--group", "Desk"]).await.is_err());
+    assert!(cli(&srv, &["set"]).await.is_err());
+    srv.stop().await;
+}
+
+async fn no_password_in_plaintext_in_the_database(backend: Backend) {
+    let srv = start(backend).await;
+    let mut mac = enrolled_mac(&srv).await;
+    let udid = mac.mac.udid.clone();
+    let first = "first-Recovery-pw";
+    let second = "second-Recovery-pw";
+    for password in [first, second] {
+        let (status, _) = srv
+            .api(
+                Method::POST,
+                &set_path(&udid),
+                Some(json!({"password": password})),
+            )
+            .await;
+        assert_eq!(status, 201);
+        settle(&mut mac).await;
+    }
+    assert_eq!(mac.recovery_lock_password.as_deref(), Some(second));
+
+    let dump: Vec<u8> = match srv.postgres_url() {
+        None => srv.sqlite_bytes(),
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("tables");
+            assert!(tables.iter().any(|t| t == "recovery_lock_passwords"));
+            let mut all = String::new();
+            for t in tables {
+                let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT CAST(t AS text) FROM {t} t"
+                )))
+                .fetch_all(&mut conn)
+                .await
+                .expect("rows");
+                all.push_str(&rows.join("\n"));
+            }
+            all.into_bytes()
+        }
+    };
+    let contains = |needle: &[u8]| dump.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(b"SetRecoveryLock"), "the dump holds the commands");
+    for password in [first, second] {
+        let hex: String = password.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(!contains(password.as_bytes()), "{password} in plaintext");
+        assert!(!contains(hex.as_bytes()), "{password} in a bytea column");
+    }
+    for key in ["NewPassword", "CurrentPassword", "<key>Password</key>"] {
+        assert!(
+            !contains(key.as_bytes()),
+            "{key}: a command stored unsealed"
+        );
+    }
     srv.stop().await;
 }

@@ -7,6 +7,7 @@ use super::table;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::fmt::Write as _;
 
 #[derive(Subcommand, Debug)]
 pub enum RecoveryLockCmd {
@@ -47,6 +48,12 @@ pub enum RecoveryLockCmd {
 }
 
 pub async fn run(cmd: RecoveryLockCmd) -> anyhow::Result<()> {
+    print!("{}", execute(cmd).await?);
+    Ok(())
+}
+
+/// Run `cmd` and return what it prints.
+pub async fn execute(cmd: RecoveryLockCmd) -> anyhow::Result<String> {
     match cmd {
         RecoveryLockCmd::Set {
             client,
@@ -97,10 +104,9 @@ pub async fn run(cmd: RecoveryLockCmd) -> anyhow::Result<()> {
     }
 }
 
-fn print_issued(v: &Value, json: bool) -> anyhow::Result<()> {
+fn print_issued(v: &Value, json: bool) -> anyhow::Result<String> {
     if json {
-        println!("{}", serde_json::to_string_pretty(v)?);
-        return Ok(());
+        return Ok(format!("{}\n", serde_json::to_string_pretty(v)?));
     }
     let what = if v["kind"] == "clear" {
         "Clear of Recovery Lock"
@@ -109,22 +115,24 @@ fn print_issued(v: &Value, json: bool) -> anyhow::Result<()> {
     } else {
         "Recovery Lock password"
     };
-    println!(
+    let mut out = String::new();
+    writeln!(
+        out,
         "{what} queued for {}: command {}",
         table::cell(v, "/udid"),
         table::cell(v, "/command_uuid")
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "Escrowed; an admin reads it with `russet recovery-lock show --serial {}`.",
         table::cell(v, "/serial_number")
-    );
-    Ok(())
+    )?;
+    Ok(out)
 }
 
-fn print_group(v: &Value, json: bool) -> anyhow::Result<()> {
+fn print_group(v: &Value, json: bool) -> anyhow::Result<String> {
     if json {
-        println!("{}", serde_json::to_string_pretty(v)?);
-        return Ok(());
+        return Ok(format!("{}\n", serde_json::to_string_pretty(v)?));
     }
     let rows: Vec<Vec<String>> = v["devices"]
         .as_array()
@@ -148,15 +156,18 @@ fn print_group(v: &Value, json: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!(
-        "Recovery Lock passwords queued for {} Mac(s) of {}.",
+    let mut out = format!(
+        "Recovery Lock passwords queued for {} Mac(s) of {}.\n",
         table::cell(v, "/queued"),
         table::cell(v, "/group")
     );
     if !rows.is_empty() {
-        table::print(&["UDID", "RESULT", "COMMAND / REASON"], &rows);
+        out.push_str(&table::render(
+            &["UDID", "RESULT", "COMMAND / REASON"],
+            &rows,
+        ));
     }
-    Ok(())
+    Ok(out)
 }
 
 async fn show(
@@ -164,7 +175,7 @@ async fn show(
     serial: Option<String>,
     udid: Option<String>,
     reason: Option<String>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let api = AdminClient::from_args(client)?;
     let mut q = Vec::new();
     if let Some(s) = serial {
@@ -184,17 +195,18 @@ async fn show(
         )
         .await?;
     if client.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(());
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&v)?));
     }
+    let mut out = String::new();
     let device = &v["device"];
     if device.is_object() {
-        println!(
+        writeln!(
+            out,
             "{} ({}): IsRecoveryLockEnabled={} (as of the last SecurityInfo)",
             table::cell(device, "/udid"),
             table::cell(device, "/serial_number"),
             table::cell(device, "/recovery_lock_enabled"),
-        );
+        )?;
     }
     let rows: Vec<Vec<String>> = v["passwords"]
         .as_array()
@@ -221,14 +233,14 @@ async fn show(
         })
         .collect();
     if rows.is_empty() {
-        println!("No escrowed Recovery Lock passwords found.");
+        out.push_str("No escrowed Recovery Lock passwords found.\n");
     } else {
-        table::print(
+        out.push_str(&table::render(
             &[
                 "PASSWORD", "KIND", "STATE", "SERIAL", "UDID", "ISSUED", "BY",
             ],
             &rows,
-        );
+        ));
     }
-    Ok(())
+    Ok(out)
 }
