@@ -75,7 +75,7 @@ pub struct AppState {
     pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
     /// Settles Recovery Lock escrows from the Macs' answers (held here: the core holds its
     /// observers weakly).
-    pub recovery_lock: Arc<crate::service::recovery_lock::RecoveryLockObserver>,
+    pub recovery_lock: Arc<crate::service::recovery_lock_answers::RecoveryLockObserver>,
 }
 
 /// What `GET /metrics` needs: the process's Prometheus recorder, and the scrape-only token

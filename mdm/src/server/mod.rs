@@ -19,7 +19,7 @@ use crate::profiles::{ProfileService, ProfileSettings};
 use crate::push::{Dispatcher, DispatcherSettings, PushService};
 use crate::secrets::SecretBox;
 use crate::service::enrollment::{EnrollmentOptions, EnrollmentService, ProfileSigner};
-use crate::service::recovery_lock::RecoveryLockObserver;
+use crate::service::recovery_lock_answers::RecoveryLockObserver;
 use crate::service::{MdmService, ServiceOptions, UserAuthenticateMode};
 use crate::store::{self, Store};
 use crate::timefmt::now_ms;

@@ -7,24 +7,21 @@
 //! current password to change or clear a set one (`CurrentPassword`, DM
 //! `passcode.recovery.set.yaml`), so the escrow is also how Russet rotates: the password in
 //! effect is the newest one the Mac acknowledged that did not fail. When the Mac acknowledges,
-//! [`RecoveryLockObserver`] asks it to verify the new password (`VerifyRecoveryLock`, DM
-//! `passcode.recovery.verify.yaml`) and records the answer. Escrowed passwords are never
-//! deleted; every reveal is audited.
+//! `RecoveryLockObserver` (`recovery_lock_answers.rs`) asks it to verify the new password and
+//! records the answer. Escrowed passwords are never deleted; every reveal is audited.
 
-use super::{CommandResultEvent, DeviceChange, DeviceObserver, MdmService, ServiceError};
+use super::{MdmService, ServiceError};
 use crate::filter::compare_versions;
 use crate::protocol::command::Command;
-use crate::protocol::report::{decode_password_verified, decode_report};
 use crate::secrets::Sealed;
 use crate::store::recovery_lock::{
     EscrowedRecoveryLock, RecoveryLockEscrow, RecoveryLockKind, RecoveryLockState,
 };
-use crate::store::{DeviceView, NewCommand, PRIORITY_NORMAL, PinFilter, QueueStatus, ResultStatus};
+use crate::store::{DeviceView, NewCommand, PRIORITY_NORMAL, PinFilter, QueueStatus};
 use crate::timefmt::now_ms;
 use openssl::rand::rand_bytes;
 use serde_json::json;
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 /// Apple: `SetRecoveryLock` and `VerifyRecoveryLock` were introduced in macOS 11.5.
 pub const MIN_OS_VERSION: &str = "11.5";
@@ -137,36 +134,6 @@ fn check_eligible(device: &DeviceView) -> Result<(), ServiceError> {
 /// The Mac has taken this change (its acknowledgement may not have reached the observer).
 fn applied(r: &EscrowedRecoveryLock) -> bool {
     r.acknowledged_at.is_some() || r.queue_status == Some(QueueStatus::Acknowledged)
-}
-
-/// The first lines of an ErrorChain, for the escrow's `failure` (Apple's text, no secret).
-fn failure_text(raw: &[u8], status: ResultStatus) -> String {
-    let chain = decode_report(raw)
-        .map(|r| {
-            r.error_chain
-                .iter()
-                .map(|e| {
-                    let text = e
-                        .us_english_description
-                        .as_deref()
-                        .or(e.localized_description.as_deref())
-                        .unwrap_or("");
-                    format!(
-                        "{} {}: {text}",
-                        e.error_domain.as_deref().unwrap_or(""),
-                        e.error_code
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .unwrap_or_default();
-    let mut text = format!("the Mac answered {}", status.as_str());
-    if !chain.is_empty() {
-        text.push_str(": ");
-        text.push_str(&chain);
-    }
-    text.chars().take(1000).collect()
 }
 
 impl MdmService {
@@ -289,7 +256,7 @@ impl MdmService {
         })
     }
 
-    fn open_recovery_lock_password(
+    pub(super) fn open_recovery_lock_password(
         &self,
         record: &EscrowedRecoveryLock,
     ) -> Result<String, ServiceError> {
@@ -453,294 +420,8 @@ impl MdmService {
             generated,
         })
     }
-
-    /// The Mac answered a `SetRecoveryLock` Russet escrowed.
-    async fn recovery_lock_set_answered(
-        &self,
-        result: &CommandResultEvent,
-        record: &EscrowedRecoveryLock,
-    ) -> Result<(), ServiceError> {
-        let now = now_ms();
-        match result.status {
-            ResultStatus::Acknowledged if record.kind == RecoveryLockKind::Set => {
-                // Ask the Mac to confirm it has exactly the escrowed password.
-                let password = self.open_recovery_lock_password(record)?;
-                let verify = Command::verify_recovery_lock(&password)?;
-                let queued = self
-                    .store
-                    .recovery_lock_acknowledged(
-                        &record.command_uuid,
-                        Some(&NewCommand {
-                            command_uuid: verify.command_uuid.clone(),
-                            request_type: verify.request_type.clone(),
-                            payload: self.seal_payload(&verify.command_uuid, &verify.to_plist())?,
-                            payload_sealed: true,
-                            priority: PRIORITY_NORMAL,
-                            now,
-                        }),
-                        now,
-                    )
-                    .await?;
-                if queued {
-                    self.announce(&verify.command_uuid);
-                }
-            }
-            ResultStatus::Acknowledged => {
-                // A clear has no password to verify: the acknowledgement is the answer, and a
-                // SecurityInfo shows `IsRecoveryLockEnabled` false.
-                self.store
-                    .recovery_lock_acknowledged(&record.command_uuid, None, now)
-                    .await?;
-                self.store
-                    .recovery_lock_settled(
-                        &record.command_uuid,
-                        RecoveryLockState::Verified,
-                        None,
-                        now,
-                    )
-                    .await?;
-                self.ask_security_info(&record.device_id).await?;
-            }
-            ResultStatus::Error | ResultStatus::CommandFormatError => {
-                // macOS refused it (e.g. a wrong CurrentPassword): the password in effect
-                // stays the previous one.
-                let why = failure_text(&result.raw, result.status);
-                tracing::warn!(
-                    device_id = %record.device_id,
-                    command_uuid = %record.command_uuid,
-                    failure = %why,
-                    "the Mac refused SetRecoveryLock"
-                );
-                self.store
-                    .recovery_lock_settled(
-                        &record.command_uuid,
-                        RecoveryLockState::Failed,
-                        Some(&why),
-                        now,
-                    )
-                    .await?;
-            }
-            ResultStatus::NotNow => {}
-        }
-        Ok(())
-    }
-
-    /// The Mac answered the `VerifyRecoveryLock` of an escrowed password.
-    async fn recovery_lock_verify_answered(
-        &self,
-        result: &CommandResultEvent,
-        record: &EscrowedRecoveryLock,
-    ) -> Result<(), ServiceError> {
-        let (state, failure) = match result.status {
-            ResultStatus::NotNow => return Ok(()),
-            ResultStatus::Acknowledged => match decode_password_verified(&result.raw) {
-                Ok(true) => (RecoveryLockState::Verified, None),
-                Ok(false) => (
-                    RecoveryLockState::Failed,
-                    Some(
-                        "the Mac did not verify the escrowed password (PasswordVerified false)"
-                            .to_string(),
-                    ),
-                ),
-                Err(e) => (
-                    RecoveryLockState::Failed,
-                    Some(format!("VerifyRecoveryLock answer: {e}")),
-                ),
-            },
-            status => (
-                RecoveryLockState::Failed,
-                Some(failure_text(&result.raw, status)),
-            ),
-        };
-        if state == RecoveryLockState::Failed {
-            tracing::warn!(
-                device_id = %record.device_id,
-                command_uuid = %record.command_uuid,
-                failure = failure.as_deref().unwrap_or(""),
-                "Recovery Lock password not verified"
-            );
-        }
-        self.store
-            .recovery_lock_settled(&record.command_uuid, state, failure.as_deref(), now_ms())
-            .await?;
-        self.ask_security_info(&record.device_id).await
-    }
-
-    /// Queue a SecurityInfo so inventory's `IsRecoveryLockEnabled` follows the change.
-    async fn ask_security_info(&self, udid: &str) -> Result<(), ServiceError> {
-        let command = Command::security_info()?;
-        self.enqueue_internal(
-            &command,
-            std::slice::from_ref(&udid.to_string()),
-            PRIORITY_NORMAL,
-            false,
-        )
-        .await?;
-        Ok(())
-    }
-}
-
-/// Hears the answers to Recovery Lock commands and settles their escrow. Registered with the
-/// core at start (`server`); the core holds observers weakly, so the server keeps it.
-pub struct RecoveryLockObserver {
-    core: Arc<MdmService>,
-}
-
-impl RecoveryLockObserver {
-    pub fn new(core: Arc<MdmService>) -> Self {
-        RecoveryLockObserver { core }
-    }
-
-    async fn handle(&self, result: &CommandResultEvent) -> Result<(), ServiceError> {
-        // Recovery Lock is a device-channel command (Apple: `userchannel: false`).
-        if result.enrollment_id != result.device_id {
-            return Ok(());
-        }
-        let Some(record) = self
-            .core
-            .store
-            .recovery_lock_of_command(&result.command_uuid)
-            .await?
-        else {
-            // Not one Russet escrowed: nothing to settle.
-            return Ok(());
-        };
-        match result.request_type.as_str() {
-            "SetRecoveryLock" if record.command_uuid == result.command_uuid => {
-                self.core.recovery_lock_set_answered(result, &record).await
-            }
-            "VerifyRecoveryLock" => {
-                self.core
-                    .recovery_lock_verify_answered(result, &record)
-                    .await
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl DeviceObserver for RecoveryLockObserver {
-    async fn devices_changed(&self, _device_ids: &[String], _why: DeviceChange) {}
-
-    fn wants_results_of(&self, request_type: &str) -> bool {
-        matches!(request_type, "SetRecoveryLock" | "VerifyRecoveryLock")
-    }
-
-    async fn command_result(&self, result: &CommandResultEvent) {
-        if let Err(e) = self.handle(result).await {
-            tracing::error!(
-                error = %e,
-                device_id = %result.device_id,
-                request_type = %result.request_type,
-                "settling a Recovery Lock escrow failed"
-            );
-        }
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_passwords_are_four_groups_of_five_and_vary() {
-        let all: std::collections::HashSet<String> = (0..200)
-            .map(|_| generate_password().expect("password"))
-            .collect();
-        assert_eq!(all.len(), 200, "100 random bits never collide in 200 draws");
-        for p in &all {
-            let groups: Vec<&str> = p.split('-').collect();
-            assert_eq!(groups.len(), 4, "{p}");
-            assert!(groups.iter().all(|g| g.len() == 5), "{p}");
-            assert!(
-                groups
-                    .iter()
-                    .flat_map(|g| g.bytes())
-                    .all(|b| ALPHABET.contains(&b)),
-                "{p}"
-            );
-            assert!(!p.contains(['0', 'O', '1', 'I']), "{p}");
-            assert!(
-                check_password(p).is_ok(),
-                "a generated password is a valid one"
-            );
-        }
-    }
-
-    #[test]
-    fn given_passwords_are_printable_ascii_of_a_sensible_length() {
-        for good in ["correct horse", "Tr0ub4dor&3", "12345678", &"x".repeat(64)] {
-            assert!(check_password(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "short",
-            " leading",
-            "trailing ",
-            "tab\tinside",
-            "newline\n1234",
-            "pässwort1",
-            "パスワードです長い",
-            &"x".repeat(65),
-        ] {
-            let err = check_password(bad).expect_err(bad);
-            assert!(matches!(err, ServiceError::BadRequest(_)), "{bad}");
-            if bad.len() >= 4 {
-                assert!(
-                    !err.to_string().contains(bad),
-                    "the refusal never echoes it"
-                );
-            }
-        }
-    }
-
-    fn mac(silicon: Option<bool>, os: Option<&str>) -> DeviceView {
-        DeviceView {
-            udid: "U".into(),
-            enrollment_type: "Device".into(),
-            serial_number: None,
-            model: None,
-            model_name: None,
-            device_name: None,
-            os_version: os.map(str::to_string),
-            build_version: None,
-            product_name: None,
-            topic: None,
-            enrolled: true,
-            awaiting_configuration: false,
-            push_token: None,
-            has_push_magic: false,
-            token_update_count: 0,
-            identity_cert_sha256: None,
-            identity_not_after: None,
-            pin_required_for_lock: None,
-            pin_required_for_erase: None,
-            is_apple_silicon: silicon,
-            authenticated_at: None,
-            last_token_update_at: None,
-            last_seen_at: None,
-            checked_out_at: None,
-            last_push_at: None,
-            last_push_result: None,
-            push_blocked: None,
-            created_at: 0,
-            updated_at: 0,
-            user_channels: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn intel_and_macos_before_11_5_are_refused_unknown_is_allowed() {
-        assert!(check_eligible(&mac(Some(true), Some("15.1"))).is_ok());
-        assert!(check_eligible(&mac(None, None)).is_ok());
-        assert!(check_eligible(&mac(Some(true), Some("11.5"))).is_ok());
-        assert!(check_eligible(&mac(Some(true), Some("11.10"))).is_ok());
-        for refused in [mac(Some(false), Some("15.1")), mac(None, Some("11.4.1"))] {
-            assert!(matches!(
-                check_eligible(&refused),
-                Err(ServiceError::Refused(_))
-            ));
-        }
-    }
-}
+#[path = "recovery_lock_tests.rs"]
+mod tests;
