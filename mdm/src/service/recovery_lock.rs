@@ -15,7 +15,8 @@ use crate::filter::compare_versions;
 use crate::protocol::command::Command;
 use crate::secrets::Sealed;
 use crate::store::recovery_lock::{
-    EscrowedRecoveryLock, RecoveryLockEscrow, RecoveryLockKind, RecoveryLockState,
+    EscrowedRecoveryLock, RecoveryLockEscrow, RecoveryLockKind, RecoveryLockQueued,
+    RecoveryLockState,
 };
 use crate::store::{DeviceView, NewCommand, PRIORITY_NORMAL, PinFilter, QueueStatus};
 use crate::timefmt::now_ms;
@@ -129,6 +130,13 @@ fn check_eligible(device: &DeviceView) -> Result<(), ServiceError> {
         )));
     }
     Ok(())
+}
+
+fn change_in_flight(command_uuid: &str) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "an earlier Recovery Lock change (command {command_uuid}) has not reached the Mac yet; \
+         try again once it did"
+    ))
 }
 
 /// The Mac has taken this change (its acknowledgement may not have reached the observer).
@@ -304,13 +312,7 @@ impl MdmService {
                 continue;
             }
             match r.queue_status {
-                Some(s) if s.is_open() => {
-                    return Err(ServiceError::Conflict(format!(
-                        "an earlier Recovery Lock change (command {}) has not reached the Mac \
-                         yet; try again once it did",
-                        r.command_uuid
-                    )));
-                }
+                Some(s) if s.is_open() => return Err(change_in_flight(&r.command_uuid)),
                 status => {
                     let why = match status {
                         Some(s) => {
@@ -392,11 +394,15 @@ impl MdmService {
                 &escrow,
             )
             .await?;
-        if !queued {
-            return Err(ServiceError::Conflict(format!(
-                "device {} is not enrolled: it would never receive the command",
-                device.udid
-            )));
+        match queued {
+            RecoveryLockQueued::Queued => {}
+            RecoveryLockQueued::NotEnrolled => {
+                return Err(ServiceError::Conflict(format!(
+                    "device {} is not enrolled: it would never receive the command",
+                    device.udid
+                )));
+            }
+            RecoveryLockQueued::ChangeInFlight(earlier) => return Err(change_in_flight(&earlier)),
         }
         // Escrowed and committed: only now may a push make the Mac fetch it.
         self.announce(&command.command_uuid);

@@ -80,6 +80,17 @@ pub struct RecoveryLockEscrow {
     pub now: i64,
 }
 
+/// What [`RecoveryLockStore::enqueue_recovery_lock`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecoveryLockQueued {
+    Queued,
+    /// The device has no enabled device-channel enrollment: nothing written.
+    NotEnrolled,
+    /// An earlier change (this command) has not reached the Mac yet: it would run first, so
+    /// the new one's `CurrentPassword` would be wrong. Nothing written.
+    ChangeInFlight(String),
+}
+
 /// An escrowed password (still sealed) and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscrowedRecoveryLock {
@@ -153,13 +164,15 @@ pub(crate) const RECOVERY_LOCK_SELECT: &str = "SELECT r.id, r.command_uuid, r.de
 #[async_trait]
 pub trait RecoveryLockStore: Send + Sync {
     /// In one transaction, escrow the sealed password and queue its `SetRecoveryLock` for the
-    /// device channel: the password exists before anything can deliver the command. False
-    /// (nothing written) when the device has no enabled device-channel enrollment.
+    /// device channel: the password exists before anything can deliver the command. Refused
+    /// (nothing written) when the device has no enabled device channel, or while an earlier
+    /// change is still on its way; the device channel's row is locked first, so two changes
+    /// for one Mac on two servers are serialized and the second sees the first.
     async fn enqueue_recovery_lock(
         &self,
         cmd: &NewCommand,
         escrow: &RecoveryLockEscrow,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<RecoveryLockQueued>;
 
     /// Escrowed passwords matching the filter, newest first. Never deleted by anything.
     async fn recovery_lock_passwords(
@@ -204,15 +217,32 @@ macro_rules! impl_recovery_lock_store {
                 &self,
                 cmd: &$crate::store::NewCommand,
                 escrow: &$crate::store::recovery_lock::RecoveryLockEscrow,
-            ) -> $crate::store::StoreResult<bool> {
+            ) -> $crate::store::StoreResult<$crate::store::recovery_lock::RecoveryLockQueued> {
+                use $crate::store::recovery_lock::RecoveryLockQueued;
                 let mut tx = self.write().await?;
-                let enabled: Option<bool> =
-                    sqlx::query_scalar($crate::store::rows::DEVICE_CHANNEL_ENABLED)
-                        .bind(&escrow.device_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                // A no-op UPDATE: a row lock on PostgreSQL (SQLite's write transaction already
+                // holds the database), in the usual order (enrollments before queue entries).
+                let enabled: Option<bool> = sqlx::query_scalar(
+                    "UPDATE enrollments SET enabled = enabled WHERE id = $1 AND device_id = $1 \
+                     RETURNING enabled",
+                )
+                .bind(&escrow.device_id)
+                .fetch_optional(&mut *tx)
+                .await?;
                 if enabled != Some(true) {
-                    return Ok(false);
+                    return Ok(RecoveryLockQueued::NotEnrolled);
+                }
+                let in_flight: Option<String> = sqlx::query_scalar(
+                    "SELECT r.command_uuid FROM recovery_lock_passwords r JOIN queue_entries q \
+                     ON q.command_uuid = r.command_uuid AND q.enrollment_id = r.device_id \
+                     WHERE r.device_id = $1 AND r.state = 'pending' AND r.acknowledged_at IS NULL \
+                     AND q.status IN ('Pending', 'Sent', 'NotNow') ORDER BY r.id DESC LIMIT 1",
+                )
+                .bind(&escrow.device_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(earlier) = in_flight {
+                    return Ok(RecoveryLockQueued::ChangeInFlight(earlier));
                 }
                 sqlx::query(
                     "INSERT INTO recovery_lock_passwords (command_uuid, device_id, serial_number, \
@@ -230,7 +260,7 @@ macro_rules! impl_recovery_lock_store {
                 .await?;
                 Self::enqueue_in(&mut tx, cmd, std::slice::from_ref(&escrow.device_id)).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(RecoveryLockQueued::Queued)
             }
 
             async fn recovery_lock_passwords(

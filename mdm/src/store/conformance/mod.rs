@@ -128,5 +128,6 @@ conformance! {
     recovery_lock: [
         recovery_lock_escrow_follows_set_verify_and_supersede,
         recovery_lock_escrow_needs_an_enrolled_device_and_is_atomic,
+        concurrent_recovery_lock_changes_queue_one,
     ],
 }

@@ -2,7 +2,9 @@
 //! and never gone.
 
 use super::fixtures::*;
-use crate::store::recovery_lock::{RecoveryLockEscrow, RecoveryLockKind, RecoveryLockState};
+use crate::store::recovery_lock::{
+    RecoveryLockEscrow, RecoveryLockKind, RecoveryLockQueued, RecoveryLockState,
+};
 use crate::store::*;
 
 fn escrow(uuid: &str, device_id: &str, kind: RecoveryLockKind, now: i64) -> RecoveryLockEscrow {
@@ -33,6 +35,18 @@ fn verify_cmd(uuid: &str, now: i64) -> NewCommand {
     }
 }
 
+async fn queue(
+    s: &dyn Store,
+    uuid: &str,
+    device_id: &str,
+    kind: RecoveryLockKind,
+    now: i64,
+) -> RecoveryLockQueued {
+    s.enqueue_recovery_lock(&set_cmd(uuid, now), &escrow(uuid, device_id, kind, now))
+        .await
+        .unwrap()
+}
+
 async fn states(s: &dyn Store, device_id: &str) -> Vec<(String, RecoveryLockState)> {
     s.recovery_lock_passwords(&PinFilter::udid(device_id))
         .await
@@ -45,14 +59,16 @@ async fn states(s: &dyn Store, device_id: &str) -> Vec<(String, RecoveryLockStat
 pub(super) async fn recovery_lock_escrow_follows_set_verify_and_supersede(s: &dyn Store) {
     use RecoveryLockState::*;
     enroll(s, "A", 1).await;
-    assert!(
-        s.enqueue_recovery_lock(
-            &set_cmd("S1", 2),
-            &escrow("S1", "A", RecoveryLockKind::Set, 2)
-        )
-        .await
-        .unwrap()
+    assert_eq!(
+        queue(s, "S1", "A", RecoveryLockKind::Set, 2).await,
+        RecoveryLockQueued::Queued
     );
+    // A second change before the Mac took the first is refused, nothing written.
+    assert_eq!(
+        queue(s, "S1b", "A", RecoveryLockKind::Set, 2).await,
+        RecoveryLockQueued::ChangeInFlight("S1".into())
+    );
+    assert!(s.command("S1b").await.unwrap().is_none());
     let rec = s
         .recovery_lock_passwords(&PinFilter::serial("SN-A"))
         .await
@@ -116,23 +132,21 @@ pub(super) async fn recovery_lock_escrow_follows_set_verify_and_supersede(s: &dy
     );
 
     // A rotation that the Mac refuses fails alone; one it takes supersedes the old password.
-    s.enqueue_recovery_lock(
-        &set_cmd("S2", 8),
-        &escrow("S2", "A", RecoveryLockKind::Set, 8),
-    )
-    .await
-    .unwrap();
+    assert_eq!(
+        queue(s, "S2", "A", RecoveryLockKind::Set, 8).await,
+        RecoveryLockQueued::Queued,
+        "the first change was acknowledged: no longer in flight"
+    );
     assert!(
         s.recovery_lock_settled("S2", Failed, Some("wrong current password"), 9)
             .await
             .unwrap()
     );
-    s.enqueue_recovery_lock(
-        &set_cmd("S3", 10),
-        &escrow("S3", "A", RecoveryLockKind::Set, 10),
-    )
-    .await
-    .unwrap();
+    assert_eq!(
+        queue(s, "S3", "A", RecoveryLockKind::Set, 10).await,
+        RecoveryLockQueued::Queued,
+        "a failed change is not in flight"
+    );
     s.recovery_lock_acknowledged("S3", Some(&verify_cmd("V3", 11)), 11)
         .await
         .unwrap();
@@ -154,12 +168,10 @@ pub(super) async fn recovery_lock_escrow_follows_set_verify_and_supersede(s: &dy
     );
 
     // A clear is escrowed like a set, and nothing that removes the device removes a password.
-    s.enqueue_recovery_lock(
-        &set_cmd("C1", 13),
-        &escrow("C1", "A", RecoveryLockKind::Clear, 13),
-    )
-    .await
-    .unwrap();
+    assert_eq!(
+        queue(s, "C1", "A", RecoveryLockKind::Clear, 13).await,
+        RecoveryLockQueued::Queued
+    );
     s.check_out("A", 14).await.unwrap();
     assert!(s.delete_device("A").await.unwrap());
     let after = s
@@ -175,23 +187,15 @@ pub(super) async fn recovery_lock_escrow_follows_set_verify_and_supersede(s: &dy
 }
 
 pub(super) async fn recovery_lock_escrow_needs_an_enrolled_device_and_is_atomic(s: &dyn Store) {
-    assert!(
-        !s.enqueue_recovery_lock(
-            &set_cmd("S0", 1),
-            &escrow("S0", "ghost", RecoveryLockKind::Set, 1)
-        )
-        .await
-        .unwrap()
+    assert_eq!(
+        queue(s, "S0", "ghost", RecoveryLockKind::Set, 1).await,
+        RecoveryLockQueued::NotEnrolled
     );
     enroll(s, "B", 2).await;
     s.check_out("B", 3).await.unwrap();
-    assert!(
-        !s.enqueue_recovery_lock(
-            &set_cmd("S1", 4),
-            &escrow("S1", "B", RecoveryLockKind::Set, 4)
-        )
-        .await
-        .unwrap(),
+    assert_eq!(
+        queue(s, "S1", "B", RecoveryLockKind::Set, 4).await,
+        RecoveryLockQueued::NotEnrolled,
         "a checked-out Mac would never get it"
     );
     assert!(
@@ -202,4 +206,29 @@ pub(super) async fn recovery_lock_escrow_needs_an_enrolled_device_and_is_atomic(
     );
     assert!(s.command("S1").await.unwrap().is_none(), "nothing queued");
     assert!(s.recovery_lock_of_command("S1").await.unwrap().is_none());
+}
+
+pub(super) async fn concurrent_recovery_lock_changes_queue_one(s: &dyn Store) {
+    enroll(s, "C", 1).await;
+    for round in 0..5 {
+        let (p, q) = (format!("P{round}"), format!("Q{round}"));
+        let (a, b) = tokio::join!(
+            queue(s, &p, "C", RecoveryLockKind::Set, 2),
+            queue(s, &q, "C", RecoveryLockKind::Set, 2)
+        );
+        let queued = [&a, &b]
+            .iter()
+            .filter(|r| ***r == RecoveryLockQueued::Queued)
+            .count();
+        assert_eq!(queued, 1, "round {round}: {a:?} {b:?}");
+        // Settle the one that won, so the next round starts free.
+        let won = if a == RecoveryLockQueued::Queued {
+            &p
+        } else {
+            &q
+        };
+        s.recovery_lock_settled(won, RecoveryLockState::Failed, None, 3)
+            .await
+            .unwrap();
+    }
 }
