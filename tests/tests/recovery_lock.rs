@@ -71,6 +71,12 @@ async fn set_rotate_and_clear_follow_the_mac_and_are_verified(backend: Backend) 
     let serial = mac.mac.serial.clone();
     let udid = mac.mac.udid.clone();
 
+    // Nothing escrowed yet: the Mac's own word that Recovery Lock is off.
+    let v = reveal(&srv, &format!("serial={serial}")).await;
+    assert_eq!(v["passwords"], json!([]));
+    assert_eq!(v["device"]["udid"], json!(udid));
+    assert_eq!(v["device"]["recovery_lock_enabled"], json!(false));
+
     // A random password, named by serial number (errata: every verb takes UDID or serial).
     let (status, v) = srv
         .api(Method::POST, &set_path(&serial), Some(json!({})))

@@ -236,10 +236,15 @@ impl MdmService {
             }),
         )
         .await?;
-        let udid = filter
+        // The Mac the passwords belong to; with none escrowed, the Mac with that serial (its
+        // IsRecoveryLockEnabled tells whether a lock was set outside Russet).
+        let mut udid = filter
             .udid
             .clone()
             .or_else(|| records.first().map(|r| r.device_id.clone()));
+        if let (None, Some(serial)) = (&udid, &filter.serial) {
+            udid = self.udid_of(serial).await.ok().flatten();
+        }
         let (device, recovery_lock_enabled) = match udid {
             Some(u) => {
                 let inventory = self.store.inventory(&u).await?;
