@@ -412,6 +412,31 @@ async fn macs_that_cannot_take_it_are_refused(backend: Backend) {
             .contains("Apple silicon")
     );
 
+    // An Intel Mac that has not said so yet gets the command, and macOS refuses it: the escrow
+    // records the refusal.
+    let mut unknown = ManagedMac::new(srv.mac());
+    unknown.is_apple_silicon = false;
+    unknown.enroll().await;
+    let (status, v) = srv
+        .api(Method::POST, &set_path(&unknown.mac.udid), Some(json!({})))
+        .await;
+    assert_eq!(status, 201, "facts unknown: allowed: {v}");
+    settle(&mut unknown).await;
+    assert_eq!(unknown.recovery_lock_password, None);
+    let v = reveal(&srv, &format!("udid={}", unknown.mac.udid)).await;
+    assert_eq!(v["passwords"][0]["state"], json!("failed"));
+    assert!(
+        v["passwords"][0]["failure"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Apple silicon"),
+        "{v}"
+    );
+    let (status, _) = srv
+        .api(Method::POST, &set_path(&unknown.mac.udid), Some(json!({})))
+        .await;
+    assert_eq!(status, 422, "now the server knows");
+
     let mut old = ManagedMac::new(srv.mac());
     old.os_version = "11.4".into();
     old.enroll().await;
