@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             Command::Inventory(cmd) => russet_mdm::cli::inventory::run(cmd).await,
             Command::Admin(cmd) => russet_mdm::cli::admin::run(cmd).await,
             Command::Filevault(cmd) => russet_mdm::cli::filevault::run(cmd).await,
+            Command::RecoveryLock(cmd) => russet_mdm::cli::recovery_lock::run(cmd).await,
         }
     });
     match result {

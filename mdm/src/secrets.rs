@@ -62,6 +62,8 @@ pub enum Sealed<'a> {
     FileVaultRecoveryKey { id: &'a str },
     /// The envelope a FileVault key arrived in, kept as received, by its row.
     FileVaultEnvelope { id: &'a str },
+    /// A Recovery Lock password in the escrow table, by the SetRecoveryLock that sets it.
+    RecoveryLockPassword { command_uuid: &'a str },
 }
 
 impl Sealed<'_> {
@@ -88,6 +90,9 @@ impl Sealed<'_> {
             Sealed::FileVaultEscrowKey { id } => format!("filevault-escrow-key:{id}"),
             Sealed::FileVaultRecoveryKey { id } => format!("filevault-recovery-key:{id}"),
             Sealed::FileVaultEnvelope { id } => format!("filevault-envelope:{id}"),
+            Sealed::RecoveryLockPassword { command_uuid } => {
+                format!("recovery-lock-password:{command_uuid}")
+            }
         }
     }
 }
@@ -291,6 +296,10 @@ mod tests {
             (
                 Sealed::FileVaultEnvelope { id: "R" },
                 "filevault-envelope:R",
+            ),
+            (
+                Sealed::RecoveryLockPassword { command_uuid: "C" },
+                "recovery-lock-password:C",
             ),
         ];
         for (what, aad) in cases {

@@ -92,6 +92,8 @@ pub struct ManagedMac {
     pub accounts: Vec<String>,
     /// Request types answered with a body that is not Apple's (a broken Mac).
     pub malformed: BTreeSet<String>,
+    /// The Recovery Lock password the Mac has (None: Recovery Lock is off).
+    pub recovery_lock_password: Option<String>,
 }
 
 impl ManagedMac {
@@ -142,6 +144,7 @@ impl ManagedMac {
             supervised: true,
             accounts: vec!["admin".into()],
             malformed: BTreeSet::new(),
+            recovery_lock_password: None,
         }
     }
 
@@ -372,6 +375,24 @@ impl ManagedMac {
                 }
             }
             "RotateFileVaultKey" => self.rotate(uuid, command),
+            "SetRecoveryLock" => match self.set_recovery_lock(command) {
+                Ok(()) => self.status("Acknowledged", Some(uuid), channel),
+                Err((code, why)) => self.error(uuid, channel, code, &why),
+            },
+            // Apple: `PasswordVerified` true when the password is the one the Mac has.
+            "VerifyRecoveryLock" if self.is_apple_silicon => {
+                let given = command.get("Password").and_then(Value::as_string);
+                let verified = given.is_some() && given == self.recovery_lock_password.as_deref();
+                let mut d = self.status("Acknowledged", Some(uuid), channel);
+                d.insert("PasswordVerified".into(), Value::Boolean(verified));
+                d
+            }
+            "VerifyRecoveryLock" => self.error(
+                uuid,
+                channel,
+                12078,
+                "Recovery Lock is only supported on Mac computers with Apple silicon.",
+            ),
             "ProfileList" => {
                 let managed_only = command
                     .get("ManagedOnly")
@@ -440,7 +461,10 @@ impl ManagedMac {
                 );
                 info.insert("FirewallSettings".into(), Value::Dictionary(firewall));
                 info.insert("SecureBoot".into(), Value::Dictionary(boot));
-                info.insert("IsRecoveryLockEnabled".into(), Value::Boolean(false));
+                info.insert(
+                    "IsRecoveryLockEnabled".into(),
+                    Value::Boolean(self.recovery_lock_password.is_some()),
+                );
                 info.insert(
                     "BootstrapTokenAllowedForAuthentication".into(),
                     s("allowed"),
@@ -550,6 +574,34 @@ impl ManagedMac {
         a.insert("HostName".into(), s("test-mac.local"));
         a.insert("LocalHostName".into(), s("test-mac"));
         a
+    }
+
+    /// SetRecoveryLock as macOS applies it (Apple: `passcode.recovery.set.yaml`): Apple silicon
+    /// only; with a lock set, `CurrentPassword` must be the password the Mac has; an empty
+    /// `NewPassword` clears it. A refusal is an Error with an ErrorChain (the codes are stand-ins:
+    /// Russet keeps the chain's text, it does not interpret the codes).
+    fn set_recovery_lock(&mut self, command: &Dictionary) -> Result<(), (i64, String)> {
+        if !self.is_apple_silicon {
+            return Err((
+                12078,
+                "Recovery Lock is only supported on Mac computers with Apple silicon.".into(),
+            ));
+        }
+        let new = command
+            .get("NewPassword")
+            .and_then(Value::as_string)
+            .ok_or((4001, "SetRecoveryLock without NewPassword".to_string()))?;
+        let current = command.get("CurrentPassword").and_then(Value::as_string);
+        if let Some(have) = &self.recovery_lock_password
+            && current != Some(have.as_str())
+        {
+            return Err((
+                12079,
+                "The current Recovery Lock password is missing or incorrect.".into(),
+            ));
+        }
+        self.recovery_lock_password = (!new.is_empty()).then(|| new.to_string());
+        Ok(())
     }
 
     /// InstallProfile: read the profile (CMS-signed or not), check its scope fits the channel,

@@ -15,6 +15,7 @@ pub mod group;
 pub mod inventory;
 pub mod lockwipe;
 pub mod profile;
+pub mod recovery_lock;
 mod table;
 
 pub use client::{AdminClient, ClientArgs};
@@ -86,4 +87,7 @@ pub enum Command {
     /// FileVault: enforce on a group, escrowed recovery keys (audited), rotation.
     #[command(subcommand)]
     Filevault(filevault::FileVaultCmd),
+    /// Recovery Lock (Apple silicon): set, rotate, clear; escrowed passwords.
+    #[command(subcommand)]
+    RecoveryLock(recovery_lock::RecoveryLockCmd),
 }

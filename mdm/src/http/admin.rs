@@ -6,7 +6,7 @@ use super::extractor::require_admin;
 use super::{AdminError, AppState, MAX_ADMIN_BODY};
 use super::{
     admins, apns, audit, commands, dep, devices, enroll_links, filevault, groups, inventory,
-    lockwipe, metrics, profiles,
+    lockwipe, metrics, profiles, recovery_lock,
 };
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .merge(devices::routes())
         .merge(commands::routes())
         .merge(lockwipe::routes())
+        .merge(recovery_lock::routes())
         .merge(apns::routes())
         .merge(enroll_links::routes())
         .merge(audit::routes())

@@ -5,7 +5,7 @@
 //! Device side: `device` (router, check-in, command loop), `identity` (who signed the body),
 //! `enroll` (`/mdm/enroll`), `scep`, `tls`. Admin side: `admin` (router), one module per
 //! area with its own `routes()`: `devices`, `commands`, `lockwipe`, `apns`, `enroll_links`,
-//! `audit`, `dep`, `groups`, `profiles`, `inventory`, `admins`; `metrics` (`GET /metrics`,
+//! `audit`, `dep`, `groups`, `profiles`, `inventory`, `admins`, `recovery_lock`; `metrics` (`GET /metrics`,
 //! Prometheus); `permissions` (the permission each admin route requires, checked by
 //! `extractor::require_admin`).
 
@@ -29,6 +29,7 @@ mod lockwipe;
 mod metrics;
 mod permissions;
 mod profiles;
+mod recovery_lock;
 pub mod scep;
 pub mod tls;
 
@@ -75,6 +76,9 @@ pub struct AppState {
     pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
     /// Escrows the FileVault keys Macs send (held here: the core observes it weakly).
     pub filevault: Arc<crate::service::filevault::FileVaultEscrow>,
+    /// Settles Recovery Lock escrows from the Macs' answers (held here: the core holds its
+    /// observers weakly).
+    pub recovery_lock: Arc<crate::service::recovery_lock_answers::RecoveryLockObserver>,
 }
 
 /// What `GET /metrics` needs: the process's Prometheus recorder, and the scrape-only token

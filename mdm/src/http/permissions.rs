@@ -31,6 +31,11 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/filevault-keys", KeyReveal),
     ("GET", "/devices/{udid}/filevault", Read),
     ("POST", "/devices/{udid}/filevault/rotate", DiskSecurity),
+    // Recovery Lock
+    ("POST", "/devices/{udid}/recovery-lock", DiskSecurity),
+    ("DELETE", "/devices/{udid}/recovery-lock", DiskSecurity),
+    ("POST", "/recovery-lock", DiskSecurity),
+    ("GET", "/recovery-lock-passwords", KeyReveal),
     // push and the push certificate
     ("POST", "/devices/{udid}/push", Commands),
     ("GET", "/apns", Read),

@@ -216,6 +216,15 @@ impl Command {
         )
     }
 
+    /// `VerifyRecoveryLock` (Apple silicon, macOS 11.5+): the Mac answers `PasswordVerified`
+    /// (DM `passcode.recovery.verify.yaml`).
+    pub fn verify_recovery_lock(password: &str) -> Result<Command, ProtocolError> {
+        Command::new(
+            "VerifyRecoveryLock",
+            Keys::default().set("Password", password).0,
+        )
+    }
+
     /// `RotateFileVaultKey`. `file_vault_unlock` holds `Password` (or the deprecated
     /// `PrivateKeyExport` pair); certificates are DER.
     pub fn rotate_filevault_key(

@@ -30,6 +30,7 @@ pub const SUPPORTED_REQUEST_TYPES: &[&str] = &[
     "DeviceConfigured",
     "AccountConfiguration",
     "SetRecoveryLock",
+    "VerifyRecoveryLock",
     "RotateFileVaultKey",
     "DeclarativeManagement",
 ];

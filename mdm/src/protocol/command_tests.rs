@@ -21,7 +21,7 @@ fn parse(body: &[u8]) -> Dictionary {
 
 #[test]
 fn every_supported_request_type_has_apples_schema() {
-    assert_eq!(SUPPORTED_REQUEST_TYPES.len(), 18);
+    assert_eq!(SUPPORTED_REQUEST_TYPES.len(), 19);
     for rt in SUPPORTED_REQUEST_TYPES {
         let schema = schema_for(rt).unwrap_or_else(|e| panic!("{rt}: {e}"));
         assert_eq!(&schema.payload.requesttype, rt);
@@ -61,6 +61,7 @@ fn typed_constructors_produce_valid_commands() {
         Command::device_configured(),
         Command::account_configuration(account),
         Command::set_recovery_lock("new-secret", Some("old-secret")),
+        Command::verify_recovery_lock("new-secret"),
         Command::rotate_filevault_key(FileVaultKeyType::Personal, unlock, None, Some(vec![0x30])),
         Command::declarative_management(Some(b"{}".to_vec())),
     ];

@@ -112,6 +112,15 @@ pub fn decode_report(body: &[u8]) -> Result<CommandReport, ProtocolError> {
     })
 }
 
+/// `PasswordVerified` of an acknowledged `VerifyRecoveryLock` (Apple:
+/// `passcode.recovery.verify.yaml`, a required `<boolean>`).
+pub fn decode_password_verified(body: &[u8]) -> Result<bool, ProtocolError> {
+    let dict = parse_dict(body)?;
+    Fields(&dict)
+        .opt_bool("PasswordVerified")?
+        .ok_or_else(|| ProtocolError::Malformed("required key PasswordVerified is missing".into()))
+}
+
 fn check_command_uuid(uuid: &str) -> Result<(), ProtocolError> {
     if uuid.len() > MAX_COMMAND_UUID_LEN || uuid.chars().any(char::is_control) {
         return Err(ProtocolError::Malformed(

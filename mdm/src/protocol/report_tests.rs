@@ -193,3 +193,28 @@ fn deep_reports_are_refused_by_the_guard() {
     body.extend(b"</dict></plist>");
     assert_eq!(decode_report(&body), Err(ProtocolError::TooDeep));
 }
+
+#[test]
+fn verify_recovery_lock_answers_password_verified() {
+    let answer = |extra: &str| {
+        report(&format!(
+            "<key>Status</key><string>Acknowledged</string><key>UDID</key><string>U</string>\
+             <key>CommandUUID</key><string>C</string>{extra}"
+        ))
+    };
+    assert_eq!(
+        decode_password_verified(&answer("<key>PasswordVerified</key><true/>")),
+        Ok(true)
+    );
+    assert_eq!(
+        decode_password_verified(&answer("<key>PasswordVerified</key><false/>")),
+        Ok(false)
+    );
+    // Required by Apple's schema: missing or of the wrong type is malformed, never "verified".
+    for bad in ["", "<key>PasswordVerified</key><string>true</string>"] {
+        assert!(matches!(
+            decode_password_verified(&answer(bad)),
+            Err(ProtocolError::Malformed(_))
+        ));
+    }
+}

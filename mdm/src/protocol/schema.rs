@@ -65,6 +65,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("schema/passcode.recovery.set.yaml"),
     ),
     (
+        "passcode.recovery.verify.yaml",
+        include_str!("schema/passcode.recovery.verify.yaml"),
+    ),
+    (
         "profile.install.yaml",
         include_str!("schema/profile.install.yaml"),
     ),

@@ -20,6 +20,7 @@ use crate::push::{Dispatcher, DispatcherSettings, PushService};
 use crate::secrets::SecretBox;
 use crate::service::enrollment::{EnrollmentOptions, EnrollmentService, ProfileSigner};
 use crate::service::filevault::FileVaultEscrow;
+use crate::service::recovery_lock_answers::RecoveryLockObserver;
 use crate::service::{MdmService, ServiceOptions, UserAuthenticateMode};
 use crate::store::{self, Store};
 use crate::timefmt::now_ms;
@@ -320,6 +321,9 @@ fn services(
         Duration::from_secs(args.filevault_escrow_retry_secs),
     ));
     service.observe(&(filevault.clone() as Arc<dyn crate::service::DeviceObserver>));
+    // Recovery Lock hears its commands' answers (verify, then settle the escrow).
+    let recovery_lock = Arc::new(RecoveryLockObserver::new(service.clone()));
+    service.observe(&(recovery_lock.clone() as Arc<dyn crate::service::DeviceObserver>));
     let identity = Arc::new(IdentityVerifier::new(
         inputs::device_trust(args, &ca)?,
         inputs::client_cert_header(args)?,
@@ -338,6 +342,7 @@ fn services(
         }),
         webhooks,
         filevault,
+        recovery_lock,
     })
 }
 

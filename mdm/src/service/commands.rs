@@ -33,6 +33,8 @@ pub mod enqueue_rules {
             "EraseDevice" => Some("POST /api/v1/devices/{udid}/wipe"),
             // Carries the escrowed recovery key, and its answer must be escrowed.
             "RotateFileVaultKey" => Some("POST /api/v1/devices/{udid}/filevault/rotate"),
+            // Its passwords are escrowed, and the current one is needed to change it.
+            "SetRecoveryLock" => Some("POST /api/v1/devices/{udid}/recovery-lock"),
             _ => None,
         }
     }
@@ -272,7 +274,7 @@ impl MdmService {
     ) -> Result<EnqueueOutcome, ServiceError> {
         if let Some(endpoint) = enqueue_rules::dedicated_endpoint(&command.request_type) {
             return Err(ServiceError::Refused(format!(
-                "{} must be sent with {endpoint}, which escrows its PIN first",
+                "{} must be sent with {endpoint}, which escrows its secret first",
                 command.request_type
             )));
         }

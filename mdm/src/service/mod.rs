@@ -21,6 +21,8 @@ mod group_members;
 pub mod groups;
 pub mod lockwipe;
 pub mod profile;
+pub mod recovery_lock;
+pub mod recovery_lock_answers;
 pub mod setup;
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod postgres;
 pub mod profile_states;
 pub mod profiles;
 pub mod push;
+pub mod recovery_lock;
 mod rows;
 mod sqlite;
 pub mod webhooks;
@@ -43,6 +44,7 @@ pub use postgres::PostgresStore;
 pub use profile_states::ProfileStateStore;
 pub use profiles::ProfileStore;
 pub use push::{PushCertificateRecord, PushCsrKey, PushResultRecord, PushStore, PushTarget};
+pub use recovery_lock::RecoveryLockStore;
 pub use sqlite::SqliteStore;
 pub use webhooks::WebhookStore;
 
@@ -531,6 +533,7 @@ pub trait Store:
     + InventoryStore
     + WebhookStore
     + FileVaultStore
+    + RecoveryLockStore
     + Send
     + Sync
     + 'static

@@ -253,3 +253,4 @@ super::profiles::impl_profile_store!(SqliteStore, sqlx::Sqlite);
 super::inventory::impl_inventory_store!(SqliteStore, sqlx::Sqlite);
 super::webhooks::impl_webhook_store!(SqliteStore, sqlx::Sqlite, "");
 super::filevault::impl_filevault_store!(SqliteStore, sqlx::Sqlite);
+super::recovery_lock::impl_recovery_lock_store!(SqliteStore, sqlx::Sqlite);

@@ -20,6 +20,7 @@ mod inventory;
 mod profile_states;
 mod profiles;
 mod queue;
+mod recovery_lock;
 mod webhooks;
 
 /// For each case: `sqlite::case` and `postgres::case`. The case runs in its own task so a
@@ -130,5 +131,10 @@ conformance! {
         outbox_expires_by_age_whatever_the_url,
         concurrent_claims_never_share_a_row,
         token_update_tally_restarts_at_each_enrollment,
+    ],
+    recovery_lock: [
+        recovery_lock_escrow_follows_set_verify_and_supersede,
+        recovery_lock_escrow_needs_an_enrolled_device_and_is_atomic,
+        concurrent_recovery_lock_changes_queue_one,
     ],
 }
