@@ -200,6 +200,30 @@ impl ManagedMac {
         self.sync_channel(Channel::User).await
     }
 
+    /// Sync the device channel until the server has nothing more (what a reconciler queues
+    /// after an answer included): everything handled, in order. A Mac that never settles in
+    /// ten rounds is a failure.
+    pub async fn converge(&mut self) -> Vec<String> {
+        self.converge_channel(Channel::Device).await
+    }
+
+    /// The same on the user channel.
+    pub async fn converge_user(&mut self) -> Vec<String> {
+        self.converge_channel(Channel::User).await
+    }
+
+    async fn converge_channel(&mut self, channel: Channel) -> Vec<String> {
+        let mut all = Vec::new();
+        for _ in 0..10 {
+            let round = self.sync_channel(channel).await;
+            if round.is_empty() {
+                return all;
+            }
+            all.extend(round);
+        }
+        panic!("the {channel:?} channel never settled: {all:?}");
+    }
+
     async fn sync_channel(&mut self, channel: Channel) -> Vec<String> {
         let mut seen = Vec::new();
         let mut reply = self

@@ -17,19 +17,6 @@ russet_tests::on_both_backends!(
     a_revealed_key_is_rotated_when_configured,
 );
 
-/// Answer what the server sends until it has nothing more. Everything handled, in order.
-async fn converge(mac: &mut ManagedMac) -> Vec<String> {
-    let mut all = Vec::new();
-    for _ in 0..10 {
-        let round = mac.sync().await;
-        if round.is_empty() {
-            return all;
-        }
-        all.extend(round);
-    }
-    panic!("the Mac never settled: {all:?}");
-}
-
 async fn ok(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
     let (code, v) = srv.api(method, path, body).await;
     assert!((200..300).contains(&code), "{path}: {code} {v}");
@@ -59,7 +46,7 @@ async fn enforce(srv: &TestServer, mac: &mut ManagedMac, group: &str) -> Value {
         Some(json!({"group": group, "max_bypass_attempts": 2})),
     )
     .await;
-    let handled = converge(mac).await;
+    let handled = mac.converge().await;
     assert!(
         handled.contains(&"InstallProfile".to_string()),
         "{handled:?}"
@@ -76,7 +63,7 @@ async fn security_info(srv: &TestServer, mac: &mut ManagedMac) {
         Some(json!({"devices": [mac.mac.udid]})),
     )
     .await;
-    let handled = converge(mac).await;
+    let handled = mac.converge().await;
     assert!(handled.contains(&"SecurityInfo".to_string()), "{handled:?}");
 }
 
@@ -107,7 +94,7 @@ async fn filevault_is_enforced_escrowed_revealed_and_rotated(backend: Backend) {
     let srv = TestServer::start_with(backend, &["--inventory", "true"]).await;
     let mut mac = ManagedMac::new(srv.mac());
     mac.enroll().await;
-    converge(&mut mac).await;
+    mac.converge().await;
     let serial = mac.mac.serial.clone();
     let udid = mac.mac.udid.clone();
     // Before the profile, the Mac has nothing to escrow to.
@@ -266,7 +253,7 @@ async fn filevault_is_enforced_escrowed_revealed_and_rotated(backend: Backend) {
     )
     .await;
     assert!(!shown.to_string().contains(&prk), "{shown}");
-    let handled = converge(&mut mac).await;
+    let handled = mac.converge().await;
     assert!(
         handled.contains(&"RotateFileVaultKey".to_string()),
         "{handled:?}"
@@ -327,7 +314,7 @@ async fn garbage_is_kept_with_an_alert_and_a_refused_rotation_keeps_the_key(back
     mac.filevault = false;
     mac.recovery_key = None;
     mac.enroll().await;
-    converge(&mut mac).await;
+    mac.converge().await;
     let serial = mac.mac.serial.clone();
     let udid = mac.mac.udid.clone();
     enforce(&srv, &mut mac, "Laptops").await;
@@ -390,7 +377,7 @@ async fn garbage_is_kept_with_an_alert_and_a_refused_rotation_keeps_the_key(back
     )
     .await;
     assert!(v["command_uuid"].is_string());
-    converge(&mut mac).await;
+    mac.converge().await;
     let status = ok(
         &srv,
         Method::GET,
@@ -429,7 +416,7 @@ async fn a_mac_owing_its_key_is_asked_again_until_it_escrows(backend: Backend) {
     let mut mac = ManagedMac::new(srv.mac());
     mac.escrow_waits_for_login = true;
     mac.enroll().await;
-    converge(&mut mac).await;
+    mac.converge().await;
     let serial = mac.mac.serial.clone();
     enforce(&srv, &mut mac, "Owing").await;
     // The profile is on, FileVault is on, no key yet: Russet asks again by itself.
@@ -438,7 +425,7 @@ async fn a_mac_owing_its_key_is_asked_again_until_it_escrows(backend: Backend) {
     let mut asked = 0;
     for _ in 0..40 {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        let handled = converge(&mut mac).await;
+        let handled = mac.converge().await;
         asked += handled.iter().filter(|h| *h == "SecurityInfo").count();
         if asked >= 1 {
             break;
@@ -450,7 +437,7 @@ async fn a_mac_owing_its_key_is_asked_again_until_it_escrows(backend: Backend) {
     let mut escrowed = false;
     for _ in 0..60 {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        converge(&mut mac).await;
+        mac.converge().await;
         if !keys(&srv, &format!("serial={serial}")).await.is_empty() {
             escrowed = true;
             break;
@@ -463,7 +450,7 @@ async fn a_mac_owing_its_key_is_asked_again_until_it_escrows(backend: Backend) {
         json!(mac.recovery_key.clone().expect("key"))
     );
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let handled = converge(&mut mac).await;
+    let handled = mac.converge().await;
     assert!(
         !handled.contains(&"SecurityInfo".to_string()),
         "asked again after the key arrived: {handled:?}"
@@ -486,14 +473,14 @@ async fn a_revealed_key_is_rotated_when_configured(backend: Backend) {
     .await;
     let mut mac = ManagedMac::new(srv.mac());
     mac.enroll().await;
-    converge(&mut mac).await;
+    mac.converge().await;
     let serial = mac.mac.serial.clone();
     enforce(&srv, &mut mac, "Rotated").await;
     security_info(&srv, &mut mac).await;
     let first = mac.recovery_key.clone().expect("key");
     // Nothing happens until someone looks at the key.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let handled = converge(&mut mac).await;
+    let handled = mac.converge().await;
     assert!(
         !handled.contains(&"RotateFileVaultKey".to_string()),
         "{handled:?}"
@@ -503,7 +490,8 @@ async fn a_revealed_key_is_rotated_when_configured(backend: Backend) {
     let mut rotated = false;
     for _ in 0..40 {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        if converge(&mut mac)
+        if mac
+            .converge()
             .await
             .contains(&"RotateFileVaultKey".to_string())
         {

@@ -26,19 +26,6 @@ const INVENTORY: &[&str] = &[
     "UserList",
 ];
 
-/// Answer what the server sends until it has nothing more. Everything handled, in order.
-async fn converge(mac: &mut ManagedMac) -> Vec<String> {
-    let mut all = Vec::new();
-    for _ in 0..10 {
-        let round = mac.sync().await;
-        if round.is_empty() {
-            return all;
-        }
-        all.extend(round);
-    }
-    panic!("the Mac never settled: {all:?}");
-}
-
 async fn inventory(srv: &TestServer, device: &str, query: &str) -> Value {
     let (code, v) = srv
         .api(
@@ -63,7 +50,7 @@ async fn inventory_arrives_after_enrollment_and_follows_the_mac(backend: Backend
     mac.log_in_user("alice").await;
 
     // Right after enrollment, once (the user channel's TokenUpdate asks nothing more).
-    let handled = converge(&mut mac).await;
+    let handled = mac.converge().await;
     for rt in INVENTORY {
         assert_eq!(
             handled.iter().filter(|h| h == rt).count(),
@@ -121,7 +108,7 @@ async fn inventory_arrives_after_enrollment_and_follows_the_mac(backend: Backend
     let (code, r) = refresh(&srv, json!({"devices": [mac.mac.serial]})).await;
     assert_eq!(code, 202, "{r}");
     assert_eq!(r["queued"], json!([mac.mac.udid]));
-    let handled = converge(&mut mac).await;
+    let handled = mac.converge().await;
     assert_eq!(handled.len(), INVENTORY.len(), "{handled:?}");
 
     let v = inventory(&srv, &mac.mac.serial, "?apps=true").await;
@@ -170,8 +157,8 @@ async fn a_refresh_by_group_and_a_malformed_answer(backend: Backend) {
     let mut b = ManagedMac::new(srv.mac());
     a.enroll().await;
     b.enroll().await;
-    converge(&mut a).await;
-    converge(&mut b).await;
+    a.converge().await;
+    b.converge().await;
     let (code, v) = srv
         .api(Method::POST, "/api/v1/groups", Some(json!({"name": "Lab"})))
         .await;
@@ -191,11 +178,8 @@ async fn a_refresh_by_group_and_a_malformed_answer(backend: Backend) {
     let (code, r) = refresh(&srv, json!({"group": "Lab"})).await;
     assert_eq!(code, 202, "{r}");
     assert_eq!(r["queued"], json!([a.mac.udid]));
-    assert_eq!(converge(&mut a).await.len(), INVENTORY.len());
-    assert!(
-        converge(&mut b).await.is_empty(),
-        "only the group was asked"
-    );
+    assert_eq!(a.converge().await.len(), INVENTORY.len());
+    assert!(b.converge().await.is_empty(), "only the group was asked");
     let v = inventory(&srv, &a.mac.udid, "?apps=true").await;
     assert_eq!(v["apps"]["count"], 2, "{v}");
     assert_eq!(v["app_list"].as_array().map(Vec::len), Some(2));
@@ -272,7 +256,7 @@ async fn search_reads_inventory_and_a_report_exports_it(backend: Backend) {
     a.log_in_user("alice").await;
     c.log_in_user("carol").await;
     for mac in [&mut a, &mut b, &mut c] {
-        converge(mac).await;
+        mac.converge().await;
     }
     let (sa, sb, sc) = (
         a.mac.serial.as_str(),
@@ -426,7 +410,7 @@ async fn a_filevault_change_moves_a_mac_between_smart_groups(backend: Backend) {
     let srv = TestServer::start_with(backend, &["--inventory", "true"]).await;
     let mut mac = ManagedMac::new(srv.mac());
     mac.enroll().await;
-    converge(&mut mac).await;
+    mac.converge().await;
     // A profile for the Macs without FileVault; this one has it on, so it gets nothing.
     let (code, v) = srv
         .api(
@@ -453,12 +437,7 @@ async fn a_filevault_change_moves_a_mac_between_smart_groups(backend: Backend) {
         )
         .await;
     assert!(code == 200 || code == 201, "{v}");
-    assert!(
-        converge(&mut mac)
-            .await
-            .iter()
-            .all(|h| h != "InstallProfile")
-    );
+    assert!(mac.converge().await.iter().all(|h| h != "InstallProfile"));
     assert!(!mac.profiles.contains_key(ident));
 
     // The user turns FileVault off; the next SecurityInfo says so, and the Mac is in the
@@ -466,7 +445,7 @@ async fn a_filevault_change_moves_a_mac_between_smart_groups(backend: Backend) {
     mac.filevault = false;
     let (code, r) = refresh(&srv, json!({"devices": [mac.mac.udid]})).await;
     assert_eq!(code, 202, "{r}");
-    let handled = converge(&mut mac).await;
+    let handled = mac.converge().await;
     assert!(handled.iter().any(|h| h == "InstallProfile"), "{handled:?}");
     assert!(mac.profiles.contains_key(ident));
 
@@ -474,7 +453,7 @@ async fn a_filevault_change_moves_a_mac_between_smart_groups(backend: Backend) {
     mac.filevault = true;
     let (code, r) = refresh(&srv, json!({"devices": [mac.mac.udid]})).await;
     assert_eq!(code, 202, "{r}");
-    let handled = converge(&mut mac).await;
+    let handled = mac.converge().await;
     assert!(handled.iter().any(|h| h == "RemoveProfile"), "{handled:?}");
     assert!(!mac.profiles.contains_key(ident));
     srv.stop().await;

@@ -88,32 +88,6 @@ async fn assign(srv: &TestServer, identifier: &str, body: Value) -> Value {
     .await
 }
 
-/// Answer what the server sends, and come back as a push would make the Mac, until the
-/// server has nothing more. Everything handled, in order.
-async fn converge(mac: &mut ManagedMac) -> Vec<String> {
-    let mut all = Vec::new();
-    for _ in 0..10 {
-        let round = mac.sync().await;
-        if round.is_empty() {
-            return all;
-        }
-        all.extend(round);
-    }
-    panic!("the Mac never settled: {all:?}");
-}
-
-async fn converge_user(mac: &mut ManagedMac) -> Vec<String> {
-    let mut all = Vec::new();
-    for _ in 0..10 {
-        let round = mac.sync_user().await;
-        if round.is_empty() {
-            return all;
-        }
-        all.extend(round);
-    }
-    panic!("the user channel never settled: {all:?}");
-}
-
 async fn status(srv: &TestServer, identifier: &str) -> Value {
     let (code, v) = srv
         .api(
@@ -164,9 +138,9 @@ async fn a_group_assignment_installs_verifies_and_follows_versions(backend: Back
     assert_eq!(state_of(&st, &a.mac.udid), "pending");
 
     // Installed, acknowledged, then verified by the Mac's own ProfileList.
-    assert_eq!(converge(&mut a).await, ["InstallProfile", "ProfileList"]);
-    assert_eq!(converge(&mut b).await, ["InstallProfile", "ProfileList"]);
-    assert!(converge(&mut outsider).await.is_empty());
+    assert_eq!(a.converge().await, ["InstallProfile", "ProfileList"]);
+    assert_eq!(b.converge().await, ["InstallProfile", "ProfileList"]);
+    assert!(outsider.converge().await.is_empty());
     for mac in [&a, &b] {
         assert_eq!(mac.installed(Channel::Device)["com.acme.dock"].uuid, "D-1");
     }
@@ -197,8 +171,8 @@ async fn a_group_assignment_installs_verifies_and_follows_versions(backend: Back
     // A new version replaces the old on every Mac.
     let v = upload(&srv, &dock("com.acme.dock", "D-2", "System", "")).await;
     assert_eq!(v["reconciled"]["installs"], json!(2), "{v}");
-    converge(&mut a).await;
-    converge(&mut b).await;
+    a.converge().await;
+    b.converge().await;
     assert_eq!(a.installed(Channel::Device)["com.acme.dock"].uuid, "D-2");
     assert_eq!(
         status(&srv, "com.acme.dock").await["counts"],
@@ -214,8 +188,8 @@ async fn a_group_assignment_installs_verifies_and_follows_versions(backend: Back
     )
     .await;
     assert_eq!(v["reconciled"]["removals"], json!(2), "{v}");
-    assert_eq!(converge(&mut a).await, ["RemoveProfile"]);
-    converge(&mut b).await;
+    assert_eq!(a.converge().await, ["RemoveProfile"]);
+    b.converge().await;
     for mac in [&a, &b] {
         assert!(!mac.installed(Channel::Device).contains_key("com.acme.dock"));
         assert!(
@@ -244,7 +218,7 @@ async fn drift_is_repaired_and_a_refusal_is_retried_a_bounded_number_of_times(ba
     let mut mac = managed(&srv).await;
     upload(&srv, &dock("com.acme.dock", "D-1", "System", "")).await;
     assign(&srv, "com.acme.dock", json!({"devices": [mac.mac.serial]})).await;
-    converge(&mut mac).await;
+    mac.converge().await;
     assert_eq!(
         state_of(&status(&srv, "com.acme.dock").await, &mac.mac.udid),
         "verified"
@@ -261,7 +235,7 @@ async fn drift_is_repaired_and_a_refusal_is_retried_a_bounded_number_of_times(ba
     .await;
     assert_eq!(v["asked"], json!(1));
     assert_eq!(
-        converge(&mut mac).await,
+        mac.converge().await,
         ["ProfileList", "InstallProfile", "ProfileList"]
     );
     assert!(mac.installed(Channel::Device).contains_key("com.acme.dock"));
@@ -274,7 +248,7 @@ async fn drift_is_repaired_and_a_refusal_is_retried_a_bounded_number_of_times(ba
     mac.refuse.insert("com.acme.refused".into());
     upload(&srv, &dock("com.acme.refused", "R-1", "System", "")).await;
     assign(&srv, "com.acme.refused", json!({"devices": [mac.mac.udid]})).await;
-    assert_eq!(converge(&mut mac).await, ["InstallProfile"]);
+    assert_eq!(mac.converge().await, ["InstallProfile"]);
     let st = status(&srv, "com.acme.refused").await;
     let row = &st["devices"][0];
     assert_eq!(row["state"], json!("failed"), "{st}");
@@ -290,7 +264,7 @@ async fn drift_is_repaired_and_a_refusal_is_retried_a_bounded_number_of_times(ba
         "a retry is scheduled: {st}"
     );
     assert!(
-        converge(&mut mac).await.is_empty(),
+        mac.converge().await.is_empty(),
         "no retry before the backoff"
     );
     // Verifying does not resend it either (it failed; it is not drift).
@@ -301,7 +275,7 @@ async fn drift_is_repaired_and_a_refusal_is_retried_a_bounded_number_of_times(ba
         json!({"devices": [mac.mac.udid]}),
     )
     .await;
-    assert_eq!(converge(&mut mac).await, ["ProfileList"]);
+    assert_eq!(mac.converge().await, ["ProfileList"]);
     assert_eq!(
         state_of(&status(&srv, "com.acme.refused").await, &mac.mac.udid),
         "failed"
@@ -323,15 +297,12 @@ async fn user_scope_goes_to_the_user_channel_and_new_enrollments_get_profiles_fi
         json!(0),
         "no user channel yet: {v}"
     );
-    assert!(converge(&mut mac).await.is_empty());
+    assert!(mac.converge().await.is_empty());
 
     // A user logs in: the profile goes to their channel, not the device's.
     mac.log_in_user("alice").await;
     let user = mac.user_enrollment_id().expect("user channel");
-    assert_eq!(
-        converge_user(&mut mac).await,
-        ["InstallProfile", "ProfileList"]
-    );
+    assert_eq!(mac.converge_user().await, ["InstallProfile", "ProfileList"]);
     assert!(
         mac.installed(Channel::User)
             .contains_key("com.acme.user-dock")
@@ -363,7 +334,7 @@ async fn user_scope_goes_to_the_user_channel_and_new_enrollments_get_profiles_fi
         json!({"request_type": "DeviceInformation", "Queries": ["OSVersion"]}),
     )
     .await;
-    let handled = converge(&mut newcomer).await;
+    let handled = newcomer.converge().await;
     assert_eq!(
         handled.first().map(String::as_str),
         Some("InstallProfile"),
@@ -381,7 +352,7 @@ async fn user_scope_goes_to_the_user_channel_and_new_enrollments_get_profiles_fi
     newcomer.profiles.retain(|id, _| id == ENROLLMENT_PROFILE);
     newcomer.enroll().await;
     assert_eq!(
-        converge(&mut newcomer).await,
+        newcomer.converge().await,
         ["ProfileList", "InstallProfile", "ProfileList"]
     );
     assert!(
@@ -412,7 +383,7 @@ async fn smart_groups_follow_what_the_mac_reports(backend: Backend) {
         json!({"request_type": "DeviceInformation", "Queries": ["OSVersion"]}),
     )
     .await;
-    let handled = converge(&mut mac).await;
+    let handled = mac.converge().await;
     assert_eq!(
         handled,
         ["DeviceInformation", "InstallProfile", "ProfileList"]
@@ -429,10 +400,7 @@ async fn smart_groups_follow_what_the_mac_reports(backend: Backend) {
         json!({"request_type": "DeviceInformation", "Queries": ["OSVersion"]}),
     )
     .await;
-    assert_eq!(
-        converge(&mut mac).await,
-        ["DeviceInformation", "RemoveProfile"]
-    );
+    assert_eq!(mac.converge().await, ["DeviceInformation", "RemoveProfile"]);
     assert!(
         !mac.installed(Channel::Device)
             .contains_key("com.acme.legacy")
@@ -457,8 +425,8 @@ async fn variables_are_expanded_for_each_mac_and_deleting_a_group_removes_what_i
         json!(2),
         "one command per Mac: {v}"
     );
-    converge(&mut a).await;
-    converge(&mut b).await;
+    a.converge().await;
+    b.converge().await;
     for mac in [&a, &b] {
         let text = String::from_utf8(
             mac.installed(Channel::Device)["com.acme.labelled"]
@@ -472,8 +440,8 @@ async fn variables_are_expanded_for_each_mac_and_deleting_a_group_removes_what_i
     // Deleting the group takes away what was assigned to it.
     let (code, v) = srv.api(Method::DELETE, "/api/v1/groups/Lab", None).await;
     assert_eq!(code, 200, "{v}");
-    assert_eq!(converge(&mut a).await, ["RemoveProfile"]);
-    assert_eq!(converge(&mut b).await, ["RemoveProfile"]);
+    assert_eq!(a.converge().await, ["RemoveProfile"]);
+    assert_eq!(b.converge().await, ["RemoveProfile"]);
     assert!(
         !a.installed(Channel::Device)
             .contains_key("com.acme.labelled")
@@ -490,7 +458,7 @@ async fn delivered_profiles_are_signed_when_asked(backend: Backend) {
     let mut mac = managed(&srv).await;
     upload(&srv, &dock("com.acme.dock", "D-1", "System", "")).await;
     assign(&srv, "com.acme.dock", json!({"devices": [mac.mac.udid]})).await;
-    converge(&mut mac).await;
+    mac.converge().await;
     let p = &mac.installed(Channel::Device)["com.acme.dock"];
     assert!(p.signed, "signed by Russet");
     assert_eq!(p.uuid, "D-1");

@@ -45,3 +45,44 @@ pub async fn record(
         })
         .await
 }
+
+/// Whose escrowed secrets an admin asks to see: a Mac named by serial number (every UDID it
+/// had) or by UDID, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Reveal<'a> {
+    pub serial: Option<&'a str>,
+    pub udid: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+impl Reveal<'_> {
+    /// A reveal must name the Mac.
+    pub fn check(&self) -> Result<(), super::ServiceError> {
+        if self.serial.is_none() && self.udid.is_none() {
+            return Err(super::ServiceError::BadRequest(
+                "give serial or udid".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl super::MdmService {
+    /// The audit entry of a reveal, written before anything is opened: `action` (`pin.reveal`,
+    /// `filevault.key.reveal`, …), the Mac, the reason, and which secrets (`what`: their
+    /// commands or IDs, never their values).
+    pub(crate) async fn audit_reveal(
+        &self,
+        actor: &str,
+        action: &str,
+        who: Reveal<'_>,
+        what: (&str, Vec<String>),
+    ) -> Result<(), super::ServiceError> {
+        let target = who.serial.or(who.udid).unwrap_or_default();
+        let mut detail = serde_json::json!({
+            "serial": who.serial, "udid": who.udid, "reason": who.reason,
+        });
+        detail[what.0] = serde_json::json!(what.1);
+        self.audit(actor, action, target, detail).await
+    }
+}

@@ -9,6 +9,7 @@
 //! received with an alert, a new key only marks the older ones superseded, and unenrollment,
 //! CheckOut or device deletion touch none of it (`migrations/*/0015_filevault.sql`).
 
+use super::audit::Reveal;
 use super::{CommandResultEvent, DeviceChange, DeviceObserver, MdmService, ServiceError};
 use crate::protocol::builders::FileVaultKeyType;
 use crate::protocol::command::Command;
@@ -264,6 +265,21 @@ impl MdmService {
         )?))
     }
 
+    /// Every key kept for a Mac: its serial number's (across UDIDs) and its UDID's.
+    async fn keys_of(
+        &self,
+        udid: &str,
+        serial: Option<String>,
+    ) -> Result<Vec<FileVaultKeyRecord>, ServiceError> {
+        Ok(self
+            .store
+            .filevault_keys(&KeyFilter {
+                serial,
+                udid: Some(udid.to_string()),
+            })
+            .await?)
+    }
+
     fn open_key(&self, k: &FileVaultKeyRecord) -> Result<Option<String>, ServiceError> {
         let Some(sealed) = &k.key_sealed else {
             return Ok(None);
@@ -284,25 +300,16 @@ impl MdmService {
         actor: &str,
         reason: Option<&str>,
     ) -> Result<Vec<RevealedKey>, ServiceError> {
-        if filter.serial.is_none() && filter.udid.is_none() {
-            return Err(ServiceError::BadRequest("give serial or udid".into()));
-        }
+        let who = Reveal {
+            serial: filter.serial.as_deref(),
+            udid: filter.udid.as_deref(),
+            reason,
+        };
+        who.check()?;
         let records = self.store.filevault_keys(filter).await?;
-        let target = filter
-            .serial
-            .clone()
-            .or_else(|| filter.udid.clone())
-            .unwrap_or_default();
-        self.audit(
-            actor,
-            "filevault.key.reveal",
-            &target,
-            json!({
-                "serial": filter.serial, "udid": filter.udid, "reason": reason,
-                "keys": records.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
-            }),
-        )
-        .await?;
+        let ids = records.iter().map(|r| r.id.clone()).collect();
+        self.audit_reveal(actor, "filevault.key.reveal", who, ("keys", ids))
+            .await?;
         if let Some(after) = self.options.filevault_rotate_after_reveal
             && let Some(current) = Self::current_key(&records)
         {
@@ -359,13 +366,7 @@ impl MdmService {
                 p.command_uuid
             )));
         }
-        let keys = self
-            .store
-            .filevault_keys(&KeyFilter {
-                serial: device.serial_number.clone(),
-                udid: Some(udid.to_string()),
-            })
-            .await?;
+        let keys = self.keys_of(udid, device.serial_number.clone()).await?;
         let current = Self::current_key(&keys).ok_or_else(|| {
             ServiceError::Conflict(
                 "no escrowed personal recovery key for this Mac: RotateFileVaultKey needs the \
@@ -446,13 +447,7 @@ impl MdmService {
             .and_then(|i| i.security_json.as_deref())
             .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
             .and_then(|j| j.get("FDE_HasInstitutionalRecoveryKey")?.as_bool());
-        let keys = self
-            .store
-            .filevault_keys(&KeyFilter {
-                serial: device.serial_number.clone(),
-                udid: Some(udid.to_string()),
-            })
-            .await?;
+        let keys = self.keys_of(udid, device.serial_number.clone()).await?;
         let mut current = Self::current_key(&keys).cloned();
         if let Some(k) = current.as_mut() {
             k.key_sealed = None;
@@ -614,12 +609,7 @@ impl FileVaultEscrow {
             return Ok(false);
         }
         let serial = store.device(device_id).await?.and_then(|d| d.serial_number);
-        let keys = store
-            .filevault_keys(&KeyFilter {
-                serial,
-                udid: Some(device_id.to_string()),
-            })
-            .await?;
+        let keys = self.core.keys_of(device_id, serial).await?;
         Ok(MdmService::current_key(&keys).is_none())
     }
 

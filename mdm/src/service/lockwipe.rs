@@ -6,6 +6,7 @@
 //! same transaction that creates the command, before anything can push it, and that table is
 //! never touched by unenrollment, CheckOut, device deletion or queue clean-up.
 
+use super::audit::Reveal;
 use super::{MdmService, ServiceError};
 use crate::protocol::builders::ObliterationBehavior;
 use crate::protocol::command::Command;
@@ -247,25 +248,16 @@ impl MdmService {
         actor: &str,
         reason: Option<&str>,
     ) -> Result<Vec<RevealedPin>, ServiceError> {
-        if filter.serial.is_none() && filter.udid.is_none() {
-            return Err(ServiceError::BadRequest("give serial or udid".into()));
-        }
+        let who = Reveal {
+            serial: filter.serial.as_deref(),
+            udid: filter.udid.as_deref(),
+            reason,
+        };
+        who.check()?;
         let records = self.store.escrowed_pins(filter).await?;
-        let target = filter
-            .serial
-            .clone()
-            .or_else(|| filter.udid.clone())
-            .unwrap_or_default();
-        self.audit(
-            actor,
-            "pin.reveal",
-            &target,
-            json!({
-                "serial": filter.serial, "udid": filter.udid, "reason": reason,
-                "commands": records.iter().map(|r| r.command_uuid.clone()).collect::<Vec<_>>(),
-            }),
-        )
-        .await?;
+        let commands = records.iter().map(|r| r.command_uuid.clone()).collect();
+        self.audit_reveal(actor, "pin.reveal", who, ("commands", commands))
+            .await?;
         records
             .into_iter()
             .map(|record| {

@@ -10,6 +10,7 @@
 //! `RecoveryLockObserver` (`recovery_lock_answers.rs`) asks it to verify the new password and
 //! records the answer. Escrowed passwords are never deleted; every reveal is audited.
 
+use super::audit::Reveal;
 use super::{MdmService, ServiceError};
 use crate::filter::compare_versions;
 use crate::protocol::command::Command;
@@ -217,25 +218,16 @@ impl MdmService {
         actor: &str,
         reason: Option<&str>,
     ) -> Result<RecoveryLockReveal, ServiceError> {
-        if filter.serial.is_none() && filter.udid.is_none() {
-            return Err(ServiceError::BadRequest("give serial or udid".into()));
-        }
+        let who = Reveal {
+            serial: filter.serial.as_deref(),
+            udid: filter.udid.as_deref(),
+            reason,
+        };
+        who.check()?;
         let records = self.store.recovery_lock_passwords(filter).await?;
-        let target = filter
-            .serial
-            .clone()
-            .or_else(|| filter.udid.clone())
-            .unwrap_or_default();
-        self.audit(
-            actor,
-            "recovery_lock.reveal",
-            &target,
-            json!({
-                "serial": filter.serial, "udid": filter.udid, "reason": reason,
-                "commands": records.iter().map(|r| r.command_uuid.clone()).collect::<Vec<_>>(),
-            }),
-        )
-        .await?;
+        let commands = records.iter().map(|r| r.command_uuid.clone()).collect();
+        self.audit_reveal(actor, "recovery_lock.reveal", who, ("commands", commands))
+            .await?;
         // The Mac the passwords belong to; with none escrowed, the Mac with that serial (its
         // IsRecoveryLockEnabled tells whether a lock was set outside Russet).
         let mut udid = filter
