@@ -106,6 +106,21 @@ pub fn device_details(d: &DeviceDetails) -> Value {
         map.insert("groups".into(), json!(d.groups));
         map.insert("filevault".into(), filevault_status(&d.filevault));
         map.insert(
+            "recovery_lock".into(),
+            json!({
+                "enabled": d.recovery_lock_enabled,
+                "latest": d.recovery_lock.as_ref().map(|r| json!({
+                    "command_uuid": r.command_uuid,
+                    "kind": r.kind.as_str(),
+                    "state": r.state.as_str(),
+                    "issued_by": r.issued_by,
+                    "created_at": rfc3339(r.created_at),
+                    "settled_at": rfc3339_opt(r.settled_at),
+                    "failure": r.failure,
+                })),
+            }),
+        );
+        map.insert(
             "identity_expires_within_30_days".into(),
             Value::Bool(d.identity_expires_soon),
         );

@@ -120,6 +120,22 @@ async fn set_rotate_and_clear_follow_the_mac_and_are_verified(backend: Backend) 
     assert_eq!(v["passwords"][0]["command_uuid"], json!(first_uuid));
     assert!(v["passwords"][0]["acknowledged_at"].is_string());
     assert_eq!(v["device"]["recovery_lock_enabled"], json!(true));
+    // The device view shows the state, never the password.
+    let (status, d) = srv
+        .api(
+            Method::GET,
+            &format!("/api/v1/devices/{}", mac.mac.udid),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["recovery_lock"]["enabled"], json!(true), "{d}");
+    assert_eq!(
+        d["recovery_lock"]["latest"]["state"],
+        json!("verified"),
+        "{d}"
+    );
+    assert!(!d.to_string().contains(&on_mac), "{d}");
 
     // A rotation to a chosen password carries the current one; the Mac takes it.
     let chosen = "correct horse battery";

@@ -36,6 +36,10 @@ pub struct DeviceDetails {
     pub profiles: Vec<crate::store::profile_states::ProfileStateRow>,
     /// FileVault: on/off, the recovery key escrowed (when, verified), rotations.
     pub filevault: super::filevault::FileVaultStatus,
+    /// Recovery Lock: what the last SecurityInfo said (`IsRecoveryLockEnabled`), and the
+    /// newest escrowed change (its password stays sealed: revealed only by the audited path).
+    pub recovery_lock_enabled: Option<bool>,
+    pub recovery_lock: Option<crate::store::recovery_lock::EscrowedRecoveryLock>,
 }
 
 /// A page of devices.
@@ -130,8 +134,21 @@ impl MdmService {
             .profile_states_of_devices(std::slice::from_ref(&device.udid))
             .await?;
         let filevault = self.filevault_status(&device.udid).await?;
+        let recovery_lock_enabled = self
+            .store
+            .inventory(&device.udid)
+            .await?
+            .and_then(|i| i.recovery_lock_enabled);
+        let recovery_lock = self
+            .store
+            .recovery_lock_passwords(&PinFilter::udid(&device.udid))
+            .await?
+            .into_iter()
+            .next();
         Ok(DeviceDetails {
             filevault,
+            recovery_lock_enabled,
+            recovery_lock,
             device,
             pins,
             dep,
