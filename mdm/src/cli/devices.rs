@@ -242,6 +242,8 @@ fn print_device(v: &Value) {
             "FileVault key verified",
             "/filevault/current_key/verified_at",
         ),
+        ("Recovery Lock", "/recovery_lock/enabled"),
+        ("Recovery Lock change", "/recovery_lock/latest/state"),
     ];
     for (label, ptr) in fields {
         println!("{label:<24}{}", table::cell(v, ptr));
