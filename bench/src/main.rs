@@ -325,6 +325,13 @@ async fn main() -> anyhow::Result<()> {
     let mut round_lat = Latencies(Vec::new());
     let mut total = Duration::ZERO;
     let mut cpu_total = 0.0;
+    // On PostgreSQL, its backends' CPU too (same machine, read from /proc).
+    let mut backends = match &pg {
+        Some(p) => Some(server::PostgresBackends::watch(&p.url).await?),
+        None => None,
+    };
+    let mut pg_cpu = 0.0;
+    let mut pg_xacts = 0i64;
     for round in 0..args.rounds {
         if round > 0 {
             let r = http
@@ -336,6 +343,10 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(r.status().as_u16() == 201, "enqueue: {}", r.text().await?);
         }
         let (c0, _) = server.usage();
+        if let Some(b) = backends.as_mut() {
+            pg_cpu -= b.cpu().await?;
+            pg_xacts -= b.transactions().await?;
+        }
         let t = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for m in &macs {
@@ -371,16 +382,32 @@ async fn main() -> anyhow::Result<()> {
         total += t.elapsed();
         let (c1, _) = server.usage();
         cpu_total += c1 - c0;
+        if let Some(b) = backends.as_mut() {
+            pg_cpu += b.cpu().await?;
+            // pg_stat_database lags its backends by up to half a second.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            pg_xacts += b.transactions().await?;
+        }
     }
     if args.rounds > 0 {
+        let n = macs.len() * args.rounds;
         report(
             "command round trip (2 req)",
-            macs.len() * args.rounds,
+            n,
             "roundtrips",
             total,
             cpu_total,
             Some(&mut round_lat),
         );
+        if backends.is_some() {
+            // The whole cost on PostgreSQL: Russet's process and the database's backends.
+            println!(
+                "  PostgreSQL backends CPU {pg_cpu:.2} s = {:.3} ms/roundtrip; Russet + PostgreSQL = {:.3} ms/roundtrip; {:.1} transactions/roundtrip",
+                pg_cpu * 1000.0 / n.max(1) as f64,
+                (cpu_total + pg_cpu) * 1000.0 / n.max(1) as f64,
+                pg_xacts as f64 / n.max(1) as f64
+            );
+        }
     }
 
     // 5. Configuration profiles: a static group of every Mac, `--profiles` Custom Settings

@@ -98,6 +98,59 @@ pub fn start_server(
     })
 }
 
+/// The PostgreSQL backends serving one database (the server's pool), watched from a
+/// connection of the harness's own (excluded): their CPU is the rest of a round trip's cost.
+/// Read from /proc, so PostgreSQL must run on this machine; a backend that exits between
+/// two readings takes its CPU with it (the server's pool keeps its connections).
+pub struct PostgresBackends {
+    conn: sqlx::PgConnection,
+    database: String,
+}
+
+impl PostgresBackends {
+    /// Watch the backends of the database `url` names.
+    pub async fn watch(url: &str) -> anyhow::Result<Self> {
+        use sqlx::Connection;
+        let database = url
+            .split('?')
+            .next()
+            .and_then(|u| u.rsplit_once('/'))
+            .map(|(_, db)| db.to_string())
+            .ok_or_else(|| anyhow::anyhow!("no database name in {url}"))?;
+        Ok(PostgresBackends {
+            conn: sqlx::PgConnection::connect(url).await?,
+            database,
+        })
+    }
+
+    /// Statements run on the database so far: PostgreSQL counts each as a transaction (the
+    /// commits and rollbacks of `pg_stat_database`, which reports with a short delay).
+    pub async fn transactions(&mut self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1",
+        )
+        .bind(&self.database)
+        .fetch_one(&mut self.conn)
+        .await?)
+    }
+
+    /// CPU seconds of the database's backends so far (this connection's excluded).
+    pub async fn cpu(&mut self) -> anyhow::Result<f64> {
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&self.database)
+        .fetch_all(&mut self.conn)
+        .await?;
+        Ok(pids
+            .into_iter()
+            .filter_map(|p| u32::try_from(p).ok())
+            .filter_map(process_usage)
+            .map(|(cpu, _)| cpu)
+            .sum())
+    }
+}
+
 /// CPU seconds (user + system) and peak RSS (KiB) of a process, from /proc.
 pub fn process_usage(pid: u32) -> Option<(f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
