@@ -617,13 +617,16 @@ impl FileVaultEscrow {
     /// sweep keeps one that exists); one that does not, none.
     async fn follow_up(&self, device_id: &str) -> Result<(), ServiceError> {
         let store = &self.core.store;
-        if !self.owes_key(device_id).await? {
-            return Ok(store.clear_filevault_ask(device_id).await?);
-        }
-        if store.filevault_ask(device_id).await?.is_none() {
-            store
-                .set_filevault_ask(device_id, 0, now_ms().saturating_add(self.backoff(1)))
-                .await?;
+        // Reads only, unless something changes (every Mac answers SecurityInfo daily).
+        let ask = store.filevault_ask(device_id).await?;
+        match (self.owes_key(device_id).await?, ask) {
+            (false, Some(_)) => store.clear_filevault_ask(device_id).await?,
+            (true, None) => {
+                store
+                    .set_filevault_ask(device_id, 0, now_ms().saturating_add(self.backoff(1)))
+                    .await?;
+            }
+            _ => {}
         }
         Ok(())
     }
