@@ -20,7 +20,10 @@ pub fn routes() -> Router<AppState> {
             "/golden-images/{name}",
             get(show).patch(change).delete(delete),
         )
-        .route("/golden-images/{name}/groups", post(assign).delete(unassign))
+        .route(
+            "/golden-images/{name}/groups",
+            post(assign).delete(unassign),
+        )
 }
 
 /// `{"url", "sha256"}`: the SHA-256 as 64 hex, a `shasum -a 256` line or a `.sha256.txt`

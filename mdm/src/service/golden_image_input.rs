@@ -86,7 +86,10 @@ pub fn description(raw: Option<&str>) -> Result<Option<String>, FieldError> {
         );
     }
     if d.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return refuse("description", "printable characters, line breaks and tabs only");
+        return refuse(
+            "description",
+            "printable characters, line breaks and tabs only",
+        );
     }
     Ok(Some(d.to_owned()))
 }
@@ -112,7 +115,10 @@ pub fn url(field: &str, raw: &str) -> Result<String, FieldError> {
         return refuse(field, format!("at most {MAX_URL_CHARS} characters"));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return refuse(field, "no spaces or control characters (percent-encode them)");
+        return refuse(
+            field,
+            "no spaces or control characters (percent-encode them)",
+        );
     }
     let Some((scheme, rest)) = url.split_once("://") else {
         return refuse(field, "not a URL: expected http://host/… or https://host/…");
@@ -244,7 +250,10 @@ mod tests {
     #[test]
     fn names_are_trimmed_printable_and_bounded() {
         assert_eq!(name("  Dev VM  ").unwrap(), "Dev VM");
-        assert_eq!(name("Entwicklung – macOS 15").unwrap(), "Entwicklung – macOS 15");
+        assert_eq!(
+            name("Entwicklung – macOS 15").unwrap(),
+            "Entwicklung – macOS 15"
+        );
         assert_eq!(field_of(name("")), "name");
         assert_eq!(field_of(name("   ")), "name");
         assert_eq!(field_of(name("a\u{7}b")), "name");
@@ -280,7 +289,10 @@ mod tests {
         ] {
             assert_eq!(url("f", ok).unwrap(), ok, "{ok}");
         }
-        assert_eq!(url("f", " https://a.example/x ").unwrap(), "https://a.example/x");
+        assert_eq!(
+            url("f", " https://a.example/x ").unwrap(),
+            "https://a.example/x"
+        );
         for bad in [
             "",
             "ftp://images.example.com/dev.pvmp",

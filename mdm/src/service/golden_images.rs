@@ -80,7 +80,10 @@ fn checked(arch: Arch, given: Option<ImageInput>) -> Result<Option<ImageSource>,
         .transpose()
 }
 
-fn at_least_one(apple: &Option<ImageSource>, intel: &Option<ImageSource>) -> Result<(), ServiceError> {
+fn at_least_one(
+    apple: &Option<ImageSource>,
+    intel: &Option<ImageSource>,
+) -> Result<(), ServiceError> {
     if apple.is_none() && intel.is_none() {
         return Err(ServiceError::BadRequest(
             "apple_silicon, intel: a golden image needs an image for at least one \
@@ -192,8 +195,13 @@ impl MdmService {
                 record.name
             )));
         }
-        self.audit(actor, "golden_image.create", &record.name, audit_view(&record))
-            .await?;
+        self.audit(
+            actor,
+            "golden_image.create",
+            &record.name,
+            audit_view(&record),
+        )
+        .await?;
         Ok(GoldenImage {
             record,
             groups: Vec::new(),

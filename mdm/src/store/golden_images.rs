@@ -73,8 +73,11 @@ pub trait GoldenImageStore: Send + Sync {
     ) -> StoreResult<AssignOutcome>;
     /// Takes the image (by its stored name) off these groups; the groups it was taken off
     /// (a group holding nothing or another image is left as it is).
-    async fn unassign_golden_image(&self, name: &str, groups: &[String])
-    -> StoreResult<Vec<String>>;
+    async fn unassign_golden_image(
+        &self,
+        name: &str,
+        groups: &[String],
+    ) -> StoreResult<Vec<String>>;
 }
 
 #[doc(hidden)]

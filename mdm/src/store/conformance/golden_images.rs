@@ -61,14 +61,15 @@ pub(super) async fn golden_image_names_are_unique_regardless_of_case(s: &dyn Sto
     };
     assert!(s.update_golden_image(&changed).await.unwrap());
     assert!(!s.update_golden_image(&image("Nope", 5)).await.unwrap());
-    assert!(s.insert_golden_image(&image("Accounting", 3)).await.unwrap());
+    assert!(
+        s.insert_golden_image(&image("Accounting", 3))
+            .await
+            .unwrap()
+    );
     let all = s.golden_images().await.unwrap();
     assert_eq!(
         all,
-        [
-            (image("Accounting", 3), vec![]),
-            (changed.clone(), vec![])
-        ]
+        [(image("Accounting", 3), vec![]), (changed.clone(), vec![])]
     );
 
     // The table refuses an image without any architecture, or a URL without its checksum.
