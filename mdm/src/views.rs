@@ -4,6 +4,7 @@ use crate::protocol::convert::plist_to_json;
 use crate::service::CommandDetails;
 use crate::service::devices::{DeviceDetails, EXPIRY_WARNING_DAYS};
 use crate::service::enrollment::PLACEHOLDER_TOPIC_WARNING;
+use crate::service::golden_images::{GoldenImage, GroupsChange};
 use crate::service::groups::{GroupDetails, GroupInfo, MembershipChange};
 use crate::store::{AuditEntry, CancelOutcome, DeviceView, QueueEntryView};
 use crate::timefmt::{rfc3339, rfc3339_opt};
@@ -443,5 +444,40 @@ pub fn filevault_enforced(e: &crate::profiles::filevault::Enforced) -> Value {
             .filter(|a| a.target.kind == crate::store::profiles::TargetKind::Group)
             .map(|a| a.target.name.clone()).collect::<Vec<_>>(),
         "notes": e.notes,
+    })
+}
+
+/// A golden image: an architecture without an image is `null`.
+pub fn golden_image(g: &GoldenImage) -> Value {
+    let r = &g.record;
+    let arch = |url: &Option<String>, sha256: &Option<String>| match (url, sha256) {
+        (Some(url), Some(sha256)) => json!({"url": url, "sha256": sha256}),
+        _ => Value::Null,
+    };
+    json!({
+        "name": r.name,
+        "description": r.description,
+        "apple_silicon": arch(&r.apple_silicon_url, &r.apple_silicon_sha256),
+        "intel": arch(&r.intel_url, &r.intel_sha256),
+        "groups": g.groups,
+        "created_at": rfc3339(r.created_at),
+        "created_by": r.created_by,
+        "updated_at": rfc3339(r.updated_at),
+        "updated_by": r.updated_by,
+    })
+}
+
+/// What a golden image assign (`added`, `unchanged`) or unassign (`removed`, `not_assigned`)
+/// did, with the image as it is now.
+pub fn golden_image_groups(c: &GroupsChange, assigned: bool) -> Value {
+    let (changed, unchanged) = if assigned {
+        ("added", "unchanged")
+    } else {
+        ("removed", "not_assigned")
+    };
+    json!({
+        changed: c.changed,
+        unchanged: c.unchanged,
+        "golden_image": golden_image(&c.image),
     })
 }

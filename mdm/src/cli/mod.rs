@@ -11,6 +11,7 @@ pub mod devices;
 pub mod doctor;
 pub mod enroll;
 pub mod filevault;
+pub mod golden_image;
 pub mod group;
 pub mod inventory;
 pub mod lockwipe;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Device groups: static (devices by UDID or serial) and smart (a filter).
     #[command(subcommand)]
     Group(group::GroupCmd),
+    /// Golden images: corporate VM images for Parallels Desktop, assigned to groups.
+    #[command(subcommand)]
+    GoldenImage(golden_image::GoldenImageCmd),
     /// MDM commands.
     #[command(subcommand)]
     Command(command::CommandCmd),

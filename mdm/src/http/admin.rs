@@ -5,8 +5,8 @@
 use super::extractor::require_admin;
 use super::{AdminError, AppState, MAX_ADMIN_BODY};
 use super::{
-    admins, apns, audit, commands, dep, devices, enroll_links, filevault, groups, inventory,
-    lockwipe, metrics, profiles, recovery_lock,
+    admins, apns, audit, commands, dep, devices, enroll_links, filevault, golden_images, groups,
+    inventory, lockwipe, metrics, profiles, recovery_lock,
 };
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(inventory::routes())
         .merge(admins::routes())
         .merge(filevault::routes())
+        .merge(golden_images::routes())
         .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()

@@ -22,6 +22,7 @@ mod enroll_links;
 mod error;
 mod extractor;
 mod filevault;
+mod golden_images;
 mod groups;
 pub mod identity;
 mod inventory;

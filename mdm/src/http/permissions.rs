@@ -68,6 +68,15 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("DELETE", "/groups/{name}", Assign),
     ("POST", "/groups/{name}/devices", Assign),
     ("DELETE", "/groups/{name}/devices", Assign),
+    // golden images: the catalog is admin work (what Macs are offered, like profiles);
+    // choosing which groups get an image is an operator's, like assigning a profile
+    ("GET", "/golden-images", Read),
+    ("POST", "/golden-images", Profiles),
+    ("GET", "/golden-images/{name}", Read),
+    ("PATCH", "/golden-images/{name}", Profiles),
+    ("DELETE", "/golden-images/{name}", Profiles),
+    ("POST", "/golden-images/{name}/groups", Assign),
+    ("DELETE", "/golden-images/{name}/groups", Assign),
     // configuration profiles
     ("GET", "/profiles", Read),
     ("POST", "/profiles", Profiles),

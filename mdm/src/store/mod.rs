@@ -13,6 +13,7 @@ pub mod app_query;
 mod core_store;
 pub mod dep;
 pub mod filevault;
+pub mod golden_images;
 pub mod groups;
 pub mod identity;
 pub mod inventory;
@@ -34,6 +35,7 @@ pub use ade::{AdeEnrollment, AdeSetupClaim, AdeStore};
 pub use admin::AdminStore;
 pub use dep::DepStore;
 pub use filevault::FileVaultStore;
+pub use golden_images::GoldenImageStore;
 pub use groups::GroupStore;
 pub use identity::{
     ChallengeUse, ExpiringIdentity, IdentityStore, IssuedCertificate, LinkUse, NewEnrollLink,
@@ -534,6 +536,7 @@ pub trait Store:
     + WebhookStore
     + FileVaultStore
     + RecoveryLockStore
+    + GoldenImageStore
     + Send
     + Sync
     + 'static

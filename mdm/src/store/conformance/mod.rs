@@ -15,6 +15,7 @@ mod checkin;
 mod dep;
 mod escrow;
 mod filevault;
+mod golden_images;
 mod groups;
 mod inventory;
 mod profile_states;
@@ -101,6 +102,11 @@ conformance! {
         dep_sync_leader_is_exclusive_across_servers,
     ],
     ade: [ade_setup_is_claimed_once_per_enrollment],
+    golden_images: [
+        golden_image_names_are_unique_regardless_of_case,
+        a_group_holds_at_most_one_golden_image,
+        concurrent_assignments_of_a_group_have_one_winner,
+    ],
     groups: [
         group_names_are_unique_regardless_of_case,
         static_members_resolve_by_udid_and_serial,

@@ -1,0 +1,382 @@
+//! Golden images end to end, on SQLite and PostgreSQL: the catalog through the API and the
+//! CLI, each bad input a 400 naming its field, a taken name, the `shasum -a 256` line stored
+//! as lowercase hex, one image per group (409 naming the holder), a delete that needs
+//! confirming and frees the groups, a viewer refused, and the audit log.
+
+use clap::Parser;
+use reqwest::Method;
+use russet_mdm::cli::{Cli, Command};
+use russet_tests::{Backend, TestServer};
+use serde_json::{Value, json};
+
+russet_tests::on_both_backends!(
+    the_catalog_checks_its_input_and_keeps_one_image_per_group,
+    the_cli_creates_assigns_and_deletes,
+);
+
+const SHA_UPPER: &str = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+const SHA_INTEL: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+
+fn path(name: &str) -> String {
+    format!("/api/v1/golden-images/{}", name.replace(' ', "%20"))
+}
+
+async fn create(srv: &TestServer, body: Value) -> (u16, Value) {
+    srv.api(Method::POST, "/api/v1/golden-images", Some(body))
+        .await
+}
+
+async fn group(srv: &TestServer, name: &str) {
+    let (status, v) = srv
+        .api(Method::POST, "/api/v1/groups", Some(json!({"name": name})))
+        .await;
+    assert_eq!(status, 201, "{v}");
+}
+
+/// A 400 whose message starts with the field.
+fn assert_bad(answer: (u16, Value), field: &str) {
+    let (status, v) = answer;
+    assert_eq!(status, 400, "{field}: {v}");
+    let msg = v["error"]["message"].as_str().expect("message");
+    assert!(msg.starts_with(&format!("{field}:")), "{field}: {msg}");
+}
+
+/// The actions of the audit log about golden images, oldest first, as (action, target).
+async fn audit(srv: &TestServer) -> Vec<(String, String)> {
+    let (status, v) = srv.api(Method::GET, "/api/v1/audit", None).await;
+    assert_eq!(status, 200, "{v}");
+    let mut out: Vec<(String, String)> = v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| {
+            e["action"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("golden_image.")
+        })
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_owned(),
+                e["target"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+async fn the_catalog_checks_its_input_and_keeps_one_image_per_group(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    group(&srv, "Engineering").await;
+    group(&srv, "Design").await;
+
+    // Both architectures; the Apple silicon checksum as `shasum -a 256` prints it, uppercase.
+    let (status, v) = create(
+        &srv,
+        json!({
+            "name": "Dev VM",
+            "description": "macOS 15 with Xcode; needs VPN",
+            "apple_silicon": {
+                "url": "https://images.example.com/dev-arm.pvmp.zip",
+                "sha256": format!("{SHA_UPPER}  dev-arm.pvmp.zip\n"),
+            },
+            "intel": {"url": "http://images.example.com/dev-x86.pvm.zip", "sha256": SHA_INTEL},
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["name"], json!("Dev VM"));
+    assert_eq!(v["apple_silicon"]["sha256"], json!(SHA));
+    assert_eq!(
+        v["intel"],
+        json!({"url": "http://images.example.com/dev-x86.pvm.zip", "sha256": SHA_INTEL})
+    );
+    assert_eq!(v["groups"], json!([]));
+
+    // Each bad input is a 400 naming its field.
+    let arm = |url: &str, sha: &str| json!({"url": url, "sha256": sha});
+    assert_bad(
+        create(
+            &srv,
+            json!({"name": "X", "apple_silicon": arm("ftp://images.example.com/x.zip", SHA)}),
+        )
+        .await,
+        "apple_silicon.url",
+    );
+    assert_bad(
+        create(
+            &srv,
+            json!({"name": "X", "intel": arm("https://images.example.com/x.zip", &SHA[..63])}),
+        )
+        .await,
+        "intel.sha256",
+    );
+    assert_bad(
+        create(&srv, json!({"name": "X", "description": "no image"})).await,
+        "apple_silicon, intel",
+    );
+    assert_bad(
+        create(
+            &srv,
+            json!({"name": "  ", "apple_silicon": arm("https://a.example/x", SHA)}),
+        )
+        .await,
+        "name",
+    );
+    // A taken name, in any case.
+    let (status, v) = create(
+        &srv,
+        json!({"name": "dev vm", "apple_silicon": arm("https://a.example/x", SHA)}),
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+
+    // A change: the Intel image removed, the description changed; one architecture stays.
+    let (status, v) = srv
+        .api(
+            Method::PATCH,
+            &path("dev vm"),
+            Some(json!({"intel": null, "description": "needs VPN"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["intel"], Value::Null);
+    assert_eq!(v["description"], json!("needs VPN"));
+    assert_bad(
+        srv.api(
+            Method::PATCH,
+            &path("Dev VM"),
+            Some(json!({"apple_silicon": null})),
+        )
+        .await,
+        "apple_silicon, intel",
+    );
+
+    // Two groups; assigning again is no change.
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &format!("{}/groups", path("Dev VM")),
+            Some(json!({"groups": ["Engineering", "Design"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["added"], json!(["Engineering", "Design"]));
+    assert_eq!(
+        v["golden_image"]["groups"],
+        json!(["Design", "Engineering"])
+    );
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &format!("{}/groups", path("Dev VM")),
+            Some(json!({"groups": ["Design"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["added"], &v["unchanged"]),
+        (&json!([]), &json!(["Design"]))
+    );
+
+    // A second image on a taken group: 409 naming the holder; an unknown group: 404.
+    let (status, v) = create(
+        &srv,
+        json!({"name": "Office", "intel": arm("https://images.example.com/office.zip", SHA_INTEL)}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &format!("{}/groups", path("Office")),
+            Some(json!({"groups": ["Design"]})),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    let msg = v["error"]["message"].as_str().expect("message");
+    assert!(msg.contains("Design") && msg.contains("Dev VM"), "{msg}");
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &format!("{}/groups", path("Office")),
+            Some(json!({"groups": ["Nobody"]})),
+        )
+        .await;
+    assert_eq!(status, 404, "{v}");
+
+    // A viewer reads but cannot create or assign.
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            "/api/v1/admins",
+            Some(json!({"name": "vera", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let vera = v["token"].as_str().expect("token").to_owned();
+    let (status, v) = srv
+        .api_with_token(
+            Method::POST,
+            "/api/v1/golden-images",
+            Some(json!({"name": "Mine", "apple_silicon": arm("https://a.example/x", SHA)})),
+            Some(&vera),
+        )
+        .await;
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(v["error"]["permission"], json!("profiles"), "{v}");
+    let (status, v) = srv
+        .api_with_token(Method::GET, "/api/v1/golden-images", None, Some(&vera))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let names: Vec<&Value> = v["golden_images"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|g| &g["name"])
+        .collect();
+    assert_eq!(names, [&json!("Dev VM"), &json!("Office")]);
+
+    // Delete without confirm: 400 saying it is irreversible and naming the groups; nothing
+    // is deleted. With confirm: the groups are free for another image.
+    let (status, v) = srv.api(Method::DELETE, &path("Dev VM"), None).await;
+    assert_eq!(status, 400, "{v}");
+    let msg = v["error"]["message"].as_str().expect("message");
+    assert!(
+        msg.contains("irreversible") && msg.contains("Design, Engineering"),
+        "{msg}"
+    );
+    let (status, _) = srv.api(Method::GET, &path("Dev VM"), None).await;
+    assert_eq!(status, 200);
+    let (status, v) = srv
+        .api(
+            Method::DELETE,
+            &format!("{}?confirm=true", path("Dev VM")),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["groups_freed"], json!(["Design", "Engineering"]));
+    let (status, _) = srv.api(Method::GET, &path("Dev VM"), None).await;
+    assert_eq!(status, 404);
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &format!("{}/groups", path("Office")),
+            Some(json!({"groups": ["Design"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = srv
+        .api(
+            Method::DELETE,
+            &format!("{}/groups", path("Office")),
+            Some(json!({"groups": ["Design", "Engineering"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["removed"], &v["not_assigned"]),
+        (&json!(["Design"]), &json!(["Engineering"]))
+    );
+
+    let dev = "Dev VM".to_owned();
+    let office = "Office".to_owned();
+    let entry = |a: &str, t: &String| (format!("golden_image.{a}"), t.clone());
+    assert_eq!(
+        audit(&srv).await,
+        [
+            entry("create", &dev),
+            entry("change", &dev),
+            entry("assign", &dev),
+            entry("assign", &dev),
+            entry("create", &office),
+            entry("delete", &dev),
+            entry("assign", &office),
+            entry("unassign", &office),
+        ]
+    );
+    srv.stop().await;
+}
+
+/// `russet golden-image …` run in-process against `srv`.
+async fn cli(srv: &TestServer, args: &[&str]) -> anyhow::Result<()> {
+    let mut argv = vec!["russet", "golden-image"];
+    argv.extend_from_slice(args);
+    argv.extend([
+        "--server",
+        srv.admin_url.as_str(),
+        "--token",
+        srv.token.as_str(),
+    ]);
+    let Command::GoldenImage(cmd) = Cli::try_parse_from(argv)?.command else {
+        panic!("not a golden-image command");
+    };
+    russet_mdm::cli::golden_image::run(cmd).await
+}
+
+async fn the_cli_creates_assigns_and_deletes(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    group(&srv, "Engineering").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sha_file = dir.path().join("dev-arm.zip.sha256.txt");
+    std::fs::write(&sha_file, format!("{SHA_UPPER} *dev-arm.zip\n")).expect("write");
+    let at_file = format!("@{}", sha_file.display());
+
+    cli(
+        &srv,
+        &[
+            "create",
+            "Dev VM",
+            "--description",
+            "needs VPN",
+            "--apple-silicon-url",
+            "https://images.example.com/dev-arm.zip",
+            "--apple-silicon-sha256",
+            &at_file,
+            "--intel-url",
+            "https://images.example.com/dev-x86.zip",
+            "--intel-sha256",
+            SHA_INTEL,
+        ],
+    )
+    .await
+    .expect("create");
+    // A URL without its checksum does not parse.
+    assert!(
+        cli(&srv, &["create", "X", "--intel-url", "https://a.example/x"])
+            .await
+            .is_err()
+    );
+    cli(&srv, &["assign", "Dev VM", "--group", "Engineering"])
+        .await
+        .expect("assign");
+    cli(&srv, &["list"]).await.expect("list");
+    cli(&srv, &["show", "dev vm", "--json"])
+        .await
+        .expect("show");
+    let (status, v) = srv.api(Method::GET, &path("Dev VM"), None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["apple_silicon"]["sha256"], json!(SHA));
+    assert_eq!(v["groups"], json!(["Engineering"]));
+
+    // Without --confirm the server refuses, naming the group.
+    let refused = cli(&srv, &["delete", "Dev VM"])
+        .await
+        .expect_err("delete without --confirm");
+    assert!(
+        format!("{refused:#}").contains("Engineering"),
+        "{refused:#}"
+    );
+    cli(&srv, &["unassign", "Dev VM", "--group", "Engineering"])
+        .await
+        .expect("unassign");
+    cli(&srv, &["delete", "Dev VM", "--confirm"])
+        .await
+        .expect("delete");
+    let (status, _) = srv.api(Method::GET, &path("Dev VM"), None).await;
+    assert_eq!(status, 404);
+    srv.stop().await;
+}
