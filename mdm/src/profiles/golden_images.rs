@@ -21,7 +21,6 @@
 //! domain, so macOS keeps one of them: the device view names the image of the first group by
 //! name, and admins should not put a Mac in two such groups.
 
-use super::catalog::Uploaded;
 use super::desired::{PROFILE_APPLE_SILICON, PROFILE_INTEL};
 use super::{ProfileError, ProfileResult, ProfileService};
 use crate::protocol::mobileconfig::custom_settings::{self, CustomSettings};
@@ -257,14 +256,17 @@ impl ProfileService {
         Ok(())
     }
 
-    /// Build and store one architecture's profile, restricted to that architecture before it
-    /// is assigned anywhere (a new profile has no assignments when `store_version` returns).
+    /// Build and store one architecture's profile (a new version only when its bytes changed:
+    /// an assign or unassign adds none, nor an audit entry for it), restricted to that
+    /// architecture before it is assigned anywhere (a new profile has no assignments when
+    /// `store_version` returns). The restriction is written every time, so a pass cut short
+    /// between the two never leaves an unrestricted profile for the next one to assign.
     async fn store_golden_profile(
         &self,
         cs: &CustomSettings,
         arch: Arch,
         actor: &str,
-    ) -> ProfileResult<Uploaded> {
+    ) -> ProfileResult<()> {
         let built = custom_settings::build(cs)?;
         let parsed = mobileconfig::parse(
             &built,
@@ -274,13 +276,21 @@ impl ProfileService {
                 russet_escrow: false,
             },
         )?;
-        let uploaded = self
-            .store_version(
-                parsed,
-                actor,
-                json!({"golden_image": {"domain": GOLDEN_IMAGE_DOMAIN, "architecture": restriction(arch)}}),
-            )
-            .await?;
+        let unchanged = match self.store.profile(&cs.identifier).await? {
+            Some(p) if p.deleted_at.is_none() => self
+                .store
+                .profile_version(&cs.identifier, p.latest_version)
+                .await?
+                .is_some_and(|v| v.sha256 == parsed.sha256_hex()),
+            _ => false,
+        };
+        if !unchanged {
+            let extra = json!({"golden_image": {
+                "domain": GOLDEN_IMAGE_DOMAIN,
+                "architecture": restriction(arch),
+            }});
+            self.store_version(parsed, actor, extra).await?;
+        }
         if !self
             .store
             .set_profile_architecture(&cs.identifier, Some(restriction(arch)))
@@ -291,7 +301,7 @@ impl ProfileService {
                 cs.identifier
             )));
         }
-        Ok(uploaded)
+        Ok(())
     }
 
     /// Which golden image applies to this Mac, through which group, and where its profile

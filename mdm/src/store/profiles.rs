@@ -147,19 +147,22 @@ pub fn desired_chunk() -> usize {
     DESIRED_CHUNK
 }
 
+/// A desired-profiles row as selected: target kind, target, identifier, version, payload UUID,
+/// scope, has variables, architecture.
 #[doc(hidden)]
-pub fn desired_from(
-    rows: Vec<(
-        String,
-        String,
-        String,
-        i64,
-        String,
-        String,
-        bool,
-        Option<String>,
-    )>,
-) -> Vec<DesiredRow> {
+pub type DesiredTuple = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    bool,
+    Option<String>,
+);
+
+#[doc(hidden)]
+pub fn desired_from(rows: Vec<DesiredTuple>) -> Vec<DesiredRow> {
     rows.into_iter()
         .filter_map(
             |(
