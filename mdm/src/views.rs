@@ -481,3 +481,19 @@ pub fn golden_image_groups(c: &GroupsChange, assigned: bool) -> Value {
         "golden_image": golden_image(&c.image),
     })
 }
+
+/// `golden_image` of a device's details: which image applies and why (its group), the Mac's
+/// architecture as inventory says (`null` until it does), and where the image's profile stands
+/// (`state` `null`: nothing planned, as while the architecture is unknown).
+pub fn device_golden_image(g: Option<&crate::profiles::golden_images::DeviceGoldenImage>) -> Value {
+    match g {
+        None => Value::Null,
+        Some(g) => json!({
+            "name": g.name,
+            "group": g.group,
+            "architecture": g.architecture,
+            "profile": g.profile,
+            "state": g.state,
+        }),
+    }
+}

@@ -1,17 +1,21 @@
 //! Golden images end to end, on SQLite and PostgreSQL: the catalog through the API and the
 //! CLI, each bad input a 400 naming its field, a taken name, the `shasum -a 256` line stored
 //! as lowercase hex, one image per group (409 naming the holder), a delete that needs
-//! confirming and frees the groups, a viewer refused, and the audit log.
+//! confirming and frees the groups, a viewer refused, and the audit log. Delivery: simulated
+//! Macs that keep the profiles they install get the managed preferences of *their*
+//! architecture (`org.russet.golden-image`), none while inventory has not said which they
+//! are, the new URL after a change, nothing after an unassign or a delete.
 
 use clap::Parser;
 use reqwest::Method;
 use russet_mdm::cli::{Cli, Command};
-use russet_tests::{Backend, TestServer};
+use russet_tests::{Backend, ManagedMac, TestServer};
 use serde_json::{Value, json};
 
 russet_tests::on_both_backends!(
     the_catalog_checks_its_input_and_keeps_one_image_per_group,
     the_cli_creates_assigns_and_deletes,
+    each_mac_gets_the_image_of_its_architecture,
 );
 
 const SHA_UPPER: &str = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
@@ -379,4 +383,244 @@ async fn the_cli_creates_assigns_and_deletes(backend: Backend) {
     let (status, _) = srv.api(Method::GET, &path("Dev VM"), None).await;
     assert_eq!(status, 404);
     srv.stop().await;
+}
+
+/// The golden image preferences a Mac holds (`org.russet.golden-image`'s forced settings), or
+/// `None`; fails if two profiles carry the domain.
+fn golden_prefs(mac: &ManagedMac) -> Option<plist::Dictionary> {
+    let mut found: Vec<plist::Dictionary> = mac
+        .profiles
+        .values()
+        .filter(|p| p.identifier.starts_with("org.russet.golden-image."))
+        .filter_map(|p| plist::from_bytes::<plist::Dictionary>(&p.content).ok())
+        .filter_map(|top| {
+            let content = top
+                .get("PayloadContent")?
+                .as_array()?
+                .first()?
+                .as_dictionary()?;
+            assert_eq!(
+                content.get("PayloadType").and_then(plist::Value::as_string),
+                Some("com.apple.ManagedClient.preferences")
+            );
+            content
+                .get("PayloadContent")?
+                .as_dictionary()?
+                .get("org.russet.golden-image")?
+                .as_dictionary()?
+                .get("Forced")?
+                .as_array()?
+                .first()?
+                .as_dictionary()?
+                .get("mcx_preference_settings")?
+                .as_dictionary()
+                .cloned()
+        })
+        .collect();
+    assert!(found.len() <= 1, "two golden image profiles: {found:?}");
+    found.pop()
+}
+
+fn key(d: &plist::Dictionary, k: &str) -> String {
+    d.get(k)
+        .and_then(plist::Value::as_string)
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn ok(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
+    let (code, v) = srv.api(method, path, body).await;
+    assert!((200..300).contains(&code), "{path}: {code} {v}");
+    v
+}
+
+/// Ask DeviceInformation now (the server runs without periodic inventory) and answer it.
+async fn tell_architecture(srv: &TestServer, mac: &mut ManagedMac) {
+    ok(
+        srv,
+        Method::POST,
+        "/api/v1/inventory/refresh",
+        Some(json!({"devices": [mac.mac.udid]})),
+    )
+    .await;
+    mac.converge().await;
+    // What the new facts planned is sent on the next round.
+    mac.converge().await;
+}
+
+async fn device_golden(srv: &TestServer, mac: &ManagedMac) -> Value {
+    let v = ok(
+        srv,
+        Method::GET,
+        &format!("/api/v1/devices/{}", mac.mac.udid),
+        None,
+    )
+    .await;
+    v["golden_image"].clone()
+}
+
+async fn each_mac_gets_the_image_of_its_architecture(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let mut arm = ManagedMac::new(srv.mac());
+    let mut intel = ManagedMac::new(srv.mac());
+    intel.is_apple_silicon = false;
+    intel.model = "MacBookPro16,1".into();
+    let mut late = ManagedMac::new(srv.mac());
+    for mac in [&mut arm, &mut intel, &mut late] {
+        mac.enroll().await;
+        mac.converge().await;
+    }
+    tell_architecture(&srv, &mut arm).await;
+    tell_architecture(&srv, &mut intel).await;
+    group(&srv, "Developers").await;
+    ok(
+        &srv,
+        Method::POST,
+        "/api/v1/groups/Developers/devices",
+        Some(json!({"devices": [arm.mac.udid, intel.mac.udid, late.mac.udid]})),
+    )
+    .await;
+    let (status, v) = create(
+        &srv,
+        json!({"name": "Dev VM", "description": "needs VPN",
+               "apple_silicon": {"url": "https://img.example.com/arm.pvmp", "sha256": SHA},
+               "intel": {"url": "https://img.example.com/x86.pvmp", "sha256": SHA_INTEL}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    ok(
+        &srv,
+        Method::POST,
+        &format!("{}/groups", path("Dev VM")),
+        Some(json!({"groups": ["Developers"]})),
+    )
+    .await;
+    for mac in [&mut arm, &mut intel, &mut late] {
+        mac.converge().await;
+    }
+
+    // Each Mac holds exactly its architecture's image.
+    let a = golden_prefs(&arm).expect("the Apple silicon Mac has the image");
+    assert_eq!(key(&a, "Name"), "Dev VM");
+    assert_eq!(key(&a, "Description"), "needs VPN");
+    assert_eq!(key(&a, "URL"), "https://img.example.com/arm.pvmp");
+    assert_eq!(key(&a, "SHA256"), SHA);
+    assert_eq!(key(&a, "Architecture"), "arm64");
+    let i = golden_prefs(&intel).expect("the Intel Mac has the image");
+    assert_eq!(key(&i, "URL"), "https://img.example.com/x86.pvmp");
+    assert_eq!(key(&i, "SHA256"), SHA_INTEL);
+    assert_eq!(key(&i, "Architecture"), "x86_64");
+    let view = device_golden(&srv, &arm).await;
+    assert_eq!(view["name"], "Dev VM", "{view}");
+    assert_eq!(view["group"], "Developers", "{view}");
+    assert_eq!(view["architecture"], "apple_silicon", "{view}");
+    assert_eq!(view["state"], "verified", "{view}");
+
+    // Architecture unknown: neither image, until DeviceInformation says.
+    assert!(golden_prefs(&late).is_none());
+    let view = device_golden(&srv, &late).await;
+    assert_eq!(view["group"], "Developers", "{view}");
+    assert_eq!(view["architecture"], Value::Null, "{view}");
+    assert_eq!(view["state"], Value::Null, "{view}");
+    tell_architecture(&srv, &mut late).await;
+    let l = golden_prefs(&late).expect("the image once inventory says");
+    assert_eq!(key(&l, "Architecture"), "arm64");
+
+    // A new URL reaches the Macs of that architecture; the other keeps its image.
+    let installed = |m: &ManagedMac| -> Vec<(String, Vec<u8>)> {
+        m.profiles
+            .iter()
+            .map(|(k, p)| (k.clone(), p.content.clone()))
+            .collect()
+    };
+    let intel_before = installed(&intel);
+    ok(
+        &srv,
+        Method::PATCH,
+        &path("Dev VM"),
+        Some(
+            json!({"apple_silicon": {"url": "https://img.example.com/arm-2.pvmp",
+                                      "sha256": SHA_INTEL}}),
+        ),
+    )
+    .await;
+    for mac in [&mut arm, &mut intel, &mut late] {
+        mac.converge().await;
+    }
+    for mac in [&arm, &late] {
+        let a = golden_prefs(mac).expect("still there");
+        assert_eq!(key(&a, "URL"), "https://img.example.com/arm-2.pvmp");
+        assert_eq!(key(&a, "SHA256"), SHA_INTEL);
+    }
+    assert_eq!(installed(&intel), intel_before);
+
+    // Still one image per group.
+    let (status, _) = create(
+        &srv,
+        json!({"name": "Other", "intel": {"url": "https://img.example.com/o.pvmp", "sha256": SHA}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            &format!("{}/groups", path("Other")),
+            Some(json!({"groups": ["Developers"]})),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    assert!(v.to_string().contains("Dev VM"), "{v}");
+
+    // Uploads cannot take Russet's domain.
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            "/api/v1/profiles/custom-settings",
+            Some(
+                json!({"identifier": "org.russet.golden-image.mine", "name": "Mine",
+                        "domain": "org.russet.golden-image", "settings": {"URL": "x"}}),
+            ),
+        )
+        .await;
+    assert!((400..500).contains(&status), "{status} {v}");
+
+    // Unassigned: removed from every Mac.
+    let (status, v) = srv
+        .api(
+            Method::DELETE,
+            &format!("{}/groups", path("Dev VM")),
+            Some(json!({"groups": ["Developers"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    for mac in [&mut arm, &mut intel, &mut late] {
+        mac.converge().await;
+        assert!(golden_prefs(mac).is_none(), "{:?}", mac.profiles.keys());
+    }
+    assert_eq!(device_golden(&srv, &arm).await, Value::Null);
+
+    // Assigned again, then deleted: removed again, and the profiles are gone from the catalog.
+    ok(
+        &srv,
+        Method::POST,
+        &format!("{}/groups", path("Dev VM")),
+        Some(json!({"groups": ["Developers"]})),
+    )
+    .await;
+    arm.converge().await;
+    assert!(golden_prefs(&arm).is_some());
+    ok(
+        &srv,
+        Method::DELETE,
+        &format!("{}?confirm=true", path("Dev VM")),
+        None,
+    )
+    .await;
+    arm.converge().await;
+    assert!(golden_prefs(&arm).is_none());
+    let v = ok(&srv, Method::GET, "/api/v1/profiles", None).await;
+    assert!(
+        !v.to_string().contains("dev-vm"),
+        "deleted profiles are listed only when asked: {v}"
+    );
 }

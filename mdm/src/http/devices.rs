@@ -83,7 +83,10 @@ async fn show(
     Path(udid): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let details = state.service.device_details(&udid).await?;
-    Ok(Json(crate::views::device_details(&details)))
+    let golden = state.profiles.device_golden_image(&details).await?;
+    let mut v = crate::views::device_details(&details);
+    v["golden_image"] = crate::views::device_golden_image(golden.as_ref());
+    Ok(Json(v))
 }
 
 async fn delete(

@@ -1,5 +1,6 @@
 //! `/api/v1/golden-images`: the golden image catalog and its group assignments (contract v2,
-//! "Golden images"). The rules are in `service::golden_images`; handlers extract, call it, and
+//! "Golden images"). The rules are in `service::golden_images`, delivery to Macs in
+//! `profiles::golden_images` (which every change goes through); handlers extract, call it, and
 //! render with `views`.
 
 use super::extractor::{Actor, AdminQuery, JsonBody};
@@ -104,7 +105,7 @@ async fn create(
     JsonBody(body): JsonBody<CreateGoldenImage>,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
     let image = state
-        .service
+        .profiles
         .create_golden_image(
             NewGoldenImage {
                 name: body.name,
@@ -138,7 +139,7 @@ async fn change(
         intel: body.intel.map(|a| a.map(Into::into)),
     };
     let image = state
-        .service
+        .profiles
         .change_golden_image(&name, change, actor.name())
         .await?;
     Ok(Json(views::golden_image(&image)))
@@ -151,7 +152,7 @@ async fn delete(
     AdminQuery(query): AdminQuery<DeleteQuery>,
 ) -> Result<Json<Value>, AdminError> {
     let freed = state
-        .service
+        .profiles
         .delete_golden_image(&name, query.confirm, actor.name())
         .await?;
     Ok(Json(json!({"deleted": name, "groups_freed": freed})))
@@ -164,7 +165,7 @@ async fn assign(
     JsonBody(body): JsonBody<Groups>,
 ) -> Result<Json<Value>, AdminError> {
     let change = state
-        .service
+        .profiles
         .assign_golden_image(&name, &body.groups, actor.name())
         .await?;
     Ok(Json(views::golden_image_groups(&change, true)))
@@ -177,7 +178,7 @@ async fn unassign(
     JsonBody(body): JsonBody<Groups>,
 ) -> Result<Json<Value>, AdminError> {
     let change = state
-        .service
+        .profiles
         .unassign_golden_image(&name, &body.groups, actor.name())
         .await?;
     Ok(Json(views::golden_image_groups(&change, false)))

@@ -53,7 +53,11 @@ pub struct ProfileDetail {
 impl ProfileService {
     fn rules(&self) -> UploadRules<'_> {
         UploadRules {
-            reserved_identifiers: &[PROFILE_IDENTIFIER, FILEVAULT_PROFILE],
+            reserved_identifiers: &[
+                PROFILE_IDENTIFIER,
+                FILEVAULT_PROFILE,
+                super::golden_images::GOLDEN_IMAGE_DOMAIN,
+            ],
             mdm_scep_url: Some(&self.scep_url),
             russet_escrow: false,
         }

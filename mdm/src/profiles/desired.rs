@@ -36,8 +36,28 @@ fn desired(row: &DesiredRow) -> DesiredProfile {
     }
 }
 
+/// Whether a profile restricted to `architecture` (migration 0019) is for this Mac: by
+/// DeviceInformation `IsAppleSilicon` as inventory last stored it. A Mac whose architecture
+/// is not known yet gets no restricted profile (a wrong image is worse than a late one; the
+/// seed guide's golden images are per architecture) and is planned again when its facts come.
+pub(super) fn fits(architecture: Option<&str>, d: &DeviceView) -> bool {
+    match architecture {
+        None => true,
+        Some(PROFILE_APPLE_SILICON) => d.is_apple_silicon == Some(true),
+        Some(PROFILE_INTEL) => d.is_apple_silicon == Some(false),
+        // An architecture this Russet does not know: no Mac is sure to fit it.
+        Some(_) => false,
+    }
+}
+
+/// The `profiles.architecture` value for Apple silicon Macs.
+pub const PROFILE_APPLE_SILICON: &str = "apple_silicon";
+/// The `profiles.architecture` value for Intel Macs.
+pub const PROFILE_INTEL: &str = "intel";
+
 /// Each device's profiles from the assignment rows: those naming it, and those naming one of
-/// its groups; one entry per identifier.
+/// its groups, restricted to its architecture when the profile is ([`fits`]); one entry per
+/// identifier.
 pub(super) fn group_by_device(
     devices: &[DeviceView],
     groups_of: &HashMap<String, Vec<String>>,
@@ -50,7 +70,8 @@ pub(super) fn group_by_device(
         for row in rows.iter().filter(|r| match r.target.kind {
             TargetKind::Device => r.target.name == d.udid,
             TargetKind::Group => groups.contains(&r.target.name),
-        }) {
+        } && fits(r.architecture.as_deref(), d))
+        {
             if !wanted.iter().any(|w| w.identifier == row.identifier) {
                 wanted.push(desired(row));
             }

@@ -10,6 +10,7 @@ mod catalog;
 mod delivery;
 mod desired;
 pub mod filevault;
+pub mod golden_images;
 mod observe;
 pub mod reconcile;
 pub mod views;

@@ -37,8 +37,12 @@ impl ProfileService {
         Ok(self.reconciler.reconcile(self, device_ids).await?)
     }
 
-    /// Whether a live profile is assigned to a smart group.
-    async fn smart_groups_assigned(&self) -> ProfileResult<bool> {
+    /// Whether a live profile is assigned to a smart group, or restricted to one architecture
+    /// (a Mac's first `IsAppleSilicon` answer decides whether it gets it).
+    async fn facts_matter(&self) -> ProfileResult<bool> {
+        if self.store.architecture_profiles_assigned().await? {
+            return Ok(true);
+        }
         let assigned = self.store.assigned_groups().await?;
         if assigned.is_empty() {
             return Ok(false);
@@ -78,10 +82,10 @@ impl DeviceObserver for ProfileService {
             }
         }
         if why == DeviceChange::Facts {
-            // New facts change what a Mac should have only through smart groups: a Mac's
-            // answers (inventory, every day on every Mac) cost two small reads when no profile
-            // is assigned to a smart group.
-            match self.smart_groups_assigned().await {
+            // New facts change what a Mac should have only through smart groups and
+            // architecture-specific profiles: a Mac's answers (inventory, every day on every
+            // Mac) cost three small reads when neither is assigned.
+            match self.facts_matter().await {
                 Ok(false) => return,
                 Ok(true) => {}
                 Err(e) => {

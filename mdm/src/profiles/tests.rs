@@ -4,8 +4,8 @@
 use super::*;
 use crate::protocol::mobileconfig::custom_settings::{self, CustomSettings};
 use crate::protocol::mobileconfig::variables::{DeviceVars, Variable};
-use crate::store::AuthenticateRecord;
 use crate::store::profiles::Target;
+use crate::store::{AuthenticateRecord, DeviceView};
 
 const RESTRICTIONS: &[u8] = include_bytes!("../../testdata/profiles/restrictions.mobileconfig");
 const WIFI: &[u8] = include_bytes!("../../testdata/profiles/wifi-office.mobileconfig");
@@ -429,6 +429,39 @@ async fn the_reconciler_reads_desired_profiles_and_per_channel_bytes() {
         .map(|p| p.identifier.as_str())
         .collect();
     assert_eq!(names, vec!["com.acme.loginwindow", "com.acme.restrictions"]);
+
+    // A profile restricted to one architecture (migration 0019) reaches only Macs inventory
+    // says are of it; a Mac not known yet gets it from neither.
+    assert!(
+        s.store()
+            .set_profile_architecture("com.acme.restrictions", Some("intel"))
+            .await
+            .unwrap()
+    );
+    let rows = s
+        .store()
+        .desired_profiles(&["UDID-2".into()], &["Design".into()])
+        .await
+        .unwrap();
+    for (is_apple_silicon, expected) in [
+        (None, vec!["com.acme.loginwindow"]),
+        (Some(true), vec!["com.acme.loginwindow"]),
+        (
+            Some(false),
+            vec!["com.acme.loginwindow", "com.acme.restrictions"],
+        ),
+    ] {
+        let mac = DeviceView {
+            is_apple_silicon,
+            ..d2.clone()
+        };
+        let by_device = super::desired::group_by_device(std::slice::from_ref(&mac), &groups, &rows);
+        let names: Vec<&str> = by_device["UDID-2"]
+            .iter()
+            .map(|p| p.identifier.as_str())
+            .collect();
+        assert_eq!(names, expected, "{is_apple_silicon:?}");
+    }
 
     // The device's own values fill the variables in.
     let mut named = d1.clone();

@@ -5,10 +5,10 @@
 //! authentication) and its **SHA-256**; it is **assigned to groups**, a group holds **only
 //! one**; **deleting** one is irreversible and leaves its groups without an image.
 //!
-//! This slice is the catalog and its group assignments. **Delivery comes next**: a
-//! managed-preferences profile per architecture to the Macs of the assigned groups (through
-//! the profiles machinery), `golden-image verify`, the HEAD check on create, and Parallels
-//! license keys are not built yet; nothing here reaches a Mac.
+//! This is the catalog and its group assignments. Delivery to Macs (a managed-preferences
+//! profile per architecture, through the profiles machinery) is `profiles::golden_images`,
+//! which wraps every change made here; `golden-image verify`, the HEAD check on create, and
+//! Parallels license keys are not built yet.
 //!
 //! - Input is checked by `golden_image_input` (pure): each refusal names its field.
 //! - Names are unique regardless of case and found in any case; groups are named exactly, as

@@ -17,7 +17,7 @@ mod error;
 mod facts;
 pub mod filevault;
 mod gauges;
-mod golden_image_input;
+pub mod golden_image_input;
 pub mod golden_images;
 mod group_members;
 pub mod groups;

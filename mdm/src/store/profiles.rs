@@ -134,6 +134,9 @@ pub struct DesiredRow {
     /// `System` or `User`.
     pub scope: String,
     pub has_variables: bool,
+    /// The profile's architecture restriction (migration 0019): `apple_silicon`, `intel`, or
+    /// `None` for every Mac.
+    pub architecture: Option<String>,
 }
 
 /// Targets bound per statement (both databases take far more; this keeps statements small).
@@ -144,13 +147,34 @@ pub fn desired_chunk() -> usize {
     DESIRED_CHUNK
 }
 
+/// A desired-profiles row as selected: target kind, target, identifier, version, payload UUID,
+/// scope, has variables, architecture.
 #[doc(hidden)]
-pub fn desired_from(
-    rows: Vec<(String, String, String, i64, String, String, bool)>,
-) -> Vec<DesiredRow> {
+pub type DesiredTuple = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    bool,
+    Option<String>,
+);
+
+#[doc(hidden)]
+pub fn desired_from(rows: Vec<DesiredTuple>) -> Vec<DesiredRow> {
     rows.into_iter()
         .filter_map(
-            |(kind, name, identifier, version, payload_uuid, scope, has_variables)| {
+            |(
+                kind,
+                name,
+                identifier,
+                version,
+                payload_uuid,
+                scope,
+                has_variables,
+                architecture,
+            )| {
                 Some(DesiredRow {
                     target: Target {
                         kind: TargetKind::parse(&kind)?,
@@ -161,6 +185,7 @@ pub fn desired_from(
                     payload_uuid,
                     scope,
                     has_variables,
+                    architecture,
                 })
             },
         )
@@ -217,6 +242,16 @@ pub trait ProfileStore: Send + Sync {
     async fn assigned_groups(&self) -> StoreResult<std::collections::BTreeSet<String>>;
     /// A group is gone: drop every assignment to it. The profiles it had.
     async fn remove_group_assignments(&self, group: &str) -> StoreResult<Vec<String>>;
+    /// Restrict a profile to Macs of one architecture (`apple_silicon`, `intel`), or `None`
+    /// for every Mac. False when the profile is unknown.
+    async fn set_profile_architecture(
+        &self,
+        identifier: &str,
+        architecture: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// Whether a live profile restricted to one architecture is assigned to anything: only
+    /// then can a Mac's new facts (its architecture) change what it should have.
+    async fn architecture_profiles_assigned(&self) -> StoreResult<bool>;
 }
 
 const PROFILE_SELECT: &str = "SELECT p.identifier, p.name, p.description, p.organization, \
@@ -512,7 +547,8 @@ macro_rules! impl_profile_store {
                     for chunk in names.chunks($crate::store::profiles::desired_chunk()) {
                         let mut qb = sqlx::QueryBuilder::<$db>::new(
                             "SELECT a.target_kind, a.target, p.identifier, v.version, \
-                             v.payload_uuid, v.scope, v.has_variables FROM profile_assignments a \
+                             v.payload_uuid, v.scope, v.has_variables, p.architecture \
+                             FROM profile_assignments a \
                              JOIN profiles p ON p.identifier = a.identifier \
                              AND p.deleted_at IS NULL \
                              JOIN profile_versions v ON v.identifier = p.identifier \
@@ -557,6 +593,31 @@ macro_rules! impl_profile_store {
                 .bind(group)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn set_profile_architecture(
+                &self,
+                identifier: &str,
+                architecture: Option<&str>,
+            ) -> $crate::store::StoreResult<bool> {
+                let done =
+                    sqlx::query("UPDATE profiles SET architecture = $2 WHERE identifier = $1")
+                        .bind(identifier)
+                        .bind(architecture)
+                        .execute(&self.pool)
+                        .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn architecture_profiles_assigned(&self) -> $crate::store::StoreResult<bool> {
+                let found: Option<String> = sqlx::query_scalar(
+                    "SELECT p.identifier FROM profiles p JOIN profile_assignments a \
+                     ON a.identifier = p.identifier WHERE p.deleted_at IS NULL \
+                     AND p.architecture IS NOT NULL LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.is_some())
             }
         }
     };
