@@ -462,8 +462,8 @@ async fn bad_uploads_get_a_4xx_naming_the_problem(backend: Backend) {
             enrollment_id,
             422,
             "refused",
-            "refused: PayloadIdentifier: org.russet.enrollment belongs to Russet's enrollment \
-             profile",
+            "refused: PayloadIdentifier: org.russet.enrollment is Russet's own \
+             (org.russet.enrollment: the Mac's MDM enrollment)",
         ),
     ];
     for (what, bytes, want_status, want_code, want_message) in cases {

@@ -373,9 +373,9 @@ fn the_enrollment_profiles_identifier_is_refused() {
         assert_eq!(
             refused(&bytes),
             format!(
-                "refused: PayloadIdentifier: {id} belongs to Russet's enrollment profile \
-                 (org.russet.enrollment); a profile with it would replace the Mac's MDM \
-                 enrollment: choose another identifier"
+                "refused: PayloadIdentifier: {id} is Russet's own (org.russet.enrollment: the \
+                 Mac's MDM enrollment); an upload with it would replace what Russet installs: \
+                 choose another identifier"
             )
         );
     }
@@ -398,7 +398,7 @@ fn russets_enrollment_profile_passes_apples_schema_but_is_refused() {
     .unwrap();
     let msg = refused(&built);
     assert!(
-        msg.contains("PayloadIdentifier: org.russet.enrollment belongs"),
+        msg.contains("PayloadIdentifier: org.russet.enrollment is Russet's own"),
         "{msg}"
     );
     assert!(

@@ -97,9 +97,9 @@ pub(super) fn check(
             f.refuse(
                 "PayloadIdentifier",
                 format!(
-                    "{identifier} belongs to Russet's enrollment profile ({reserved}); a \
-                     profile with it would replace the Mac's MDM enrollment: choose another \
-                     identifier"
+                    "{identifier} is Russet's own ({reserved}: {}); an upload with it would \
+                     replace what Russet installs: choose another identifier",
+                    reserved_purpose(reserved)
                 ),
             );
         }
@@ -160,6 +160,16 @@ fn check_identifier(top: &Dictionary, f: &mut Findings) {
         } else if id.chars().any(char::is_control) {
             f.problem("PayloadIdentifier", "must not contain control characters");
         }
+    }
+}
+
+/// What a reserved identifier is for, for the refusal.
+fn reserved_purpose(reserved: &str) -> &'static str {
+    match reserved {
+        "org.russet.enrollment" => "the Mac's MDM enrollment",
+        "org.russet.filevault" => "FileVault enforcement and key escrow",
+        r if r.starts_with("org.russet.golden-image") => "golden image delivery",
+        _ => "a profile Russet builds",
     }
 }
 
