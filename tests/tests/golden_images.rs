@@ -628,8 +628,9 @@ async fn each_mac_gets_the_image_of_its_architecture(backend: Backend) {
     );
 }
 
-/// A local image host: `/image.bin` (a few MiB, served with its length), `/page` (a web page).
-/// Returns its base URL and the file.
+/// A local image host: `/image.bin` (a few MiB, served with its length), `/page` (a web page),
+/// `/moved` (a redirect to a sign-in page on another host: `localhost` instead of
+/// `127.0.0.1`). Returns its base URL and the file.
 async fn image_host() -> (String, Vec<u8>) {
     use axum::response::IntoResponse;
     // Not all one byte, so a hash over the wrong range would not match by chance.
@@ -637,6 +638,11 @@ async fn image_host() -> (String, Vec<u8>) {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let served = file.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let login = format!("http://localhost:{}/sso/login?next=/image.bin", addr.port());
     let app = axum::Router::new()
         .route(
             "/image.bin",
@@ -650,11 +656,15 @@ async fn image_host() -> (String, Vec<u8>) {
             axum::routing::get(|| async {
                 axum::response::Html("<html><body>Download here</body></html>")
             }),
+        )
+        .route(
+            "/moved",
+            axum::routing::get(move || async move { axum::response::Redirect::to(&login) }),
+        )
+        .route(
+            "/sso/login",
+            axum::routing::get(|| async { axum::response::Html("<form>Sign in</form>") }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -813,6 +823,20 @@ async fn verify_downloads_and_compares_and_create_warns(backend: Backend) {
     assert!(v["results"][1]["actual"].is_null());
 
     // Skipped on request; on change only the URLs that change are checked.
+    // A redirect to another host's sign-in page, and a 404.
+    let (status, v) = create(
+        &srv,
+        json!({"name": "Behind SSO",
+               "apple_silicon": {"url": format!("{host}/moved"), "sha256": good},
+               "intel": {"url": format!("{host}/missing.bin"), "sha256": SHA_INTEL}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let w = warnings(&v);
+    assert_eq!(w.len(), 2, "{v}");
+    assert!(w[0].1.contains("sign-in page"), "{}", w[0].1);
+    assert!(w[1].1.contains("404"), "{}", w[1].1);
+
     let (status, v) = create(
         &srv,
         json!({"name": "Offline", "check_urls": false,

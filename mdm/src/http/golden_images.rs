@@ -242,7 +242,8 @@ fn done_line(name: &str, ok: bool) -> Value {
     json!({"event": "done", "golden_image": name, "ok": ok})
 }
 
-/// Download each image and compare its SHA-256: `{"golden_image", "ok", "results": […]}`.
+/// Download each image and compare its SHA-256: `{"golden_image", "ok", "results": […]}`
+/// (an unknown image is a 404 before anything is downloaded).
 /// With `?stream=true`, NDJSON: `progress` lines (about every MiB or second), one `result`
 /// line per architecture, then `done` (or `error` when verify itself failed).
 async fn verify(
@@ -254,19 +255,36 @@ async fn verify(
     // A 404 before anything is streamed, so an unknown name is an error status either way.
     let image = state.service.golden_image(&name).await?;
     let name = image.record.name;
-    if !query.stream {
-        let results = state
-            .service
-            .verify_golden_image(&name, actor.name(), |_| {})
-            .await?;
-        let ok = results.iter().all(|r| r.matched);
-        return Ok(
-            Json(json!({"golden_image": name, "ok": ok, "results": results})).into_response(),
-        );
-    }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let service = state.service.clone();
     let actor = actor.name().to_owned();
+    if !query.stream {
+        // Downloading an image takes longer than the API's request timeout, which covers the
+        // handler until the answer's head only: so the head goes now and the JSON follows as
+        // the body when the verify ends. It runs in its own task, so it ends (and is audited)
+        // even when the client goes away.
+        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+        tokio::spawn(async move {
+            let body = match service.verify_golden_image(&name, &actor, |_| {}).await {
+                Ok(results) => {
+                    let ok = results.iter().all(|r| r.matched);
+                    json!({"golden_image": name, "ok": ok, "results": results})
+                }
+                Err(e) => json!({"error": {"message": AdminError::from(e).public_message()}}),
+            };
+            let _ = tx.send(body.to_string());
+        });
+        let body = futures::stream::once(async move {
+            Ok::<_, std::convert::Infallible>(Bytes::from(rx.await.unwrap_or_else(|_| {
+                json!({"error": {"message": "the verify ended without a result"}}).to_string()
+            })))
+        });
+        return Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from_stream(body),
+        )
+            .into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
         let events = tx.clone();
         let outcome = service
