@@ -74,10 +74,26 @@ pub async fn head_warning(url: &str) -> Option<String> {
         Ok(c) => c,
         Err(e) => return Some(e),
     };
-    let resp = match client.head(parsed.clone()).send().await {
+    let mut resp = match client.head(parsed.clone()).send().await {
         Ok(r) => r,
         Err(e) => return Some(format!("not reachable from the server: {}", chain(&e))),
     };
+    // Some servers (object stores with GET-only signatures, minimal file servers) refuse HEAD:
+    // ask for the first byte instead, so a good link is not warned about. Its body is not read.
+    let refused = [
+        reqwest::StatusCode::METHOD_NOT_ALLOWED,
+        reqwest::StatusCode::NOT_IMPLEMENTED,
+        reqwest::StatusCode::FORBIDDEN,
+    ];
+    if refused.contains(&resp.status())
+        && let Ok(r) = client
+            .get(parsed.clone())
+            .header(reqwest::header::RANGE, "bytes=0-0")
+            .send()
+            .await
+    {
+        resp = r;
+    }
     let end = resp.url().clone();
     if looks_like_login_redirect(&parsed, &end) {
         return Some(format!(
