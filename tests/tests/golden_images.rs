@@ -4,7 +4,9 @@
 //! confirming and frees the groups, a viewer refused, and the audit log. Delivery: simulated
 //! Macs that keep the profiles they install get the managed preferences of *their*
 //! architecture (`org.russet.golden-image`), none while inventory has not said which they
-//! are, the new URL after a change, nothing after an unassign or a delete.
+//! are, the new URL after a change, nothing after an unassign or a delete. Verify and the
+//! HEAD check against a local HTTP server serving a real file of a few MiB, a web page, and a
+//! closed port: match and mismatch with both hashes, NDJSON progress, warnings on create.
 
 use clap::Parser;
 use reqwest::Method;
@@ -16,6 +18,7 @@ russet_tests::on_both_backends!(
     the_catalog_checks_its_input_and_keeps_one_image_per_group,
     the_cli_creates_assigns_and_deletes,
     each_mac_gets_the_image_of_its_architecture,
+    verify_downloads_and_compares_and_create_warns,
 );
 
 const SHA_UPPER: &str = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
@@ -623,4 +626,306 @@ async fn each_mac_gets_the_image_of_its_architecture(backend: Backend) {
         !v.to_string().contains("dev-vm"),
         "deleted profiles are listed only when asked: {v}"
     );
+}
+
+/// A local image host: `/image.bin` (a few MiB, served with its length), `/page` (a web page),
+/// `/moved` (a redirect to a sign-in page on another host: `localhost` instead of
+/// `127.0.0.1`), `/no-head.bin` (the file, but HEAD refused with a 405, as some object stores
+/// do). Returns its base URL and the file.
+async fn image_host() -> (String, Vec<u8>) {
+    use axum::response::IntoResponse;
+    // Not all one byte, so a hash over the wrong range would not match by chance.
+    let file: Vec<u8> = (0..3 * 1024 * 1024 + 123u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let served = file.clone();
+    let served_too = file.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let login = format!("http://localhost:{}/sso/login?next=/image.bin", addr.port());
+    let app = axum::Router::new()
+        .route(
+            "/image.bin",
+            axum::routing::get(move || {
+                let body = served.clone();
+                async move { ([("content-type", "application/octet-stream")], body).into_response() }
+            }),
+        )
+        .route(
+            "/page",
+            axum::routing::get(|| async {
+                axum::response::Html("<html><body>Download here</body></html>")
+            }),
+        )
+        .route(
+            "/no-head.bin",
+            axum::routing::get(move || {
+                let body = served_too.clone();
+                async move { body.into_response() }
+            })
+            .head(|| async { axum::http::StatusCode::METHOD_NOT_ALLOWED }),
+        )
+        .route(
+            "/moved",
+            axum::routing::get(move || async move { axum::response::Redirect::to(&login) }),
+        )
+        .route(
+            "/sso/login",
+            axum::routing::get(|| async { axum::response::Html("<form>Sign in</form>") }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), file)
+}
+
+/// A URL on a port nothing listens on.
+async fn closed_port_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}/image.bin")
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    openssl::sha::sha256(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn warnings(v: &Value) -> Vec<(String, String)> {
+    v["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| {
+            (
+                w["architecture"].as_str().unwrap_or("").to_owned(),
+                w["warning"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn verify_downloads_and_compares_and_create_warns(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let (host, file) = image_host().await;
+    let image_url = format!("{host}/image.bin");
+    let good = hex_sha256(&file);
+    let size = file.len() as u64;
+
+    // The Apple silicon checksum is the file's, the Intel one is not: a direct link, no
+    // warnings.
+    let (status, v) = create(
+        &srv,
+        json!({"name": "Dev VM",
+               "apple_silicon": {"url": image_url, "sha256": good},
+               "intel": {"url": image_url, "sha256": SHA_INTEL}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert!(warnings(&v).is_empty(), "{v}");
+
+    let (status, v) = srv
+        .api(Method::POST, &format!("{}/verify", path("dev vm")), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["golden_image"], "Dev VM");
+    assert_eq!(v["ok"], false);
+    let r = v["results"].as_array().expect("results");
+    assert_eq!(r.len(), 2, "{v}");
+    assert_eq!(r[0]["architecture"], "apple_silicon");
+    assert_eq!(r[0]["match"], true, "{v}");
+    assert_eq!(r[0]["expected"], good.as_str());
+    assert_eq!(r[0]["actual"], good.as_str());
+    assert_eq!(r[0]["bytes"], size);
+    assert!(r[0]["seconds"].is_number());
+    assert!(r[0]["error"].is_null());
+    assert_eq!(r[1]["architecture"], "intel");
+    assert_eq!(r[1]["match"], false);
+    assert_eq!(r[1]["expected"], SHA_INTEL);
+    assert_eq!(r[1]["actual"], good.as_str());
+    assert_eq!(r[1]["bytes"], size);
+
+    // Streamed: progress lines, then a result per architecture, then done.
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}{}/verify?stream=true",
+            srv.admin_url,
+            path("Dev VM")
+        ))
+        .bearer_auth(&srv.token)
+        .send()
+        .await
+        .expect("verify stream");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/x-ndjson")
+    );
+    let text = resp.text().await.expect("body");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an NDJSON line"))
+        .collect();
+    let events: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event"].as_str().unwrap_or(""))
+        .collect();
+    let first_result = events
+        .iter()
+        .position(|e| *e == "result")
+        .expect("a result");
+    assert!(first_result > 0 && events[..first_result].iter().all(|e| *e == "progress"));
+    assert_eq!(
+        events.iter().filter(|e| **e == "result").count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(events.last(), Some(&"done"));
+    assert_eq!(lines[lines.len() - 1]["ok"], false);
+    let progress = &lines[first_result - 1];
+    assert_eq!(progress["architecture"], "apple_silicon");
+    assert_eq!(progress["bytes"], size);
+    assert_eq!(progress["total"], size);
+    let arm = lines
+        .iter()
+        .find(|l| l["event"] == "result" && l["architecture"] == "apple_silicon")
+        .expect("apple silicon result");
+    assert_eq!(arm["match"], true);
+
+    // A web page instead of a file, and a host that is not there: warnings, still created.
+    let (status, v) = create(
+        &srv,
+        json!({"name": "Web",
+               "apple_silicon": {"url": format!("{host}/page"), "sha256": good},
+               "intel": {"url": closed_port_url().await, "sha256": SHA_INTEL}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let w = warnings(&v);
+    assert_eq!(w.len(), 2, "{v}");
+    assert_eq!(w[0].0, "apple_silicon");
+    assert!(w[0].1.contains("text/html"), "{}", w[0].1);
+    assert_eq!(w[1].0, "intel");
+    assert!(w[1].1.contains("not reachable"), "{}", w[1].1);
+
+    // Verify of an unreachable image: that architecture's error, never a 5xx.
+    let (status, v) = srv
+        .api(Method::POST, &format!("{}/verify", path("Web")), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["results"][1]["match"], false);
+    assert!(
+        v["results"][1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not reachable")),
+        "{v}"
+    );
+    assert!(v["results"][1]["actual"].is_null());
+
+    // Skipped on request; on change only the URLs that change are checked.
+    // A redirect to another host's sign-in page, and a 404.
+    let (status, v) = create(
+        &srv,
+        json!({"name": "Behind SSO",
+               "apple_silicon": {"url": format!("{host}/moved"), "sha256": good},
+               "intel": {"url": format!("{host}/missing.bin"), "sha256": SHA_INTEL}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let w = warnings(&v);
+    assert_eq!(w.len(), 2, "{v}");
+    assert!(w[0].1.contains("sign-in page"), "{}", w[0].1);
+    assert!(w[1].1.contains("404"), "{}", w[1].1);
+
+    let (status, v) = create(
+        &srv,
+        json!({"name": "Offline", "check_urls": false,
+               "intel": {"url": closed_port_url().await, "sha256": SHA_INTEL}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert!(warnings(&v).is_empty(), "{v}");
+    let (status, v) = srv
+        .api(
+            Method::PATCH,
+            &path("Web"),
+            Some(json!({"description": "needs VPN"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(warnings(&v).is_empty(), "{v}");
+    let (status, v) = srv
+        .api(
+            Method::PATCH,
+            &path("Web"),
+            Some(json!({"apple_silicon": {"url": image_url, "sha256": good}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(warnings(&v).is_empty(), "{v}");
+    let (status, v) = srv
+        .api(
+            Method::PATCH,
+            &path("Dev VM"),
+            Some(json!({"intel": {"url": format!("{host}/page"), "sha256": SHA_INTEL}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(warnings(&v).len(), 1, "{v}");
+
+    // An unknown image is a 404; a viewer may not make the server download.
+    let (status, _) = srv
+        .api(Method::POST, &format!("{}/verify", path("nope")), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, v) = srv
+        .api(
+            Method::POST,
+            "/api/v1/admins",
+            Some(json!({"name": "vic", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let vic = v["token"].as_str().expect("token").to_owned();
+    let (status, v) = srv
+        .api_with_token(
+            Method::POST,
+            &format!("{}/verify", path("Dev VM")),
+            None,
+            Some(&vic),
+        )
+        .await;
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(v["error"]["permission"], json!("profiles"), "{v}");
+
+    // The CLI: a mismatch exits non-zero, a match zero.
+    assert!(cli(&srv, &["verify", "Dev VM"]).await.is_err());
+    // A server that refuses HEAD but serves the file: no warning (the first byte is asked for).
+    let (status, v) = create(
+        &srv,
+        json!({"name": "Good",
+               "apple_silicon": {"url": format!("{host}/no-head.bin"), "sha256": good}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert!(warnings(&v).is_empty(), "{v}");
+    cli(&srv, &["verify", "Good"]).await.expect("verify Good");
+
+    let verified: Vec<(String, String)> = audit(&srv)
+        .await
+        .into_iter()
+        .filter(|(a, _)| a == "golden_image.verify")
+        .collect();
+    assert_eq!(verified.len(), 5, "{verified:?}");
+    srv.stop().await;
 }

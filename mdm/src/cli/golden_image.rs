@@ -1,11 +1,12 @@
-//! `russet golden-image create|update|list|show|delete|assign|unassign`: the golden image
+//! `russet golden-image create|update|list|show|delete|assign|unassign|verify`: the golden image
 //! catalog (corporate VM images Parallels Desktop offers users) through the admin API
 //! (`/api/v1/golden-images`). A checksum may be given as 64 hex, a `shasum -a 256` line, or
-//! `@FILE` to read a `.sha256.txt` file; the server checks and normalises it.
+//! `@FILE` to read a `.sha256.txt` file; the server checks and normalises it. Create and
+//! update print the server's URL warnings (HEAD check) unless `--no-check-urls`.
 
 use super::client::{AdminClient, ClientArgs, urlencode};
 use super::table;
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -22,6 +23,9 @@ pub enum GoldenImageCmd {
         description: Option<String>,
         #[command(flatten)]
         images: Images,
+        /// Skip the HEAD check of the URLs (air-gapped servers).
+        #[arg(long)]
+        no_check_urls: bool,
     },
     /// Change a golden image's description or images (the others stay as they are).
     Update {
@@ -40,6 +44,9 @@ pub enum GoldenImageCmd {
         /// Remove the Intel image (an image for Apple silicon must remain).
         #[arg(long, conflicts_with = "intel_url")]
         no_intel: bool,
+        /// Skip the HEAD check of changed URLs (air-gapped servers).
+        #[arg(long)]
+        no_check_urls: bool,
     },
     /// Every golden image with its groups.
     List {
@@ -76,6 +83,13 @@ pub enum GoldenImageCmd {
         name: String,
         #[arg(long = "group", value_name = "GROUP", required = true, num_args = 1..)]
         groups: Vec<String>,
+    },
+    /// Have the server download each image and compare its SHA-256 (progress on stderr);
+    /// exits non-zero unless every architecture matches.
+    Verify {
+        #[command(flatten)]
+        client: ClientArgs,
+        name: String,
     },
 }
 
@@ -134,9 +148,11 @@ pub async fn run(cmd: GoldenImageCmd) -> anyhow::Result<()> {
             name,
             description,
             images,
+            no_check_urls,
         } => {
             let mut body = Map::new();
             body.insert("name".into(), name.into());
+            body.insert("check_urls".into(), (!no_check_urls).into());
             if let Some(d) = description {
                 body.insert("description".into(), d.into());
             }
@@ -154,6 +170,7 @@ pub async fn run(cmd: GoldenImageCmd) -> anyhow::Result<()> {
             }
             println!("Created golden image {}.", table::cell(&v, "/name"));
             print_image(&v);
+            print_warnings(&v);
             Ok(())
         }
         GoldenImageCmd::Update {
@@ -164,8 +181,10 @@ pub async fn run(cmd: GoldenImageCmd) -> anyhow::Result<()> {
             images,
             no_apple_silicon,
             no_intel,
+            no_check_urls,
         } => {
             let mut body = Map::new();
+            body.insert("check_urls".into(), (!no_check_urls).into());
             if no_description {
                 body.insert("description".into(), Value::Null);
             } else if let Some(d) = description {
@@ -186,6 +205,7 @@ pub async fn run(cmd: GoldenImageCmd) -> anyhow::Result<()> {
                 return print_json(&v);
             }
             print_image(&v);
+            print_warnings(&v);
             Ok(())
         }
         GoldenImageCmd::List { client } => {
@@ -267,6 +287,130 @@ pub async fn run(cmd: GoldenImageCmd) -> anyhow::Result<()> {
             name,
             groups,
         } => assignment(&client, &name, groups, Method::DELETE).await,
+        GoldenImageCmd::Verify { client, name } => verify(&client, &name).await,
+    }
+}
+
+/// The HEAD check's warnings, on stderr (the image was created or changed all the same).
+fn print_warnings(v: &Value) {
+    for w in v["warnings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        eprintln!(
+            "warning: {} {}: {}",
+            table::cell(w, "/architecture"),
+            table::cell(w, "/url"),
+            table::cell(w, "/warning")
+        );
+    }
+}
+
+/// Longest NDJSON line read from the server (a result line is well under 1 KiB).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Streams the verify: progress on stderr, then a table of the results.
+async fn verify(client: &ClientArgs, name: &str) -> anyhow::Result<()> {
+    let api = AdminClient::from_args(client)?;
+    let mut resp = api
+        .request(Method::POST, &format!("{}/verify?stream=true", path(name)))
+        // Images are large and links slow; the server bounds each download itself.
+        .timeout(std::time::Duration::from_secs(24 * 3600))
+        .send()
+        .await
+        .context("cannot reach the admin API")?;
+    if !resp.status().is_success() {
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let msg = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or(text);
+        bail!("{msg} (HTTP {status})");
+    }
+    let mut buf = Vec::new();
+    let mut results: Vec<Value> = Vec::new();
+    let mut done: Option<Value> = None;
+    while let Some(chunk) = resp.chunk().await? {
+        buf.extend_from_slice(&chunk);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let Ok(v) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
+            if client.json {
+                println!("{v}");
+            }
+            match v["event"].as_str() {
+                Some("progress") if !client.json => eprintln!("{}", progress_text(&v)),
+                Some("result") => results.push(v),
+                Some("done") => done = Some(v),
+                Some("error") => bail!("verify failed: {}", table::cell(&v, "/message")),
+                _ => {}
+            }
+        }
+        if buf.len() > MAX_LINE {
+            bail!("the server sent a line longer than {MAX_LINE} bytes");
+        }
+    }
+    if !client.json {
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .map(|r| {
+                let outcome = if r["match"].as_bool() == Some(true) {
+                    "match".to_owned()
+                } else if r["error"].is_string() {
+                    format!("error: {}", table::cell(r, "/error"))
+                } else {
+                    "MISMATCH".to_owned()
+                };
+                vec![
+                    table::cell(r, "/architecture"),
+                    outcome,
+                    table::cell(r, "/bytes"),
+                    table::cell(r, "/seconds"),
+                    table::cell(r, "/expected"),
+                    table::cell(r, "/actual"),
+                ]
+            })
+            .collect();
+        table::print(
+            &[
+                "ARCHITECTURE",
+                "RESULT",
+                "BYTES",
+                "SECONDS",
+                "EXPECTED",
+                "ACTUAL",
+            ],
+            &rows,
+        );
+    }
+    match done {
+        Some(d) if d["ok"].as_bool() == Some(true) => Ok(()),
+        Some(_) => bail!("golden image {name}: not every image matches its SHA-256"),
+        None => bail!("the server ended the verify without a result"),
+    }
+}
+
+/// `apple_silicon: 12.0 MiB of 40.0 MiB (30%)`.
+fn progress_text(v: &Value) -> String {
+    let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
+    let bytes = v["bytes"].as_u64().unwrap_or(0);
+    let arch = table::cell(v, "/architecture");
+    match v["total"].as_u64().filter(|t| *t > 0) {
+        Some(total) => format!(
+            "{arch}: {:.1} MiB of {:.1} MiB ({}%)",
+            mib(bytes),
+            mib(total),
+            bytes.saturating_mul(100) / total
+        ),
+        None => format!("{arch}: {:.1} MiB", mib(bytes)),
     }
 }
 

@@ -69,7 +69,9 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/groups/{name}/devices", Assign),
     ("DELETE", "/groups/{name}/devices", Assign),
     // golden images: the catalog is admin work (what Macs are offered, like profiles);
-    // choosing which groups get an image is an operator's, like assigning a profile
+    // choosing which groups get an image is an operator's, like assigning a profile;
+    // verify makes the server download (gigabytes, from a URL an admin chose), so it is
+    // catalog work too, not a read
     ("GET", "/golden-images", Read),
     ("POST", "/golden-images", Profiles),
     ("GET", "/golden-images/{name}", Read),
@@ -77,6 +79,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("DELETE", "/golden-images/{name}", Profiles),
     ("POST", "/golden-images/{name}/groups", Assign),
     ("DELETE", "/golden-images/{name}/groups", Assign),
+    ("POST", "/golden-images/{name}/verify", Profiles),
     // configuration profiles
     ("GET", "/profiles", Read),
     ("POST", "/profiles", Profiles),
@@ -290,5 +293,10 @@ mod tests {
             }
         }
         assert_ne!(required(&Method::GET, "/unlock-pins"), Some(Read));
+        // Verify makes the server download whole images: catalog work, not a read.
+        assert_eq!(
+            required(&Method::POST, "/golden-images/{name}/verify"),
+            Some(Profiles)
+        );
     }
 }

@@ -7,8 +7,12 @@
 //!
 //! This is the catalog and its group assignments. Delivery to Macs (a managed-preferences
 //! profile per architecture, through the profiles machinery) is `profiles::golden_images`,
-//! which wraps every change made here; `golden-image verify`, the HEAD check on create, and
-//! Parallels license keys are not built yet.
+//! which wraps every change made here. Parallels license keys are not built yet.
+//!
+//! - Verify downloads each architecture's image (`golden_image_fetch`, streamed, never whole
+//!   in memory) and compares its SHA-256; the outcome is audited (`golden_image.verify`).
+//! - The HEAD check on create or change of a URL is advice: its outcome is a warning in the
+//!   answer, never a refusal (the server may not see what the Macs see); it can be skipped.
 //!
 //! - Input is checked by `golden_image_input` (pure): each refusal names its field.
 //! - Names are unique regardless of case and found in any case; groups are named exactly, as
@@ -20,11 +24,14 @@
 //! - Every change is audited here: `golden_image.create`, `.change`, `.delete`, `.assign`,
 //!   `.unassign`.
 
+use super::golden_image_fetch::{self as fetch, Progress};
 use super::golden_image_input::{self as input, Arch, FieldError, ImageSource};
 use super::{MdmService, ServiceError};
 use crate::store::golden_images::{AssignOutcome, GoldenImageRecord};
 use crate::timefmt::now_ms;
+use serde::Serialize;
 use serde_json::json;
+use std::time::Instant;
 
 /// Groups named in one assign or unassign.
 pub const MAX_GROUPS_PER_CALL: usize = 1000;
@@ -68,6 +75,75 @@ pub struct GroupsChange {
     pub changed: Vec<String>,
     /// The groups given that held this image already (did not hold it).
     pub unchanged: Vec<String>,
+}
+
+/// A URL the HEAD check found wanting: advice shown with the create or change answer.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UrlWarning {
+    pub architecture: &'static str,
+    pub url: String,
+    pub warning: String,
+}
+
+/// What verify found for one architecture: `matched` only when the download completed and
+/// its SHA-256 is the one in the catalog; `error` when it did not complete.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchVerification {
+    pub architecture: &'static str,
+    pub url: String,
+    #[serde(rename = "match")]
+    pub matched: bool,
+    pub expected: String,
+    pub actual: Option<String>,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub error: Option<String>,
+}
+
+/// What verify reports as it goes.
+#[derive(Debug, Clone)]
+pub enum VerifyEvent {
+    Progress { arch: Arch, progress: Progress },
+    Result(ArchVerification),
+}
+
+/// The image's architectures with their sources, Apple silicon first.
+fn sources(r: &GoldenImageRecord) -> Vec<(Arch, ImageSource)> {
+    [
+        (
+            Arch::AppleSilicon,
+            source_of(&r.apple_silicon_url, &r.apple_silicon_sha256),
+        ),
+        (Arch::Intel, source_of(&r.intel_url, &r.intel_sha256)),
+    ]
+    .into_iter()
+    .filter_map(|(a, s)| s.map(|s| (a, s)))
+    .collect()
+}
+
+/// The HEAD check of the URLs of `image` that `before` did not have (all of them on create),
+/// one architecture after the other (at most two short requests).
+pub async fn url_warnings(
+    image: &GoldenImageRecord,
+    before: Option<&GoldenImageRecord>,
+) -> Vec<UrlWarning> {
+    let old: Vec<String> = before
+        .map(|b| sources(b).into_iter().map(|(_, s)| s.url).collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (arch, source) in sources(image) {
+        if old.contains(&source.url) {
+            continue;
+        }
+        if let Some(warning) = fetch::head_warning(&source.url).await {
+            out.push(UrlWarning {
+                architecture: arch.key(),
+                url: source.url,
+                warning,
+            });
+        }
+    }
+    out
 }
 
 fn bad(e: FieldError) -> ServiceError {
@@ -388,5 +464,62 @@ impl MdmService {
             changed: removed,
             unchanged,
         })
+    }
+
+    /// Download each architecture's image and compare its SHA-256 with the catalog's;
+    /// `on_event` hears progress and each architecture's result as they come. Audited
+    /// (`golden_image.verify`) with every result. A download that fails is that
+    /// architecture's `error`, not this call's.
+    pub async fn verify_golden_image(
+        &self,
+        name: &str,
+        actor: &str,
+        mut on_event: impl FnMut(VerifyEvent) + Send,
+    ) -> Result<Vec<ArchVerification>, ServiceError> {
+        let record = self.golden_image_record(name).await?;
+        let mut results = Vec::new();
+        for (arch, source) in sources(&record) {
+            let started = Instant::now();
+            let outcome = fetch::download_sha256(&source.url, |progress| {
+                on_event(VerifyEvent::Progress { arch, progress })
+            })
+            .await;
+            let seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+            let result = match outcome {
+                Ok(d) => ArchVerification {
+                    architecture: arch.key(),
+                    matched: d.sha256 == source.sha256,
+                    url: source.url,
+                    expected: source.sha256,
+                    actual: Some(d.sha256),
+                    bytes: d.bytes,
+                    seconds,
+                    error: None,
+                },
+                Err(e) => ArchVerification {
+                    architecture: arch.key(),
+                    matched: false,
+                    url: source.url,
+                    expected: source.sha256,
+                    actual: None,
+                    bytes: 0,
+                    seconds,
+                    error: Some(e),
+                },
+            };
+            on_event(VerifyEvent::Result(result.clone()));
+            results.push(result);
+        }
+        self.audit(
+            actor,
+            "golden_image.verify",
+            &record.name,
+            json!({
+                "ok": results.iter().all(|r| r.matched),
+                "results": results,
+            }),
+        )
+        .await?;
+        Ok(results)
     }
 }

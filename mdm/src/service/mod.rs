@@ -17,6 +17,7 @@ mod error;
 mod facts;
 pub mod filevault;
 mod gauges;
+pub mod golden_image_fetch;
 pub mod golden_image_input;
 pub mod golden_images;
 mod group_members;
