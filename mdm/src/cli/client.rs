@@ -127,6 +127,58 @@ impl AdminClient {
     }
 }
 
+/// Longest NDJSON line read from the server (progress and result lines are well under 1 KiB).
+const MAX_LINE: usize = 64 * 1024;
+
+/// An NDJSON answer (`?stream=true`: DEP sync, golden image verify), a JSON value a line.
+pub struct NdjsonStream {
+    resp: reqwest::Response,
+    buf: Vec<u8>,
+}
+
+impl NdjsonStream {
+    /// The next line's value; `None` at the end. A line that is not JSON is skipped.
+    pub async fn next(&mut self) -> anyhow::Result<Option<Value>> {
+        loop {
+            while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                    return Ok(Some(v));
+                }
+            }
+            if self.buf.len() > MAX_LINE {
+                bail!("the server sent a line longer than {MAX_LINE} bytes");
+            }
+            match self.resp.chunk().await? {
+                Some(chunk) => self.buf.extend_from_slice(&chunk),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+impl AdminClient {
+    /// Sends a request built by [`Self::request`] whose answer is NDJSON, for long work: a
+    /// day at most (the server bounds the work itself). An error status is an error with the
+    /// API's message.
+    pub async fn stream(&self, req: reqwest::RequestBuilder) -> anyhow::Result<NdjsonStream> {
+        let resp = req
+            .timeout(std::time::Duration::from_secs(24 * 3600))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the admin API at {}", self.base))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            bail!("{} (HTTP {})", error_message(&text), status.as_u16());
+        }
+        Ok(NdjsonStream {
+            resp,
+            buf: Vec::new(),
+        })
+    }
+}
+
 /// The message of an admin API error body (`{"error": {"message": …}}`).
 fn error_message(body: &str) -> String {
     serde_json::from_str::<Value>(body)

@@ -457,37 +457,15 @@ async fn link(cmd: LinkCmd) -> anyhow::Result<()> {
 /// Streams the pass: one line per page, then the report.
 async fn sync(client: &ClientArgs, link: Option<String>) -> anyhow::Result<()> {
     let api = AdminClient::from_args(client)?;
-    let mut resp = api
-        .request(Method::POST, "/api/v1/dep/sync?stream=true")
-        .json(&json!({"link": link}))
-        .timeout(std::time::Duration::from_secs(24 * 3600))
-        .send()
-        .await
-        .context("cannot reach the admin API")?;
-    if !resp.status().is_success() {
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        let msg = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or(text);
-        bail!("{msg} (HTTP {status})");
-    }
-    let mut buf = Vec::new();
+    let mut lines = api
+        .stream(
+            api.request(Method::POST, "/api/v1/dep/sync?stream=true")
+                .json(&json!({"link": link})),
+        )
+        .await?;
     let mut failed = false;
-    while let Some(chunk) = resp.chunk().await? {
-        buf.extend_from_slice(&chunk);
-        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let Ok(v) = serde_json::from_slice::<Value>(&line) else {
-                continue;
-            };
-            failed |= print_sync_line(client.json, &v);
-        }
+    while let Some(v) = lines.next().await? {
+        failed |= print_sync_line(client.json, &v);
     }
     if failed {
         bail!("DEP sync failed");

@@ -307,55 +307,24 @@ fn print_warnings(v: &Value) {
     }
 }
 
-/// Longest NDJSON line read from the server (a result line is well under 1 KiB).
-const MAX_LINE: usize = 64 * 1024;
-
 /// Streams the verify: progress on stderr, then a table of the results.
 async fn verify(client: &ClientArgs, name: &str) -> anyhow::Result<()> {
     let api = AdminClient::from_args(client)?;
-    let mut resp = api
-        .request(Method::POST, &format!("{}/verify?stream=true", path(name)))
-        // Images are large and links slow; the server bounds each download itself.
-        .timeout(std::time::Duration::from_secs(24 * 3600))
-        .send()
-        .await
-        .context("cannot reach the admin API")?;
-    if !resp.status().is_success() {
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        let msg = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or(text);
-        bail!("{msg} (HTTP {status})");
-    }
-    let mut buf = Vec::new();
+    let mut lines = api
+        .stream(api.request(Method::POST, &format!("{}/verify?stream=true", path(name))))
+        .await?;
     let mut results: Vec<Value> = Vec::new();
     let mut done: Option<Value> = None;
-    while let Some(chunk) = resp.chunk().await? {
-        buf.extend_from_slice(&chunk);
-        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let Ok(v) = serde_json::from_slice::<Value>(&line) else {
-                continue;
-            };
-            if client.json {
-                println!("{v}");
-            }
-            match v["event"].as_str() {
-                Some("progress") if !client.json => eprintln!("{}", progress_text(&v)),
-                Some("result") => results.push(v),
-                Some("done") => done = Some(v),
-                Some("error") => bail!("verify failed: {}", table::cell(&v, "/message")),
-                _ => {}
-            }
+    while let Some(v) = lines.next().await? {
+        if client.json {
+            println!("{v}");
         }
-        if buf.len() > MAX_LINE {
-            bail!("the server sent a line longer than {MAX_LINE} bytes");
+        match v["event"].as_str() {
+            Some("progress") if !client.json => eprintln!("{}", progress_text(&v)),
+            Some("result") => results.push(v),
+            Some("done") => done = Some(v),
+            Some("error") => bail!("verify failed: {}", table::cell(&v, "/message")),
+            _ => {}
         }
     }
     if !client.json {
