@@ -64,6 +64,8 @@ pub enum Sealed<'a> {
     FileVaultEnvelope { id: &'a str },
     /// A Recovery Lock password in the escrow table, by the SetRecoveryLock that sets it.
     RecoveryLockPassword { command_uuid: &'a str },
+    /// A group's Parallels Desktop license key (issue 15), by the group's name.
+    ParallelsLicenseKey { group: &'a str },
 }
 
 impl Sealed<'_> {
@@ -93,6 +95,7 @@ impl Sealed<'_> {
             Sealed::RecoveryLockPassword { command_uuid } => {
                 format!("recovery-lock-password:{command_uuid}")
             }
+            Sealed::ParallelsLicenseKey { group } => format!("parallels-license-key:{group}"),
         }
     }
 }
@@ -300,6 +303,10 @@ mod tests {
             (
                 Sealed::RecoveryLockPassword { command_uuid: "C" },
                 "recovery-lock-password:C",
+            ),
+            (
+                Sealed::ParallelsLicenseKey { group: "G" },
+                "parallels-license-key:G",
             ),
         ];
         for (what, aad) in cases {

@@ -497,3 +497,38 @@ pub fn device_golden_image(g: Option<&crate::profiles::golden_images::DeviceGold
         }),
     }
 }
+
+/// A group's Parallels Desktop activation: never the license key, only its last four
+/// characters (`license_key_hint`).
+pub fn parallels_activation(
+    a: &crate::service::parallels_activation::ParallelsActivation,
+) -> Value {
+    json!({
+        "group": a.group,
+        "experience": a.experience.key(),
+        "activation_experience": a.experience.as_str(),
+        "license_key_hint": a.hint,
+        "sso_texts": a.sso_texts,
+        "profile": crate::profiles::parallels_activation::profile_identifier(&a.group),
+        "created_at": rfc3339(a.created_at),
+        "created_by": a.created_by,
+        "updated_at": rfc3339(a.updated_at),
+        "updated_by": a.updated_by,
+    })
+}
+
+/// `parallels_activation` of a device's details: which activation applies and why (its
+/// group), and where its profile stands.
+pub fn device_parallels_activation(
+    a: Option<&crate::profiles::parallels_activation::DeviceActivation>,
+) -> Value {
+    match a {
+        None => Value::Null,
+        Some(a) => json!({
+            "experience": a.experience,
+            "group": a.group,
+            "profile": a.profile,
+            "state": a.state,
+        }),
+    }
+}

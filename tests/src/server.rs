@@ -144,6 +144,34 @@ impl TestServer {
         all
     }
 
+    /// Every stored byte of this server's database, for "sealed at rest" checks: the SQLite
+    /// files, or on PostgreSQL every row of every table of the public schema as text (a
+    /// `bytea` column shows as hex).
+    pub async fn database_dump(&self) -> Vec<u8> {
+        use sqlx::Connection;
+        let Some(url) = self.postgres_url() else {
+            return self.sqlite_bytes();
+        };
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("tables");
+        let mut all = String::new();
+        for t in tables {
+            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT CAST(t AS text) FROM {t} t"
+            )))
+            .fetch_all(&mut conn)
+            .await
+            .expect("rows");
+            all.push_str(&rows.join("\n"));
+        }
+        all.into_bytes()
+    }
+
     /// A second server process-equivalent sharing this one's PostgreSQL database, device CA
     /// and key-encryption key (as a scaled-out deployment would), with its own listeners and
     /// data directory. `None` unless this server runs on PostgreSQL.

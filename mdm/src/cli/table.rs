@@ -37,3 +37,9 @@ pub fn cell(v: &serde_json::Value, pointer: &str) -> String {
         Some(other) => other.to_string(),
     }
 }
+
+/// `--json`: the API's answer, pretty-printed.
+pub fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}

@@ -86,6 +86,8 @@ async fn show(
     let golden = state.profiles.device_golden_image(&details).await?;
     let mut v = crate::views::device_details(&details);
     v["golden_image"] = crate::views::device_golden_image(golden.as_ref());
+    let activation = state.profiles.device_parallels_activation(&details).await?;
+    v["parallels_activation"] = crate::views::device_parallels_activation(activation.as_ref());
     Ok(Json(v))
 }
 

@@ -28,6 +28,7 @@ pub mod identity;
 mod inventory;
 mod lockwipe;
 mod metrics;
+mod parallels_activation;
 mod permissions;
 mod profiles;
 mod recovery_lock;

@@ -80,6 +80,12 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/golden-images/{name}/groups", Assign),
     ("DELETE", "/golden-images/{name}/groups", Assign),
     ("POST", "/golden-images/{name}/verify", Profiles),
+    // Parallels Desktop activation per group: a license key is what Macs are given, like a
+    // profile; never shown back (only its last four characters).
+    ("GET", "/parallels-activations", Read),
+    ("GET", "/groups/{name}/parallels-activation", Read),
+    ("PUT", "/groups/{name}/parallels-activation", Profiles),
+    ("DELETE", "/groups/{name}/parallels-activation", Profiles),
     // configuration profiles
     ("GET", "/profiles", Read),
     ("POST", "/profiles", Profiles),

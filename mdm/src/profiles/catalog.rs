@@ -57,6 +57,7 @@ impl ProfileService {
                 PROFILE_IDENTIFIER,
                 FILEVAULT_PROFILE,
                 super::golden_images::GOLDEN_IMAGE_DOMAIN,
+                super::parallels_activation::ACTIVATION_PROFILE_PREFIX,
             ],
             mdm_scep_url: Some(&self.scep_url),
             russet_escrow: false,

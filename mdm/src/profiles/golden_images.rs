@@ -62,28 +62,15 @@ fn suffix(arch: Arch) -> &'static str {
     }
 }
 
-/// `org.russet.golden-image.<slug>-<8 hex>.<apple-silicon|intel>`: the slug keeps it readable,
-/// the 8 hex of the SHA-256 of the lowercased name keep two names with one slug ("A B" and
-/// "a-b") apart (names are unique regardless of case; they never change).
+/// `org.russet.golden-image.<slug>-<8 hex>.<apple-silicon|intel>`
+/// ([`custom_settings::identifier_stem`]: readable, and two names with one slug stay apart;
+/// image names never change).
 pub fn profile_identifier(name: &str, arch: Arch) -> String {
-    let lower = name.to_lowercase();
-    let mut slug = String::new();
-    for c in lower.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c);
-        } else if !slug.ends_with('-') {
-            slug.push('-');
-        }
-    }
-    let slug = slug.trim_matches('-');
-    let digest = openssl::sha::sha256(lower.as_bytes());
-    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-    let stem = if slug.is_empty() {
-        tag
-    } else {
-        format!("{slug}-{tag}")
-    };
-    format!("{GOLDEN_IMAGE_DOMAIN}.{stem}.{}", suffix(arch))
+    format!(
+        "{GOLDEN_IMAGE_DOMAIN}.{}.{}",
+        custom_settings::identifier_stem(name),
+        suffix(arch)
+    )
 }
 
 /// The Custom Settings for `arch` of this image, or `None` when it has no image for `arch`.

@@ -12,6 +12,7 @@ mod desired;
 pub mod filevault;
 pub mod golden_images;
 mod observe;
+pub mod parallels_activation;
 pub mod reconcile;
 pub mod views;
 

@@ -116,6 +116,11 @@ impl DeviceObserver for ProfileService {
                 tracing::error!(error = %e, group = name, "dropping a deleted group's assignments failed")
             }
         }
+        // Its Parallels Desktop activation went with the group's row; the profile that carried
+        // it goes from the catalog too.
+        if let Err(e) = self.deliver_parallels_activation(name, actor).await {
+            tracing::error!(error = %e, group = name, "deleting a deleted group's activation profile failed");
+        }
     }
 
     fn wants_results_of(&self, request_type: &str) -> bool {

@@ -7,7 +7,8 @@
 //!
 //! This is the catalog and its group assignments. Delivery to Macs (a managed-preferences
 //! profile per architecture, through the profiles machinery) is `profiles::golden_images`,
-//! which wraps every change made here. Parallels license keys are not built yet.
+//! which wraps every change made here. Parallels Desktop activation per group (license key or
+//! SSO) is `parallels_activation`.
 //!
 //! - Verify downloads each architecture's image (`golden_image_fetch`, streamed, never whole
 //!   in memory) and compares its SHA-256; the outcome is audited (`golden_image.verify`).

@@ -23,6 +23,7 @@ pub mod golden_images;
 mod group_members;
 pub mod groups;
 pub mod lockwipe;
+pub mod parallels_activation;
 pub mod profile;
 pub mod recovery_lock;
 pub mod recovery_lock_answers;

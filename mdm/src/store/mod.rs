@@ -17,6 +17,7 @@ pub mod golden_images;
 pub mod groups;
 pub mod identity;
 pub mod inventory;
+pub mod parallels_activation;
 mod postgres;
 pub mod profile_states;
 pub mod profiles;
@@ -42,6 +43,7 @@ pub use identity::{
     StoredCa,
 };
 pub use inventory::InventoryStore;
+pub use parallels_activation::ParallelsActivationStore;
 pub use postgres::PostgresStore;
 pub use profile_states::ProfileStateStore;
 pub use profiles::ProfileStore;
@@ -537,6 +539,7 @@ pub trait Store:
     + FileVaultStore
     + RecoveryLockStore
     + GoldenImageStore
+    + ParallelsActivationStore
     + Send
     + Sync
     + 'static

@@ -76,6 +76,32 @@ fn text_problems(cs: &CustomSettings) -> Vec<Problem> {
     out
 }
 
+/// A readable, stable last component for a profile identifier built from an admin's `name`
+/// (a golden image, a group): the lowercased name's ASCII letters and digits with dashes
+/// between runs, then 8 hex of the SHA-256 of the lowercased name, so two names with one
+/// slug ("A B" and "a-b") stay apart and a name with no ASCII letter still gives a valid
+/// component. Names that differ only in case give the same stem (Russet's names are unique
+/// regardless of case).
+pub fn identifier_stem(name: &str) -> String {
+    let lower = name.to_lowercase();
+    let mut slug = String::new();
+    for c in lower.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_matches('-');
+    let digest = openssl::sha::sha256(lower.as_bytes());
+    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    if slug.is_empty() {
+        tag
+    } else {
+        format!("{slug}-{tag}")
+    }
+}
+
 /// The profile as an XML plist (unsigned). The UUIDs follow from the identifier and domain
 /// (macOS replaces a profile by its `PayloadIdentifier`; Apple: the UUID's content is
 /// unimportant), so the same input builds the same bytes.

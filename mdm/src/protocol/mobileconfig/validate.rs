@@ -169,6 +169,9 @@ fn reserved_purpose(reserved: &str) -> &'static str {
         "org.russet.enrollment" => "the Mac's MDM enrollment",
         "org.russet.filevault" => "FileVault enforcement and key escrow",
         r if r.starts_with("org.russet.golden-image") => "golden image delivery",
+        r if r.starts_with("org.russet.parallels-activation") => {
+            "Parallels Desktop activation delivery"
+        }
         _ => "a profile Russet builds",
     }
 }

@@ -18,6 +18,7 @@ mod filevault;
 mod golden_images;
 mod groups;
 mod inventory;
+mod parallels_activation;
 mod profile_states;
 mod profiles;
 mod queue;
@@ -107,6 +108,7 @@ conformance! {
         a_group_holds_at_most_one_golden_image,
         concurrent_assignments_of_a_group_have_one_winner,
     ],
+    parallels_activation: [a_group_holds_one_parallels_activation],
     groups: [
         group_names_are_unique_regardless_of_case,
         static_members_resolve_by_udid_and_serial,
