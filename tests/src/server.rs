@@ -144,6 +144,20 @@ impl TestServer {
         all
     }
 
+    /// `russet ARGS --server <admin> --token <token>` parsed as the binary would, for CLI tests
+    /// that run a verb in-process against this server.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<russet_mdm::cli::Cli> {
+        let mut argv = vec!["russet"];
+        argv.extend_from_slice(args);
+        argv.extend([
+            "--server",
+            self.admin_url.as_str(),
+            "--token",
+            self.token.as_str(),
+        ]);
+        Ok(russet_mdm::cli::Cli::try_parse_from(argv)?)
+    }
+
     /// Every stored byte of this server's database, for "sealed at rest" checks: the SQLite
     /// files, or on PostgreSQL every row of every table of the public schema as text (a
     /// `bytea` column shows as hex).

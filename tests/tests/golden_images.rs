@@ -8,9 +8,8 @@
 //! HEAD check against a local HTTP server serving a real file of a few MiB, a web page, and a
 //! closed port: match and mismatch with both hashes, NDJSON progress, warnings on create.
 
-use clap::Parser;
 use reqwest::Method;
-use russet_mdm::cli::{Cli, Command};
+use russet_mdm::cli::Command;
 use russet_tests::{Backend, ManagedMac, TestServer};
 use serde_json::{Value, json};
 
@@ -310,15 +309,9 @@ async fn the_catalog_checks_its_input_and_keeps_one_image_per_group(backend: Bac
 
 /// `russet golden-image …` run in-process against `srv`.
 async fn cli(srv: &TestServer, args: &[&str]) -> anyhow::Result<()> {
-    let mut argv = vec!["russet", "golden-image"];
+    let mut argv = vec!["golden-image"];
     argv.extend_from_slice(args);
-    argv.extend([
-        "--server",
-        srv.admin_url.as_str(),
-        "--token",
-        srv.token.as_str(),
-    ]);
-    let Command::GoldenImage(cmd) = Cli::try_parse_from(argv)?.command else {
+    let Command::GoldenImage(cmd) = srv.cli(&argv)?.command else {
         panic!("not a golden-image command");
     };
     russet_mdm::cli::golden_image::run(cmd).await

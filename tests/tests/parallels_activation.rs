@@ -8,9 +8,8 @@
 //! but may not set; deleting the group takes the profile away. The CLI reads the key from a
 //! file.
 
-use clap::Parser;
 use reqwest::Method;
-use russet_mdm::cli::{Cli, Command};
+use russet_mdm::cli::Command;
 use russet_tests::{Backend, ManagedMac, TestServer};
 use serde_json::{Value, json};
 
@@ -356,15 +355,9 @@ async fn a_groups_macs_get_its_activation_and_the_key_stays_sealed(backend: Back
 
 /// `russet parallels-activation …` run in-process against `srv`.
 async fn cli(srv: &TestServer, args: &[&str]) -> anyhow::Result<()> {
-    let mut argv = vec!["russet", "parallels-activation"];
+    let mut argv = vec!["parallels-activation"];
     argv.extend_from_slice(args);
-    argv.extend([
-        "--server",
-        srv.admin_url.as_str(),
-        "--token",
-        srv.token.as_str(),
-    ]);
-    let Command::ParallelsActivation(cmd) = Cli::try_parse_from(argv)?.command else {
+    let Command::ParallelsActivation(cmd) = srv.cli(&argv)?.command else {
         panic!("not a parallels-activation command");
     };
     russet_mdm::cli::parallels_activation::run(cmd).await

@@ -5,12 +5,10 @@
 //! record; every reveal is audited and admin-only; Macs that can't take one are refused; a
 //! whole group at once.
 
-use clap::Parser;
 use reqwest::Method;
-use russet_mdm::cli::{Cli, Command};
+use russet_mdm::cli::Command;
 use russet_tests::{Backend, ManagedMac, SimMac, TestServer};
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 russet_tests::on_both_backends!(
     set_rotate_and_clear_follow_the_mac_and_are_verified,
@@ -590,15 +588,9 @@ async fn a_group_gets_one_password_per_mac(backend: Backend) {
 
 /// `russet recovery-lock …` run in-process against `srv`; what it prints.
 async fn cli(srv: &TestServer, args: &[&str]) -> anyhow::Result<String> {
-    let mut argv = vec!["russet", "recovery-lock"];
+    let mut argv = vec!["recovery-lock"];
     argv.extend_from_slice(args);
-    argv.extend([
-        "--server",
-        srv.admin_url.as_str(),
-        "--token",
-        srv.token.as_str(),
-    ]);
-    let Command::RecoveryLock(cmd) = Cli::try_parse_from(argv)?.command else {
+    let Command::RecoveryLock(cmd) = srv.cli(&argv)?.command else {
         panic!("not a recovery-lock command");
     };
     russet_mdm::cli::recovery_lock::execute(cmd).await
@@ -692,30 +684,7 @@ async fn no_password_in_plaintext_in_the_database(backend: Backend) {
     }
     assert_eq!(mac.recovery_lock_password.as_deref(), Some(second));
 
-    let dump: Vec<u8> = match srv.postgres_url() {
-        None => srv.sqlite_bytes(),
-        Some(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
-            let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .expect("tables");
-            assert!(tables.iter().any(|t| t == "recovery_lock_passwords"));
-            let mut all = String::new();
-            for t in tables {
-                let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT CAST(t AS text) FROM {t} t"
-                )))
-                .fetch_all(&mut conn)
-                .await
-                .expect("rows");
-                all.push_str(&rows.join("\n"));
-            }
-            all.into_bytes()
-        }
-    };
+    let dump = srv.database_dump().await;
     let contains = |needle: &[u8]| dump.windows(needle.len()).any(|w| w == needle);
     assert!(contains(b"SetRecoveryLock"), "the dump holds the commands");
     for password in [first, second] {

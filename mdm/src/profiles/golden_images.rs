@@ -23,8 +23,8 @@
 
 use super::desired::{PROFILE_APPLE_SILICON, PROFILE_INTEL};
 use super::{ProfileError, ProfileResult, ProfileService};
+use crate::protocol::mobileconfig;
 use crate::protocol::mobileconfig::custom_settings::{self, CustomSettings};
-use crate::protocol::mobileconfig::{self, UploadRules};
 use crate::service::devices::DeviceDetails;
 use crate::service::golden_image_input::Arch;
 use crate::service::golden_images::{GoldenImage, GoldenImageChange, GroupsChange, NewGoldenImage};
@@ -255,14 +255,7 @@ impl ProfileService {
         actor: &str,
     ) -> ProfileResult<()> {
         let built = custom_settings::build(cs)?;
-        let parsed = mobileconfig::parse(
-            &built,
-            &UploadRules {
-                reserved_identifiers: &[],
-                mdm_scep_url: None,
-                russet_escrow: false,
-            },
-        )?;
+        let parsed = mobileconfig::parse(&built, &mobileconfig::RUSSET_BUILT)?;
         let unchanged = match self.store.profile(&cs.identifier).await? {
             Some(p) if p.deleted_at.is_none() => self
                 .store
@@ -378,15 +371,8 @@ mod tests {
         let cs = settings(&r, Arch::AppleSilicon).expect("apple silicon");
         assert_eq!(cs.domain, GOLDEN_IMAGE_DOMAIN);
         let built = custom_settings::build(&cs).expect("build");
-        let parsed = mobileconfig::parse(
-            &built,
-            &UploadRules {
-                reserved_identifiers: &[],
-                mdm_scep_url: None,
-                russet_escrow: false,
-            },
-        )
-        .expect("a valid profile");
+        let parsed =
+            mobileconfig::parse(&built, &mobileconfig::RUSSET_BUILT).expect("a valid profile");
         assert_eq!(parsed.identifier, cs.identifier);
         assert_eq!(
             parsed.payload_types(),

@@ -16,8 +16,8 @@
 //! keeps one of them: the device view names the first group's by name.
 
 use super::{ProfileError, ProfileResult, ProfileService};
+use crate::protocol::mobileconfig;
 use crate::protocol::mobileconfig::custom_settings::{self, CustomSettings};
-use crate::protocol::mobileconfig::{self, UploadRules};
 use crate::service::devices::DeviceDetails;
 use crate::service::parallels_activation::{NewActivation, PARALLELS_DOMAIN, ParallelsActivation};
 use crate::store::profiles::TargetKind;
@@ -103,14 +103,7 @@ impl ProfileService {
             settings,
         };
         let built = custom_settings::build(&cs)?;
-        let parsed = mobileconfig::parse(
-            &built,
-            &UploadRules {
-                reserved_identifiers: &[],
-                mdm_scep_url: None,
-                russet_escrow: false,
-            },
-        )?;
+        let parsed = mobileconfig::parse(&built, &mobileconfig::RUSSET_BUILT)?;
         // The same bytes as the latest version add nothing (store_version's rule); a new one is
         // audited as `profile.upload` with no value of the key (only its hash, like every
         // profile's).

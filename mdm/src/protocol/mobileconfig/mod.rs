@@ -88,6 +88,14 @@ pub struct UploadRules<'a> {
     pub russet_escrow: bool,
 }
 
+/// The rules for a profile Russet builds itself (golden images, Parallels activation): checked
+/// like an upload against Apple's schemas, with nothing reserved (its identifier is Russet's).
+pub const RUSSET_BUILT: UploadRules<'static> = UploadRules {
+    reserved_identifiers: &[],
+    mdm_scep_url: None,
+    russet_escrow: false,
+};
+
 /// A profile that passed every check.
 #[derive(Debug, Clone)]
 pub struct Mobileconfig {
