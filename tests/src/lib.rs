@@ -3,6 +3,7 @@
 //! ([`Backend`]).
 
 pub mod db;
+pub mod ddm_mac;
 pub mod dep;
 pub mod managed_mac;
 pub mod server;

@@ -15,6 +15,7 @@ pub mod golden_image;
 pub mod group;
 pub mod inventory;
 pub mod lockwipe;
+pub mod os_update;
 pub mod profile;
 pub mod recovery_lock;
 mod table;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Golden images: corporate VM images for Parallels Desktop, assigned to groups.
     #[command(subcommand)]
     GoldenImage(golden_image::GoldenImageCmd),
+    /// OS updates enforced per group through Declarative Device Management.
+    #[command(subcommand)]
+    OsUpdate(os_update::OsUpdateCmd),
     /// MDM commands.
     #[command(subcommand)]
     Command(command::CommandCmd),

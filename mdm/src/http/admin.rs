@@ -6,7 +6,7 @@ use super::extractor::require_admin;
 use super::{AdminError, AppState, MAX_ADMIN_BODY};
 use super::{
     admins, apns, audit, commands, dep, devices, enroll_links, filevault, golden_images, groups,
-    inventory, lockwipe, metrics, profiles, recovery_lock,
+    inventory, lockwipe, metrics, os_updates, profiles, recovery_lock,
 };
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admins::routes())
         .merge(filevault::routes())
         .merge(golden_images::routes())
+        .merge(os_updates::routes())
         .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()

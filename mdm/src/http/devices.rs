@@ -86,6 +86,14 @@ async fn show(
     let golden = state.profiles.device_golden_image(&details).await?;
     let mut v = crate::views::device_details(&details);
     v["golden_image"] = crate::views::device_golden_image(golden.as_ref());
+    let os_updates = state
+        .ddm
+        .device_os_updates(&details.device, &details.groups)
+        .await?;
+    v["os_updates"] = os_updates
+        .iter()
+        .map(crate::ddm::views::device_os_update)
+        .collect();
     Ok(Json(v))
 }
 

@@ -28,6 +28,7 @@ pub mod identity;
 mod inventory;
 mod lockwipe;
 mod metrics;
+mod os_updates;
 mod permissions;
 mod profiles;
 mod recovery_lock;
@@ -80,6 +81,9 @@ pub struct AppState {
     /// Settles Recovery Lock escrows from the Macs' answers (held here: the core holds its
     /// observers weakly).
     pub recovery_lock: Arc<crate::service::recovery_lock_answers::RecoveryLockObserver>,
+    /// Declarative Device Management: the DDM channel and OS updates (held here: the core
+    /// holds its channel and observers weakly).
+    pub ddm: Arc<crate::ddm::DdmService>,
 }
 
 /// What `GET /metrics` needs: the process's Prometheus recorder, and the scrape-only token

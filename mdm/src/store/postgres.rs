@@ -189,3 +189,4 @@ super::webhooks::impl_webhook_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE
 super::filevault::impl_filevault_store!(PostgresStore, sqlx::Postgres);
 super::recovery_lock::impl_recovery_lock_store!(PostgresStore, sqlx::Postgres);
 super::golden_images::impl_golden_image_store!(PostgresStore);
+super::ddm::impl_ddm_store!(PostgresStore, sqlx::Postgres);
