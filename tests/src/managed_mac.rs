@@ -95,7 +95,7 @@ pub struct ManagedMac {
     /// The Recovery Lock password the Mac has (None: Recovery Lock is off).
     pub recovery_lock_password: Option<String>,
     /// Declarative Device Management: tokens, installed declarations, software update.
-    pub ddm: crate::ddm_mac::DdmState,
+    pub ddm: crate::ddm_state::DdmState,
 }
 
 impl ManagedMac {
@@ -147,7 +147,7 @@ impl ManagedMac {
             accounts: vec!["admin".into()],
             malformed: BTreeSet::new(),
             recovery_lock_password: None,
-            ddm: crate::ddm_mac::DdmState::default(),
+            ddm: crate::ddm_state::DdmState::default(),
         }
     }
 

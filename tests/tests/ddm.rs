@@ -25,6 +25,7 @@ russet_tests::on_both_backends!(
     os_updates_are_checked_audited_and_gated,
     hostile_status_reports_get_a_plain_400,
     a_mac_older_than_14_is_unsupported,
+    uploaded_declarations_reach_the_group,
 );
 
 const DEADLINE: &str = "2030-12-20T18:00";
@@ -36,7 +37,13 @@ async fn ok(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -
 }
 
 async fn group_with(srv: &TestServer, name: &str, macs: &[&ManagedMac]) {
-    ok(srv, Method::POST, "/api/v1/groups", Some(json!({"name": name}))).await;
+    ok(
+        srv,
+        Method::POST,
+        "/api/v1/groups",
+        Some(json!({"name": name})),
+    )
+    .await;
     if !macs.is_empty() {
         let udids: Vec<&str> = macs.iter().map(|m| m.mac.udid.as_str()).collect();
         ok(
@@ -54,8 +61,10 @@ async fn enforce(srv: &TestServer, group: &str, version: &str) -> i64 {
         srv,
         Method::POST,
         "/api/v1/os-updates",
-        Some(json!({"group": group, "target_os_version": version, "deadline": DEADLINE,
-                    "details_url": "https://it.example.com/macos"})),
+        Some(
+            json!({"group": group, "target_os_version": version, "deadline": DEADLINE,
+                    "details_url": "https://it.example.com/macos"}),
+        ),
     )
     .await;
     v["id"].as_i64().expect("id")
@@ -88,7 +97,9 @@ async fn counts(srv: &TestServer) -> Value {
 }
 
 fn count(c: &Value, state: &str) -> u64 {
-    c[state].as_u64().unwrap_or_else(|| panic!("{state} in {c}"))
+    c[state]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{state} in {c}"))
 }
 
 /// How many DeclarativeManagement commands the Mac has handled.
@@ -128,6 +139,41 @@ async fn a_mac_syncs_its_os_update_end_to_end(backend: Backend) {
     assert_eq!(
         mac.enforced_update(),
         Some(("15.2".to_string(), "2030-12-20T18:00:00".to_string()))
+    );
+    // The device view shows the channel: what the Mac fetched, how it took each declaration.
+    let v = ok(
+        &srv,
+        Method::GET,
+        &format!("/api/v1/devices/{}", mac.mac.udid),
+        None,
+    )
+    .await;
+    let ddm = &v["ddm"];
+    assert_eq!(ddm["declarations_token"], json!(token), "{ddm}");
+    assert_eq!(ddm["fetched_token"], json!(token), "{ddm}");
+    assert_eq!(ddm["errors"], json!([]), "{ddm}");
+    let states: Vec<(String, bool, String)> = ddm["declarations"]
+        .as_array()
+        .expect("declarations")
+        .iter()
+        .map(|d| {
+            (
+                d["identifier"].as_str().unwrap_or("").to_owned(),
+                d["active"].as_bool().unwrap_or(false),
+                d["valid"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (
+                "org.russet.activation".to_string(),
+                true,
+                "valid".to_string()
+            ),
+            (config.clone(), true, "valid".to_string()),
+        ]
     );
     // The Mac outside the group is not told and has nothing.
     outside.converge().await;
@@ -190,7 +236,11 @@ async fn a_mac_syncs_its_os_update_end_to_end(backend: Backend) {
     .await;
     mac.converge().await;
     assert_eq!(ddm_commands(&mac), 2);
-    assert!(mac.ddm.declarations.is_empty(), "{:?}", mac.ddm.declarations);
+    assert!(
+        mac.ddm.declarations.is_empty(),
+        "{:?}",
+        mac.ddm.declarations
+    );
     assert_eq!(mac.enforced_update(), None);
     let v = ok(
         &srv,
@@ -233,10 +283,7 @@ async fn the_token_changes_exactly_when_the_set_does(backend: Backend) {
     assert!(!mac.ddm_sync().await);
     mac.converge().await;
     assert_eq!(ddm_commands(&mac), 1, "nothing changed: no second command");
-    assert_eq!(
-        (mac.ddm.item_fetches, mac.ddm.declaration_fetches),
-        fetched
-    );
+    assert_eq!((mac.ddm.item_fetches, mac.ddm.declaration_fetches), fetched);
     // Two Macs with the same set share the token.
     let mut twin = enrolled(&srv).await;
     ok(
@@ -249,6 +296,19 @@ async fn the_token_changes_exactly_when_the_set_does(backend: Backend) {
     twin.converge().await;
     assert_eq!(ddm_commands(&twin), 1, "joining the group tells the Mac");
     assert_eq!(twin.ddm.token.as_deref(), Some(assigned.as_str()));
+
+    // An erased Mac re-enrolls holding nothing: it is told again, though its set is the same;
+    // a TokenUpdate alone tells nothing.
+    twin.ddm = russet_tests::ddm_mac::DdmState::default();
+    twin.enroll().await;
+    twin.converge().await;
+    assert_eq!(ddm_commands(&twin), 2, "re-enrolled: told again");
+    assert_eq!(twin.ddm.token.as_deref(), Some(assigned.as_str()));
+    assert_eq!(twin.ddm.declarations.len(), 2);
+    let r = twin.mac.checkin(&twin.mac.token_update_message()).await;
+    assert_eq!(r.status, 200);
+    twin.converge().await;
+    assert_eq!(ddm_commands(&twin), 2, "a TokenUpdate changes no set");
 
     // Leaving the group is a change: told, declarations gone, back to the empty token.
     ok(
@@ -265,7 +325,7 @@ async fn the_token_changes_exactly_when_the_set_does(backend: Backend) {
     // Deleting the group takes the update with it: the twin is told.
     ok(&srv, Method::DELETE, "/api/v1/groups/Fleet", None).await;
     twin.converge().await;
-    assert_eq!(ddm_commands(&twin), 2);
+    assert_eq!(ddm_commands(&twin), 3);
     assert!(twin.ddm.declarations.is_empty());
     let (status, _) = srv
         .api(Method::DELETE, &format!("/api/v1/os-updates/{id}"), None)
@@ -295,7 +355,10 @@ async fn os_updates_are_checked_audited_and_gated(backend: Backend) {
     group_with(&srv, "Fleet", &[]).await;
     let post = |body: Value| {
         let srv = &srv;
-        async move { srv.api(Method::POST, "/api/v1/os-updates", Some(body)).await }
+        async move {
+            srv.api(Method::POST, "/api/v1/os-updates", Some(body))
+                .await
+        }
     };
     for (body, status, field) in [
         (
@@ -343,8 +406,15 @@ async fn os_updates_are_checked_audited_and_gated(backend: Backend) {
     cli(
         &srv,
         &[
-            "enforce", "--group", "Fleet", "--version", "15.2", "--deadline", DEADLINE,
-            "--build", "24C101",
+            "enforce",
+            "--group",
+            "Fleet",
+            "--version",
+            "15.2",
+            "--deadline",
+            DEADLINE,
+            "--build",
+            "24C101",
         ],
     )
     .await
@@ -356,8 +426,8 @@ async fn os_updates_are_checked_audited_and_gated(backend: Backend) {
     assert_eq!(u["deadline"], "2030-12-20T18:00:00", "{v}");
     assert_eq!(u["counts"]["pending"], 0, "{v}");
     let id = u["id"].as_i64().expect("id");
-    let (s, v) = post(json!({"group": "Fleet", "target_os_version": "15.3", "deadline": DEADLINE}))
-        .await;
+    let (s, v) =
+        post(json!({"group": "Fleet", "target_os_version": "15.3", "deadline": DEADLINE})).await;
     assert_eq!(s, 409, "{v}");
     cli(&srv, &["list"]).await.expect("list");
 
@@ -472,7 +542,10 @@ async fn a_mac_older_than_14_is_unsupported(backend: Backend) {
     let mut refused = enrolled(&srv).await;
     group_with(&srv, "Fleet", &[&old, &refused]).await;
     let id = enforce(&srv, "Fleet", "15.2").await;
-    refused.ddm.refuse.insert(format!("org.russet.os-update.{id}"));
+    refused
+        .ddm
+        .refuse
+        .insert(format!("org.russet.os-update.{id}"));
     old.converge().await;
     refused.converge().await;
     let d = device_update(&srv, &old).await;
@@ -493,5 +566,148 @@ async fn a_mac_older_than_14_is_unsupported(backend: Backend) {
     let c = counts(&srv).await;
     assert_eq!(count(&c, "unsupported"), 1, "{c}");
     assert_eq!(count(&c, "failed"), 1, "{c}");
+    srv.stop().await;
+}
+
+/// `russet ddm …` run in-process against `srv`.
+async fn ddm_cli(srv: &TestServer, args: &[&str]) -> anyhow::Result<()> {
+    let mut argv = vec!["russet", "ddm"];
+    argv.extend_from_slice(args);
+    argv.extend([
+        "--server",
+        srv.admin_url.as_str(),
+        "--token",
+        srv.token.as_str(),
+    ]);
+    let Command::Ddm(cmd) = Cli::try_parse_from(argv)?.command else {
+        panic!("not a ddm command");
+    };
+    russet_mdm::cli::ddm::run(cmd).await
+}
+
+async fn uploaded_declarations_reach_the_group(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let mut mac = enrolled(&srv).await;
+    let mut outside = enrolled(&srv).await;
+    group_with(&srv, "Fleet", &[&mac]).await;
+    let passcode = json!({
+        "Type": "com.apple.configuration.passcode.settings",
+        "Identifier": "com.example.passcode",
+        "Payload": {"MinimumLength": 8, "RequireAlphanumericPasscode": true},
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("passcode.json");
+    std::fs::write(&file, passcode.to_string()).expect("write");
+    ddm_cli(
+        &srv,
+        &["upload", "--group", "Fleet", file.to_str().expect("path")],
+    )
+    .await
+    .expect("upload");
+
+    // The Mac gets it, turned on by Russet's activation; the Mac outside the group does not.
+    mac.converge().await;
+    assert_eq!(ddm_commands(&mac), 1);
+    let d = &mac.ddm.declarations["com.example.passcode"];
+    assert_eq!(d["Payload"], passcode["Payload"], "{d}");
+    assert!(mac.ddm_active("com.example.passcode"));
+    outside.converge().await;
+    assert_eq!(ddm_commands(&outside), 0);
+    let r = outside
+        .ddm_request("declaration/configuration/com.example.passcode", None)
+        .await;
+    assert_eq!(r.status, 404);
+
+    // Apple's schema decides what is accepted; each problem is named.
+    for (declaration, why) in [
+        (
+            json!({"Type": "com.apple.configuration.passcode.settings", "Identifier": "x",
+                   "Payload": {"MinimumLength": "eight"}}),
+            "declaration.Payload.MinimumLength: expected <integer>",
+        ),
+        (
+            json!({"Type": "com.apple.configuration.passcode.settings", "Identifier": "x",
+                   "Payload": {"MinimumLenght": 8}}),
+            "MinimumLenght: unknown key",
+        ),
+        (
+            json!({"Type": "com.example.made-up", "Identifier": "x", "Payload": {}}),
+            "declaration.Type:",
+        ),
+        (
+            json!({"Type": "com.apple.configuration.passcode.settings",
+                   "Identifier": "org.russet.activation", "Payload": {}}),
+            "Russet's own",
+        ),
+    ] {
+        let (s, v) = srv
+            .api(
+                Method::POST,
+                "/api/v1/ddm/declarations",
+                Some(json!({"group": "Fleet", "declaration": declaration})),
+            )
+            .await;
+        assert_eq!(s, 400, "{why}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap_or("");
+        assert!(msg.contains(why), "{why}: {msg}");
+    }
+    let (s, _) = srv
+        .api(
+            Method::POST,
+            "/api/v1/ddm/declarations",
+            Some(json!({"group": "Nobody", "declaration": passcode})),
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    // Changing it is a new ServerToken the Mac fetches; listing shows it.
+    let mut changed = passcode.clone();
+    changed["Payload"]["MinimumLength"] = json!(12);
+    ok(
+        &srv,
+        Method::POST,
+        "/api/v1/ddm/declarations",
+        Some(json!({"group": "Fleet", "declaration": changed})),
+    )
+    .await;
+    mac.converge().await;
+    assert_eq!(ddm_commands(&mac), 2);
+    assert_eq!(
+        mac.ddm.declarations["com.example.passcode"]["Payload"]["MinimumLength"],
+        12
+    );
+    let v = ok(&srv, Method::GET, "/api/v1/ddm/declarations", None).await;
+    assert_eq!(
+        v["declarations"][0]["identifier"], "com.example.passcode",
+        "{v}"
+    );
+    assert_eq!(v["declarations"][0]["kind"], "configuration", "{v}");
+
+    ddm_cli(&srv, &["delete", "com.example.passcode"])
+        .await
+        .expect("delete");
+    mac.converge().await;
+    assert_eq!(ddm_commands(&mac), 3);
+    assert!(
+        mac.ddm.declarations.is_empty(),
+        "{:?}",
+        mac.ddm.declarations
+    );
+    let (_, v) = srv.api(Method::GET, "/api/v1/audit", None).await;
+    let actions: Vec<&str> = v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("ddm."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "ddm.declaration.delete",
+            "ddm.declaration.upload",
+            "ddm.declaration.upload"
+        ]
+    );
     srv.stop().await;
 }

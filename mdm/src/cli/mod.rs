@@ -6,6 +6,7 @@ pub mod admin;
 pub mod apns;
 mod client;
 pub mod command;
+pub mod ddm;
 pub mod dep;
 pub mod devices;
 pub mod doctor;
@@ -52,6 +53,9 @@ pub enum Command {
     /// OS updates enforced per group through Declarative Device Management.
     #[command(subcommand)]
     OsUpdate(os_update::OsUpdateCmd),
+    /// Raw Declarative Device Management declarations for groups.
+    #[command(subcommand)]
+    Ddm(ddm::DdmCmd),
     /// MDM commands.
     #[command(subcommand)]
     Command(command::CommandCmd),

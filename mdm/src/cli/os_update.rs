@@ -63,7 +63,11 @@ pub async fn run(cmd: OsUpdateCmd) -> anyhow::Result<()> {
             }
             let api = AdminClient::from_args(&client)?;
             let v = api
-                .call(Method::POST, "/api/v1/os-updates", Some(&Value::Object(body)))
+                .call(
+                    Method::POST,
+                    "/api/v1/os-updates",
+                    Some(&Value::Object(body)),
+                )
                 .await?;
             if client.json {
                 return print_json(&v);
@@ -109,7 +113,10 @@ pub async fn run(cmd: OsUpdateCmd) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            table::print(&["ID", "GROUP", "VERSION", "BUILD", "DEADLINE", "MACS"], &rows);
+            table::print(
+                &["ID", "GROUP", "VERSION", "BUILD", "DEADLINE", "MACS"],
+                &rows,
+            );
             Ok(())
         }
         OsUpdateCmd::Delete { client, id } => {

@@ -8,7 +8,7 @@
 //! the observer on enrollments, membership changes and new facts.
 
 use super::DdmService;
-use super::declarations::{DeclarationSet, Kind, os_update_configuration, sync_tokens};
+use super::declarations::{DeclarationSet, Kind, os_update_configuration, sync_tokens, uploaded};
 use super::status;
 use crate::protocol::Command;
 use crate::protocol::Enrollment;
@@ -16,7 +16,7 @@ use crate::service::{
     CheckinResponse, DeclarativeChannel, DeviceChange, DeviceObserver, ServiceError,
 };
 use crate::store::PRIORITY_PROFILES;
-use crate::store::ddm::{DeclarationStateRow, StatusRecord};
+use crate::store::ddm::{DdmDeviceRow, DeclarationStateRow, StatusRecord};
 use crate::timefmt::{now_ms, rfc3339};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -28,25 +28,35 @@ impl DdmService {
         udids: &[String],
     ) -> Result<HashMap<String, DeclarationSet>, ServiceError> {
         let updates = self.store.os_updates().await?;
+        let raw = self.store.ddm_declarations().await?;
         let mut out: HashMap<String, DeclarationSet> = udids
             .iter()
             .map(|u| (u.clone(), DeclarationSet::default()))
             .collect();
-        if updates.is_empty() {
+        if updates.is_empty() && raw.is_empty() {
             return Ok(out);
         }
-        let groups: BTreeSet<String> = updates.iter().map(|u| u.group_name.clone()).collect();
+        let groups: BTreeSet<String> = updates
+            .iter()
+            .map(|u| u.group_name.clone())
+            .chain(raw.iter().map(|r| r.group_name.clone()))
+            .collect();
         let memberships = self.service.memberships(udids, &groups).await?;
         for (udid, set) in out.iter_mut() {
             let Some(mine) = memberships.get(udid) else {
                 continue;
             };
-            let configurations = updates
+            let declarations = updates
                 .iter()
                 .filter(|u| mine.contains(&u.group_name))
                 .map(os_update_configuration)
+                .chain(
+                    raw.iter()
+                        .filter(|r| mine.contains(&r.group_name))
+                        .filter_map(uploaded),
+                )
                 .collect();
-            *set = DeclarationSet::of(configurations);
+            *set = DeclarationSet::of(declarations);
         }
         Ok(out)
     }
@@ -145,16 +155,28 @@ impl DdmService {
         Ok(told)
     }
 
-    /// Whether an OS update is assigned to a smart group (new facts may then change sets).
+    /// Whether an OS update or a declaration is assigned to a smart group (new facts may then
+    /// change sets).
     async fn facts_matter(&self) -> Result<bool, ServiceError> {
-        let updates = self.store.os_updates().await?;
-        if updates.is_empty() {
+        let mut groups: BTreeSet<String> = self
+            .store
+            .os_updates()
+            .await?
+            .into_iter()
+            .map(|u| u.group_name)
+            .collect();
+        groups.extend(
+            self.store
+                .ddm_declarations()
+                .await?
+                .into_iter()
+                .map(|r| r.group_name),
+        );
+        if groups.is_empty() {
             return Ok(false);
         }
         let smart = self.store.smart_groups().await?;
-        Ok(updates
-            .iter()
-            .any(|u| smart.iter().any(|g| g.name == u.group_name)))
+        Ok(smart.iter().any(|g| groups.contains(&g.name)))
     }
 
     /// A status report: read (bounded), then merged into what is stored.
@@ -194,6 +216,28 @@ impl DdmService {
     }
 }
 
+/// A Mac's DDM channel as stored: its token, what it fetched, its last report's errors and
+/// how it took each declaration (the device view's `ddm`).
+#[derive(Debug, Clone)]
+pub struct DeviceDdm {
+    pub channel: DdmDeviceRow,
+    pub declarations: Vec<DeclarationStateRow>,
+}
+
+impl DdmService {
+    /// `None` for a Mac that never spoke DDM.
+    pub async fn device_ddm(&self, udid: &str) -> Result<Option<DeviceDdm>, ServiceError> {
+        let one = [udid.to_string()];
+        let Some(channel) = self.store.ddm_devices(&one).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(Some(DeviceDdm {
+            channel,
+            declarations: self.store.ddm_declaration_states(&one).await?,
+        }))
+    }
+}
+
 fn json(v: serde_json::Value) -> CheckinResponse {
     CheckinResponse::Json(v.to_string().into_bytes())
 }
@@ -209,39 +253,33 @@ impl DeclarativeChannel for DdmService {
         // Russet declares for the device channel only; a user channel has an empty set.
         let udid = &enrollment.device_id;
         let device_channel = enrollment.id == enrollment.device_id;
-        let set = |s: DeclarationSet| if device_channel { s } else { DeclarationSet::default() };
-        match endpoint {
-            "tokens" => {
-                let (s, at) = if device_channel {
-                    self.current(udid).await?
-                } else {
-                    (DeclarationSet::default(), 0)
-                };
-                Ok(json(sync_tokens(&s.token(), &rfc3339(at))))
-            }
-            "declaration-items" => {
-                let (s, _) = self.current(udid).await?;
-                let s = set(s);
-                if device_channel {
-                    self.store.ddm_served(udid, &s.token(), now_ms()).await?;
-                }
-                Ok(json(s.items()))
-            }
-            "status" if device_channel => {
+        if endpoint == "status" {
+            if device_channel {
                 self.status_report(udid, data).await?;
-                Ok(CheckinResponse::Empty)
             }
-            "status" => Ok(CheckinResponse::Empty),
+            return Ok(CheckinResponse::Empty);
+        }
+        let (set, at) = if device_channel {
+            self.current(udid).await?
+        } else {
+            (DeclarationSet::default(), 0)
+        };
+        match endpoint {
+            "tokens" => Ok(json(sync_tokens(&set.token(), &rfc3339(at)))),
+            "declaration-items" => {
+                if device_channel {
+                    self.store.ddm_served(udid, &set.token(), now_ms()).await?;
+                }
+                Ok(json(set.items()))
+            }
             other => {
                 let not_found = || ServiceError::NotFound(format!("no {other} for this device"));
-                let Some(rest) = other.strip_prefix("declaration/") else {
-                    return Err(not_found());
-                };
-                let (kind, identifier) = rest.split_once('/').ok_or_else(not_found)?;
+                let (kind, identifier) = other
+                    .strip_prefix("declaration/")
+                    .and_then(|rest| rest.split_once('/'))
+                    .ok_or_else(not_found)?;
                 let kind = Kind::from_path(kind).ok_or_else(not_found)?;
-                let (s, _) = self.current(udid).await?;
-                let s = set(s);
-                let found = s.find(kind, identifier).ok_or_else(not_found)?;
+                let found = set.find(kind, identifier).ok_or_else(not_found)?;
                 Ok(json(found.to_json()))
             }
         }
@@ -261,10 +299,7 @@ impl DeviceObserver for DdmService {
                 }
             }
         }
-        if let Err(e) = self
-            .resync(device_ids, why == DeviceChange::Enrolled)
-            .await
-        {
+        if let Err(e) = self.resync(device_ids, why == DeviceChange::Enrolled).await {
             tracing::error!(error = %e, ?why, "resyncing DDM declarations failed");
         }
     }

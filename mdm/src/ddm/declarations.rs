@@ -113,15 +113,17 @@ pub struct DeclarationSet {
 }
 
 impl DeclarationSet {
-    /// The set of these configurations (and the activation that turns them on).
+    /// The set of these declarations, and the activation that turns on every configuration
+    /// among them.
     pub fn of(mut configurations: Vec<Declaration>) -> Self {
         configurations.sort_by(|a, b| a.identifier.cmp(&b.identifier));
         configurations.dedup_by(|a, b| a.identifier == b.identifier);
-        if !configurations.is_empty() {
-            let names: Vec<&str> = configurations
-                .iter()
-                .map(|c| c.identifier.as_str())
-                .collect();
+        let names: Vec<&str> = configurations
+            .iter()
+            .filter(|c| c.kind == Kind::Configuration)
+            .map(|c| c.identifier.as_str())
+            .collect();
+        if !names.is_empty() {
             let activation = Declaration::new(
                 Kind::Activation,
                 ACTIVATION_TYPE,
@@ -183,6 +185,19 @@ impl DeclarationSet {
 /// The body of `tokens` (and the `SyncTokens` the DeclarativeManagement command carries).
 pub fn sync_tokens(token: &str, timestamp: &str) -> Value {
     json!({"SyncTokens": {"DeclarationsToken": token, "Timestamp": timestamp}})
+}
+
+/// An uploaded declaration as served (its payload was checked when uploaded; one that no
+/// longer reads is left out).
+pub fn uploaded(r: &crate::store::ddm::DdmDeclarationRecord) -> Option<Declaration> {
+    let kind = Kind::from_path(&r.kind)?;
+    let payload: Value = serde_json::from_str(&r.payload).ok()?;
+    Some(Declaration::new(
+        kind,
+        &r.declaration_type,
+        &r.identifier,
+        payload,
+    ))
 }
 
 /// Apple's `TargetLocalDateTime` is `yyyy-mm-ddThh:mm:ss`: a stored deadline may omit the

@@ -7,6 +7,8 @@
 //! - `status.rs`: status reports read and bounded (pure);
 //! - `os_updates.rs`, `os_update_input.rs`: OS updates enforced per group with
 //!   `com.apple.configuration.softwareupdate.enforcement.specific`, and each Mac's state;
+//! - `uploads.rs`: declarations an admin uploads for a group, checked against Apple's
+//!   declarative schemas (`protocol::declaration`);
 //! - `views.rs`: JSON shapes.
 //!
 //! Storage `store/ddm.rs` (migration 0020), routes `http/os_updates.rs`, CLI
@@ -17,7 +19,10 @@ pub mod declarations;
 pub mod os_update_input;
 pub mod os_updates;
 pub mod status;
+mod uploads;
 pub mod views;
+
+pub use channel::DeviceDdm;
 
 use crate::service::MdmService;
 use crate::store::Store;

@@ -83,7 +83,10 @@ pub fn deadline(raw: &str, now: OffsetDateTime) -> Result<String, FieldError> {
         })?;
     let earliest = now - Duration::hours(12);
     if parsed.assume_utc() <= earliest {
-        return refuse("deadline", format!("{v} has passed: give a future date-time"));
+        return refuse(
+            "deadline",
+            format!("{v} has passed: give a future date-time"),
+        );
     }
     match parsed.format(long) {
         Ok(text) => Ok(text),
@@ -119,7 +122,9 @@ mod tests {
         for v in ["14", "14.7", "15.1.1", " 26.0 "] {
             assert!(os_version(v).is_ok(), "{v}");
         }
-        for v in ["", "14.", ".14", "14.7.1.2", "fourteen", "14.a", "1000", "14 .7"] {
+        for v in [
+            "", "14.", ".14", "14.7.1.2", "fourteen", "14.a", "1000", "14 .7",
+        ] {
             let e = os_version(v).expect_err(v);
             assert_eq!(e.field, "target_os_version");
         }
@@ -167,7 +172,10 @@ mod tests {
             NOW,
         )
         .expect("valid");
-        assert_eq!(ok.details_url.as_deref(), Some("https://it.example.com/macos"));
+        assert_eq!(
+            ok.details_url.as_deref(),
+            Some("https://it.example.com/macos")
+        );
         let e = check("15.1", None, "2026-12-20T18:00", Some("ftp://x"), NOW).expect_err("ftp");
         assert_eq!(e.field, "details_url");
     }

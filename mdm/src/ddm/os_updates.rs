@@ -13,7 +13,7 @@ use super::os_update_input;
 use crate::filter::compare_versions;
 use crate::service::ServiceError;
 use crate::store::DeviceView;
-use crate::store::ddm::{DeclarationStateRow, InsertOsUpdate, OsUpdateRecord};
+use crate::store::ddm::{DeclarationStateRow, InsertOsUpdate, NewOsUpdate, OsUpdateRecord};
 use crate::timefmt::now_ms;
 use serde_json::{Value, json};
 use std::cmp::Ordering;
@@ -177,15 +177,15 @@ impl DdmService {
         let now = now_ms();
         let id = match self
             .store
-            .insert_os_update(
-                group,
-                &input.target_os_version,
-                input.target_build_version.as_deref(),
-                &input.deadline,
-                input.details_url.as_deref(),
+            .insert_os_update(&NewOsUpdate {
+                group_name: group,
+                target_os_version: &input.target_os_version,
+                target_build_version: input.target_build_version.as_deref(),
+                deadline: &input.deadline,
+                details_url: input.details_url.as_deref(),
                 now,
-                actor,
-            )
+                by: actor,
+            })
             .await?
         {
             InsertOsUpdate::Inserted(id) => id,
@@ -208,7 +208,8 @@ impl DdmService {
             created_at: now,
             created_by: actor.to_string(),
         };
-        self.service_audit(actor, "os_update.create", &record).await?;
+        self.service_audit(actor, "os_update.create", &record)
+            .await?;
         let members = self.service.group_devices(group).await?;
         self.resync(&members, false).await?;
         Ok(record)
@@ -305,7 +306,9 @@ impl DdmService {
             return Ok(Vec::new());
         }
         let one = [device.udid.clone()];
-        let reports = self.reports_with(&one, std::slice::from_ref(device)).await?;
+        let reports = self
+            .reports_with(&one, std::slice::from_ref(device))
+            .await?;
         let Some(report) = reports.get(&device.udid) else {
             return Ok(Vec::new());
         };
@@ -367,7 +370,12 @@ struct Reported {
 }
 
 fn state_of(udid: &str, u: &OsUpdateRecord, r: &Reported) -> DeviceOsUpdate {
-    let text = |item: &str| r.items.get(item).and_then(Value::as_str).map(str::to_string);
+    let text = |item: &str| {
+        r.items
+            .get(item)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let declaration = r.declarations.get(&format!("{OS_UPDATE_PREFIX}{}", u.id));
     let reported_os = text("device.operating-system.version");
     let report = MacReport {
@@ -431,7 +439,10 @@ mod tests {
             state(&mac("15.1", Some("downloading"))),
             UpdateState::Downloading
         );
-        assert_eq!(state(&mac("15.1", Some("prepared"))), UpdateState::Installing);
+        assert_eq!(
+            state(&mac("15.1", Some("prepared"))),
+            UpdateState::Installing
+        );
         assert_eq!(
             state(&mac("15.1", Some("installing"))),
             UpdateState::Installing
@@ -458,6 +469,9 @@ mod tests {
         assert_eq!(device_state(&u, &m).0, UpdateState::Pending);
         m.build_version = Some("24C101".into());
         assert_eq!(device_state(&u, &m).0, UpdateState::UpToDate);
-        assert_eq!(device_state(&u, &mac("15.3", None)).0, UpdateState::UpToDate);
+        assert_eq!(
+            device_state(&u, &mac("15.3", None)).0,
+            UpdateState::UpToDate
+        );
     }
 }

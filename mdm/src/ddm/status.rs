@@ -267,9 +267,17 @@ mod tests {
             assert!(e.contains(why), "{why}: {e}");
         }
         // Deep nesting is not followed (serde_json's own recursion limit refuses the worst).
-        let deep = format!("{{\"StatusItems\": {}1{}}}", "{\"a\":".repeat(100), "}".repeat(100));
+        let deep = format!(
+            "{{\"StatusItems\": {}1{}}}",
+            "{\"a\":".repeat(100),
+            "}".repeat(100)
+        );
         assert!(parse(deep.as_bytes()).is_ok());
-        let deeper = format!("{{\"StatusItems\": {}1{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        let deeper = format!(
+            "{{\"StatusItems\": {}1{}}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
         assert!(parse(deeper.as_bytes()).is_err());
     }
 

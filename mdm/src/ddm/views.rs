@@ -49,3 +49,46 @@ pub fn device_os_update(d: &DeviceOsUpdate) -> Value {
         "declaration_valid": d.report.declaration_valid,
     })
 }
+
+/// A Mac's DDM channel (the device view's `ddm`); `null` when it never spoke DDM.
+pub fn device_ddm(d: Option<&super::DeviceDdm>) -> Value {
+    let Some(d) = d else { return Value::Null };
+    let c = &d.channel;
+    let parse = |t: &Option<String>| -> Value {
+        t.as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or(Value::Null)
+    };
+    json!({
+        "declarations_token": (!c.token.is_empty()).then_some(&c.token),
+        "token_at": (!c.token.is_empty()).then(|| rfc3339(c.token_at)),
+        "fetched_token": c.served_token,
+        "fetched_at": c.served_at.map(rfc3339),
+        "reported_at": c.reported_at.map(rfc3339),
+        "errors": parse(&c.errors),
+        "declarations": d.declarations.iter().map(|s| json!({
+            "identifier": s.identifier,
+            "kind": s.kind,
+            "server_token": s.server_token,
+            "valid": s.valid,
+            "active": s.active,
+            "reasons": parse(&s.reasons),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// An uploaded declaration, as the admin API shows it.
+pub fn uploaded_declaration(r: &crate::store::ddm::DdmDeclarationRecord) -> Value {
+    let payload: Value = serde_json::from_str(&r.payload).unwrap_or(Value::Null);
+    let server_token = super::declarations::uploaded(r).map(|d| d.server_token);
+    json!({
+        "identifier": r.identifier,
+        "group": r.group_name,
+        "kind": r.kind,
+        "type": r.declaration_type,
+        "payload": payload,
+        "server_token": server_token,
+        "created_at": rfc3339(r.created_at),
+        "created_by": r.created_by,
+    })
+}

@@ -94,6 +94,8 @@ async fn show(
         .iter()
         .map(crate::ddm::views::device_os_update)
         .collect();
+    let ddm = state.ddm.device_ddm(&details.device.udid).await?;
+    v["ddm"] = crate::ddm::views::device_ddm(ddm.as_ref());
     Ok(Json(v))
 }
 

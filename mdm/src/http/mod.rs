@@ -14,6 +14,7 @@ mod admins;
 mod apns;
 mod audit;
 mod commands;
+mod ddm;
 mod dep;
 pub mod device;
 mod devices;

@@ -77,6 +77,10 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/os-updates", Read),
     ("POST", "/os-updates", Assign),
     ("DELETE", "/os-updates/{id}", Assign),
+    // raw DDM declarations: content Macs get, like uploading a profile (admin work)
+    ("GET", "/ddm/declarations", Read),
+    ("POST", "/ddm/declarations", Profiles),
+    ("DELETE", "/ddm/declarations/{identifier}", Profiles),
     ("GET", "/golden-images", Read),
     ("POST", "/golden-images", Profiles),
     ("GET", "/golden-images/{name}", Read),

@@ -22,6 +22,18 @@ pub struct OsUpdateRecord {
     pub created_by: String,
 }
 
+/// An OS update to insert (checked by the service).
+#[derive(Debug, Clone)]
+pub struct NewOsUpdate<'a> {
+    pub group_name: &'a str,
+    pub target_os_version: &'a str,
+    pub target_build_version: Option<&'a str>,
+    pub deadline: &'a str,
+    pub details_url: Option<&'a str>,
+    pub now: i64,
+    pub by: &'a str,
+}
+
 /// What an insert did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertOsUpdate {
@@ -86,18 +98,41 @@ pub struct StatusRecord {
     pub now: i64,
 }
 
+/// A declaration an admin uploaded for a group (migration 0021).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DdmDeclarationRecord {
+    pub identifier: String,
+    pub group_name: String,
+    /// `activation`, `asset`, `configuration` or `management`.
+    pub kind: String,
+    pub declaration_type: String,
+    /// The `Payload`, as JSON.
+    pub payload: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// What storing an uploaded declaration did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutDeclaration {
+    /// Stored; the declaration it replaced, if any.
+    Stored(Option<DdmDeclarationRecord>),
+    /// No group by this name (nothing written).
+    NoGroup,
+}
+
 #[async_trait]
 pub trait DdmStore: Send + Sync {
-    async fn insert_os_update(
+    /// Stores an uploaded declaration, replacing one with its identifier.
+    async fn put_ddm_declaration(&self, rec: &DdmDeclarationRecord) -> StoreResult<PutDeclaration>;
+    /// Every uploaded declaration, by identifier.
+    async fn ddm_declarations(&self) -> StoreResult<Vec<DdmDeclarationRecord>>;
+    /// Deletes one; what it was, or `None`.
+    async fn delete_ddm_declaration(
         &self,
-        group_name: &str,
-        target_os_version: &str,
-        target_build_version: Option<&str>,
-        deadline: &str,
-        details_url: Option<&str>,
-        now: i64,
-        by: &str,
-    ) -> StoreResult<InsertOsUpdate>;
+        identifier: &str,
+    ) -> StoreResult<Option<DdmDeclarationRecord>>;
+    async fn insert_os_update(&self, new: &NewOsUpdate<'_>) -> StoreResult<InsertOsUpdate>;
     /// Every OS update, by ID.
     async fn os_updates(&self) -> StoreResult<Vec<OsUpdateRecord>>;
     /// Deletes one; what it was, or `None`.
@@ -123,17 +158,75 @@ macro_rules! impl_ddm_store {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::ddm::DdmStore for $store {
+            async fn put_ddm_declaration(
+                &self,
+                r: &$crate::store::ddm::DdmDeclarationRecord,
+            ) -> $crate::store::StoreResult<$crate::store::ddm::PutDeclaration> {
+                let mut tx = self.write().await?;
+                let known: Option<String> =
+                    sqlx::query_scalar("SELECT name FROM device_groups WHERE name = $1")
+                        .bind(&r.group_name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if known.is_none() {
+                    return Ok($crate::store::ddm::PutDeclaration::NoGroup);
+                }
+                let old: Option<$crate::store::ddm::DdmDeclarationRecord> = sqlx::query_as(
+                    "DELETE FROM ddm_declarations WHERE identifier = $1 RETURNING identifier, \
+                     group_name, kind, declaration_type, payload, created_at, created_by",
+                )
+                .bind(&r.identifier)
+                .fetch_optional(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO ddm_declarations (identifier, group_name, kind, \
+                     declaration_type, payload, created_at, created_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&r.identifier)
+                .bind(&r.group_name)
+                .bind(&r.kind)
+                .bind(&r.declaration_type)
+                .bind(&r.payload)
+                .bind(r.created_at)
+                .bind(&r.created_by)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok($crate::store::ddm::PutDeclaration::Stored(old))
+            }
+
+            async fn ddm_declarations(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::ddm::DdmDeclarationRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT identifier, group_name, kind, declaration_type, payload, \
+                     created_at, created_by FROM ddm_declarations ORDER BY identifier",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn delete_ddm_declaration(
+                &self,
+                identifier: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::ddm::DdmDeclarationRecord>>
+            {
+                Ok(sqlx::query_as(
+                    "DELETE FROM ddm_declarations WHERE identifier = $1 RETURNING identifier, \
+                     group_name, kind, declaration_type, payload, created_at, created_by",
+                )
+                .bind(identifier)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn insert_os_update(
                 &self,
-                group_name: &str,
-                target_os_version: &str,
-                target_build_version: Option<&str>,
-                deadline: &str,
-                details_url: Option<&str>,
-                now: i64,
-                by: &str,
+                n: &$crate::store::ddm::NewOsUpdate<'_>,
             ) -> $crate::store::StoreResult<$crate::store::ddm::InsertOsUpdate> {
                 use $crate::store::ddm::InsertOsUpdate;
+                let group_name = n.group_name;
                 let mut tx = self.write().await?;
                 let known: Option<String> =
                     sqlx::query_scalar("SELECT name FROM device_groups WHERE name = $1")
@@ -150,12 +243,12 @@ macro_rules! impl_ddm_store {
                      ON CONFLICT (group_name) DO NOTHING RETURNING id",
                 )
                 .bind(group_name)
-                .bind(target_os_version)
-                .bind(target_build_version)
-                .bind(deadline)
-                .bind(details_url)
-                .bind(now)
-                .bind(by)
+                .bind(n.target_os_version)
+                .bind(n.target_build_version)
+                .bind(n.deadline)
+                .bind(n.details_url)
+                .bind(n.now)
+                .bind(n.by)
                 .fetch_optional(&mut *tx)
                 .await?;
                 match id {
