@@ -37,6 +37,8 @@ fn main() -> ExitCode {
             Command::ParallelsActivation(cmd) => {
                 russet_mdm::cli::parallels_activation::run(cmd).await
             }
+            Command::OsUpdate(cmd) => russet_mdm::cli::os_update::run(cmd).await,
+            Command::Ddm(cmd) => russet_mdm::cli::ddm::run(cmd).await,
             Command::Command(cmd) => russet_mdm::cli::command::run(cmd).await,
             Command::Lock(cmd) => russet_mdm::cli::lockwipe::lock(cmd).await,
             Command::Wipe(cmd) => russet_mdm::cli::lockwipe::wipe(cmd).await,

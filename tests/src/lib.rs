@@ -3,6 +3,8 @@
 //! ([`Backend`]).
 
 pub mod db;
+pub mod ddm_mac;
+pub mod ddm_state;
 pub mod dep;
 pub mod managed_mac;
 pub mod server;

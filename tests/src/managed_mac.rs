@@ -94,6 +94,8 @@ pub struct ManagedMac {
     pub malformed: BTreeSet<String>,
     /// The Recovery Lock password the Mac has (None: Recovery Lock is off).
     pub recovery_lock_password: Option<String>,
+    /// Declarative Device Management: tokens, installed declarations, software update.
+    pub ddm: crate::ddm_state::DdmState,
 }
 
 impl ManagedMac {
@@ -145,6 +147,7 @@ impl ManagedMac {
             accounts: vec!["admin".into()],
             malformed: BTreeSet::new(),
             recovery_lock_password: None,
+            ddm: crate::ddm_state::DdmState::default(),
         }
     }
 
@@ -233,6 +236,8 @@ impl ManagedMac {
         for _ in 0..500 {
             assert_eq!(reply.status, 200, "connect: {}", text(&reply));
             let Some((uuid, request_type, command)) = reply.command() else {
+                // macOS syncs DDM after the session that brought DeclarativeManagement.
+                self.ddm_sync_if_due().await;
                 return seen;
             };
             self.handled
@@ -399,6 +404,10 @@ impl ManagedMac {
                 }
             }
             "RotateFileVaultKey" => self.rotate(uuid, command),
+            "DeclarativeManagement" => {
+                self.ddm_command(command);
+                self.status("Acknowledged", Some(uuid), channel)
+            }
             "SetRecoveryLock" => match self.set_recovery_lock(command) {
                 Ok(()) => self.status("Acknowledged", Some(uuid), channel),
                 Err((code, why)) => self.error(uuid, channel, code, &why),

@@ -19,7 +19,7 @@ const MDM_LAYERS: &[&[&str]] = &[
     &["protocol", "secrets", "filter"],
     &["store"],
     &["service"],
-    &["push", "dep", "profiles", "inventory", "webhooks"],
+    &["push", "dep", "profiles", "inventory", "webhooks", "ddm"],
     &["views"],
     &["http"],
     &["server"],

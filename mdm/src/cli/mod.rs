@@ -6,6 +6,7 @@ pub mod admin;
 pub mod apns;
 mod client;
 pub mod command;
+pub mod ddm;
 pub mod dep;
 pub mod devices;
 pub mod doctor;
@@ -15,6 +16,7 @@ pub mod golden_image;
 pub mod group;
 pub mod inventory;
 pub mod lockwipe;
+pub mod os_update;
 pub mod parallels_activation;
 pub mod profile;
 pub mod recovery_lock;
@@ -52,6 +54,12 @@ pub enum Command {
     /// Parallels Desktop activation per group: a license key (sealed, never shown) or SSO.
     #[command(subcommand)]
     ParallelsActivation(parallels_activation::ParallelsActivationCmd),
+    /// OS updates enforced per group through Declarative Device Management.
+    #[command(subcommand)]
+    OsUpdate(os_update::OsUpdateCmd),
+    /// Raw Declarative Device Management declarations for groups.
+    #[command(subcommand)]
+    Ddm(ddm::DdmCmd),
     /// MDM commands.
     #[command(subcommand)]
     Command(command::CommandCmd),

@@ -5,8 +5,9 @@
 use super::extractor::require_admin;
 use super::{AdminError, AppState, MAX_ADMIN_BODY};
 use super::{
-    admins, apns, audit, commands, dep, devices, enroll_links, filevault, golden_images, groups,
-    inventory, lockwipe, metrics, parallels_activation, profiles, recovery_lock,
+    admins, apns, audit, commands, ddm, dep, devices, enroll_links, filevault, golden_images,
+    groups, inventory, lockwipe, metrics, os_updates, parallels_activation, profiles,
+    recovery_lock,
 };
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -35,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .merge(filevault::routes())
         .merge(golden_images::routes())
         .merge(parallels_activation::routes())
+        .merge(os_updates::routes())
+        .merge(ddm::routes())
         .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()

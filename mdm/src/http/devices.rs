@@ -88,6 +88,16 @@ async fn show(
     v["golden_image"] = crate::views::device_golden_image(golden.as_ref());
     let activation = state.profiles.device_parallels_activation(&details).await?;
     v["parallels_activation"] = crate::views::device_parallels_activation(activation.as_ref());
+    let os_updates = state
+        .ddm
+        .device_os_updates(&details.device, &details.groups)
+        .await?;
+    v["os_updates"] = os_updates
+        .iter()
+        .map(crate::ddm::views::device_os_update)
+        .collect();
+    let ddm = state.ddm.device_ddm(&details.device.udid).await?;
+    v["ddm"] = crate::ddm::views::device_ddm(ddm.as_ref());
     Ok(Json(v))
 }
 

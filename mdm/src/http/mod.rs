@@ -14,6 +14,7 @@ mod admins;
 mod apns;
 mod audit;
 mod commands;
+mod ddm;
 mod dep;
 pub mod device;
 mod devices;
@@ -28,6 +29,7 @@ pub mod identity;
 mod inventory;
 mod lockwipe;
 mod metrics;
+mod os_updates;
 mod parallels_activation;
 mod permissions;
 mod profiles;
@@ -81,6 +83,9 @@ pub struct AppState {
     /// Settles Recovery Lock escrows from the Macs' answers (held here: the core holds its
     /// observers weakly).
     pub recovery_lock: Arc<crate::service::recovery_lock_answers::RecoveryLockObserver>,
+    /// Declarative Device Management: the DDM channel and OS updates (held here: the core
+    /// holds its channel and observers weakly).
+    pub ddm: Arc<crate::ddm::DdmService>,
 }
 
 /// What `GET /metrics` needs: the process's Prometheus recorder, and the scrape-only token

@@ -72,6 +72,15 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     // choosing which groups get an image is an operator's, like assigning a profile;
     // verify makes the server download (gigabytes, from a URL an admin chose), so it is
     // catalog work too, not a read
+    // OS updates (DDM): which version a group's Macs must run is an operator's choice, like
+    // assigning a profile to a group
+    ("GET", "/os-updates", Read),
+    ("POST", "/os-updates", Assign),
+    ("DELETE", "/os-updates/{id}", Assign),
+    // raw DDM declarations: content Macs get, like uploading a profile (admin work)
+    ("GET", "/ddm/declarations", Read),
+    ("POST", "/ddm/declarations", Profiles),
+    ("DELETE", "/ddm/declarations/{identifier}", Profiles),
     ("GET", "/golden-images", Read),
     ("POST", "/golden-images", Profiles),
     ("GET", "/golden-images/{name}", Read),

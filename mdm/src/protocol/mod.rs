@@ -8,6 +8,7 @@ pub mod builders;
 pub mod checkin;
 pub mod command;
 pub mod convert;
+pub mod declaration;
 pub mod enrollment;
 pub mod filevault;
 pub mod guard;

@@ -324,6 +324,11 @@ fn services(
     // Recovery Lock hears its commands' answers (verify, then settle the escrow).
     let recovery_lock = Arc::new(RecoveryLockObserver::new(service.clone()));
     service.observe(&(recovery_lock.clone() as Arc<dyn crate::service::DeviceObserver>));
+    // DDM: the channel answers DeclarativeManagement check-ins and hears membership changes
+    // (a Mac whose declaration set changed is told to sync).
+    let ddm = Arc::new(crate::ddm::DdmService::new(store.clone(), service.clone()));
+    service.serve_declarative(&(ddm.clone() as Arc<dyn crate::service::DeclarativeChannel>));
+    service.observe(&(ddm.clone() as Arc<dyn crate::service::DeviceObserver>));
     let identity = Arc::new(IdentityVerifier::new(
         inputs::device_trust(args, &ca)?,
         inputs::client_cert_header(args)?,
@@ -343,6 +348,7 @@ fn services(
         webhooks,
         filevault,
         recovery_lock,
+        ddm,
     })
 }
 

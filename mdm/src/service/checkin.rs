@@ -78,7 +78,14 @@ impl MdmService {
             CheckinMessage::UserAuthenticate(m) => Ok(self.user_authenticate(&m)),
             CheckinMessage::SetBootstrapToken(m) => self.set_bootstrap_token(m).await,
             CheckinMessage::GetBootstrapToken(m) => self.get_bootstrap_token(m).await,
-            CheckinMessage::DeclarativeManagement(m) => declarative_management(&m),
+            CheckinMessage::DeclarativeManagement(m) => match self.declarative_channel() {
+                Some(channel) => {
+                    channel
+                        .answer(&m.enrollment, &m.endpoint, m.data.as_deref())
+                        .await
+                }
+                None => declarative_management(&m),
+            },
             CheckinMessage::GetToken(m) => self.get_token(&m).await,
         }
     }
@@ -247,8 +254,8 @@ impl MdmService {
     }
 }
 
-/// Declarative Management, answered minimally until full DDM lands: no declarations, a stable
-/// sync token, status reports accepted.
+/// Declarative Management without a DDM channel plugged in (`crate::ddm`): no declarations, a
+/// stable sync token, status reports accepted.
 fn declarative_management(m: &DeclarativeManagement) -> Result<CheckinResponse, ServiceError> {
     const TOKEN: &str = "russet-empty-v1";
     let body = match m.endpoint.as_str() {

@@ -131,6 +131,22 @@ pub trait DeviceObserver: Send + Sync {
     async fn command_result(&self, _result: &CommandResultEvent) {}
 }
 
+/// Answers the `DeclarativeManagement` check-in (Apple's Declarative Device Management: the
+/// `tokens`, `declaration-items`, `declaration/<type>/<identifier>` and `status` endpoints).
+/// The DDM channel (`crate::ddm`) is plugged in at start; without one the core answers an
+/// empty declaration set.
+#[async_trait::async_trait]
+pub trait DeclarativeChannel: Send + Sync {
+    /// The answer to one request of this channel (the identity already checked). A JSON
+    /// body, or an empty one (`status`); a refusal is a 4xx to the device, never a 401.
+    async fn answer(
+        &self,
+        enrollment: &crate::protocol::Enrollment,
+        endpoint: &str,
+        data: Option<&[u8]>,
+    ) -> Result<CheckinResponse, ServiceError>;
+}
+
 /// A message from a device that the core applied: a check-in, or a command report (`Idle`
 /// included).
 #[derive(Debug, Clone, Copy)]
@@ -194,6 +210,8 @@ pub struct MdmService {
     bindings: RwLock<HashMap<String, String>>,
     /// Failed admin tokens per client address (the admin API's rate limit).
     failed_tokens: admins::FailedTokens,
+    /// The DDM channel, held weakly like the observers (it holds the core).
+    declarative: RwLock<Option<Weak<dyn DeclarativeChannel>>>,
 }
 
 /// Bindings remembered at most; beyond that the cache starts over.
@@ -211,6 +229,7 @@ impl MdmService {
             observers: RwLock::new(Vec::new()),
             bindings: RwLock::new(HashMap::new()),
             failed_tokens: admins::FailedTokens::default(),
+            declarative: RwLock::new(None),
         }
     }
 
@@ -259,6 +278,17 @@ impl MdmService {
         if let Ok(mut list) = self.observers.write() {
             list.push(Arc::downgrade(observer));
         }
+    }
+
+    /// Answer `DeclarativeManagement` check-ins with `channel`, for as long as it lives.
+    pub fn serve_declarative(&self, channel: &Arc<dyn DeclarativeChannel>) {
+        if let Ok(mut slot) = self.declarative.write() {
+            *slot = Some(Arc::downgrade(channel));
+        }
+    }
+
+    pub(crate) fn declarative_channel(&self) -> Option<Arc<dyn DeclarativeChannel>> {
+        self.declarative.read().ok()?.as_ref()?.upgrade()
     }
 
     /// The observers still alive that `wants` (no allocation when none does: this runs for

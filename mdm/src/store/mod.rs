@@ -11,6 +11,7 @@ pub mod ade;
 pub mod admin;
 pub mod app_query;
 mod core_store;
+pub mod ddm;
 pub mod dep;
 pub mod filevault;
 pub mod golden_images;
@@ -34,6 +35,7 @@ mod conformance;
 
 pub use ade::{AdeEnrollment, AdeSetupClaim, AdeStore};
 pub use admin::AdminStore;
+pub use ddm::DdmStore;
 pub use dep::DepStore;
 pub use filevault::FileVaultStore;
 pub use golden_images::GoldenImageStore;
@@ -540,6 +542,7 @@ pub trait Store:
     + RecoveryLockStore
     + GoldenImageStore
     + ParallelsActivationStore
+    + DdmStore
     + Send
     + Sync
     + 'static

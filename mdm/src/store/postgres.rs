@@ -190,3 +190,4 @@ super::filevault::impl_filevault_store!(PostgresStore, sqlx::Postgres);
 super::recovery_lock::impl_recovery_lock_store!(PostgresStore, sqlx::Postgres);
 super::golden_images::impl_golden_image_store!(PostgresStore);
 super::parallels_activation::impl_parallels_activation_store!(PostgresStore);
+super::ddm::impl_ddm_store!(PostgresStore, sqlx::Postgres);

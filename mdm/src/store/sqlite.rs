@@ -256,3 +256,4 @@ super::filevault::impl_filevault_store!(SqliteStore, sqlx::Sqlite);
 super::recovery_lock::impl_recovery_lock_store!(SqliteStore, sqlx::Sqlite);
 super::golden_images::impl_golden_image_store!(SqliteStore);
 super::parallels_activation::impl_parallels_activation_store!(SqliteStore);
+super::ddm::impl_ddm_store!(SqliteStore, sqlx::Sqlite);

@@ -12,6 +12,7 @@ mod harness;
 mod ade;
 mod admin;
 mod checkin;
+mod ddm;
 mod dep;
 mod escrow;
 mod filevault;
@@ -103,6 +104,10 @@ conformance! {
         dep_sync_leader_is_exclusive_across_servers,
     ],
     ade: [ade_setup_is_claimed_once_per_enrollment],
+    ddm: [
+        ddm_tokens_change_when_different_and_reports_merge,
+        one_os_update_per_group_and_declarations_need_their_group,
+    ],
     golden_images: [
         golden_image_names_are_unique_regardless_of_case,
         a_group_holds_at_most_one_golden_image,
