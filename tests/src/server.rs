@@ -258,6 +258,31 @@ impl TestServer {
             .await
     }
 
+    /// Admin API call that must succeed (2xx): its JSON answer; fails the test otherwise.
+    pub async fn api_ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.api(method, path, body).await;
+        assert!((200..300).contains(&status), "{path}: {status} {v}");
+        v
+    }
+
+    /// A new static group holding these devices (UDIDs or serials; none is allowed).
+    pub async fn group_with(&self, name: &str, devices: &[&str]) {
+        self.api_ok(
+            reqwest::Method::POST,
+            "/api/v1/groups",
+            Some(serde_json::json!({"name": name})),
+        )
+        .await;
+        if !devices.is_empty() {
+            self.api_ok(
+                reqwest::Method::POST,
+                &format!("/api/v1/groups/{name}/devices"),
+                Some(serde_json::json!({"devices": devices})),
+            )
+            .await;
+        }
+    }
+
     pub async fn api_with_token(
         &self,
         method: reqwest::Method,

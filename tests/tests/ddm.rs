@@ -30,43 +30,17 @@ russet_tests::on_both_backends!(
 
 const DEADLINE: &str = "2030-12-20T18:00";
 
-async fn ok(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (status, v) = srv.api(method, path, body).await;
-    assert!((200..300).contains(&status), "{path}: {status} {v}");
-    v
-}
-
-async fn group_with(srv: &TestServer, name: &str, macs: &[&ManagedMac]) {
-    ok(
-        srv,
-        Method::POST,
-        "/api/v1/groups",
-        Some(json!({"name": name})),
-    )
-    .await;
-    if !macs.is_empty() {
-        let udids: Vec<&str> = macs.iter().map(|m| m.mac.udid.as_str()).collect();
-        ok(
-            srv,
+async fn enforce(srv: &TestServer, group: &str, version: &str) -> i64 {
+    let v = srv
+        .api_ok(
             Method::POST,
-            &format!("/api/v1/groups/{name}/devices"),
-            Some(json!({"devices": udids})),
+            "/api/v1/os-updates",
+            Some(
+                json!({"group": group, "target_os_version": version, "deadline": DEADLINE,
+                    "details_url": "https://it.example.com/macos"}),
+            ),
         )
         .await;
-    }
-}
-
-async fn enforce(srv: &TestServer, group: &str, version: &str) -> i64 {
-    let v = ok(
-        srv,
-        Method::POST,
-        "/api/v1/os-updates",
-        Some(
-            json!({"group": group, "target_os_version": version, "deadline": DEADLINE,
-                    "details_url": "https://it.example.com/macos"}),
-        ),
-    )
-    .await;
     v["id"].as_i64().expect("id")
 }
 
@@ -79,20 +53,20 @@ async fn enrolled(srv: &TestServer) -> ManagedMac {
 
 /// The Mac's entry in the device view's `os_updates`.
 async fn device_update(srv: &TestServer, mac: &ManagedMac) -> Value {
-    let v = ok(
-        srv,
-        Method::GET,
-        &format!("/api/v1/devices/{}", mac.mac.udid),
-        None,
-    )
-    .await;
+    let v = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{}", mac.mac.udid),
+            None,
+        )
+        .await;
     let list = v["os_updates"].as_array().expect("os_updates");
     assert_eq!(list.len(), 1, "{v}");
     list[0].clone()
 }
 
 async fn counts(srv: &TestServer) -> Value {
-    let v = ok(srv, Method::GET, "/api/v1/os-updates", None).await;
+    let v = srv.api_ok(Method::GET, "/api/v1/os-updates", None).await;
     v["os_updates"][0]["counts"].clone()
 }
 
@@ -114,7 +88,7 @@ async fn a_mac_syncs_its_os_update_end_to_end(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let mut mac = enrolled(&srv).await;
     let mut outside = enrolled(&srv).await;
-    group_with(&srv, "Fleet", &[&mac]).await;
+    srv.group_with("Fleet", &[mac.mac.udid.as_str()]).await;
     let id = enforce(&srv, "Fleet", "15.2").await;
     let config = format!("org.russet.os-update.{id}");
 
@@ -141,13 +115,13 @@ async fn a_mac_syncs_its_os_update_end_to_end(backend: Backend) {
         Some(("15.2".to_string(), "2030-12-20T18:00:00".to_string()))
     );
     // The device view shows the channel: what the Mac fetched, how it took each declaration.
-    let v = ok(
-        &srv,
-        Method::GET,
-        &format!("/api/v1/devices/{}", mac.mac.udid),
-        None,
-    )
-    .await;
+    let v = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{}", mac.mac.udid),
+            None,
+        )
+        .await;
     let ddm = &v["ddm"];
     assert_eq!(ddm["declarations_token"], json!(token), "{ddm}");
     assert_eq!(ddm["fetched_token"], json!(token), "{ddm}");
@@ -227,13 +201,8 @@ async fn a_mac_syncs_its_os_update_end_to_end(backend: Backend) {
     assert_eq!(count(&c, "failed"), 0, "{c}");
 
     // Deleting it takes the configuration and the activation away from the Mac.
-    ok(
-        &srv,
-        Method::DELETE,
-        &format!("/api/v1/os-updates/{id}"),
-        None,
-    )
-    .await;
+    srv.api_ok(Method::DELETE, &format!("/api/v1/os-updates/{id}"), None)
+        .await;
     mac.converge().await;
     assert_eq!(ddm_commands(&mac), 2);
     assert!(
@@ -242,13 +211,13 @@ async fn a_mac_syncs_its_os_update_end_to_end(backend: Backend) {
         mac.ddm.declarations
     );
     assert_eq!(mac.enforced_update(), None);
-    let v = ok(
-        &srv,
-        Method::GET,
-        &format!("/api/v1/devices/{}", mac.mac.udid),
-        None,
-    )
-    .await;
+    let v = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{}", mac.mac.udid),
+            None,
+        )
+        .await;
     assert_eq!(v["os_updates"], json!([]), "{v}");
     srv.stop().await;
 }
@@ -262,8 +231,8 @@ async fn the_token_changes_exactly_when_the_set_does(backend: Backend) {
     let empty = mac.ddm.token.clone().expect("token");
     assert!(!mac.ddm_sync().await, "the same token: nothing to fetch");
 
-    group_with(&srv, "Fleet", &[&mac]).await;
-    group_with(&srv, "Others", &[&other]).await;
+    srv.group_with("Fleet", &[mac.mac.udid.as_str()]).await;
+    srv.group_with("Others", &[other.mac.udid.as_str()]).await;
     // Another group's update changes nothing for this Mac: no command, the same token.
     enforce(&srv, "Others", "15.3").await;
     mac.converge().await;
@@ -286,8 +255,7 @@ async fn the_token_changes_exactly_when_the_set_does(backend: Backend) {
     assert_eq!((mac.ddm.item_fetches, mac.ddm.declaration_fetches), fetched);
     // Two Macs with the same set share the token.
     let mut twin = enrolled(&srv).await;
-    ok(
-        &srv,
+    srv.api_ok(
         Method::POST,
         "/api/v1/groups/Fleet/devices",
         Some(json!({"devices": [twin.mac.udid]})),
@@ -311,8 +279,7 @@ async fn the_token_changes_exactly_when_the_set_does(backend: Backend) {
     assert_eq!(ddm_commands(&twin), 2, "a TokenUpdate changes no set");
 
     // Leaving the group is a change: told, declarations gone, back to the empty token.
-    ok(
-        &srv,
+    srv.api_ok(
         Method::DELETE,
         "/api/v1/groups/Fleet/devices",
         Some(json!({"devices": [mac.mac.udid]})),
@@ -323,7 +290,8 @@ async fn the_token_changes_exactly_when_the_set_does(backend: Backend) {
     assert_eq!(mac.ddm.token.as_deref(), Some(empty.as_str()));
     assert!(mac.ddm.declarations.is_empty());
     // Deleting the group takes the update with it: the twin is told.
-    ok(&srv, Method::DELETE, "/api/v1/groups/Fleet", None).await;
+    srv.api_ok(Method::DELETE, "/api/v1/groups/Fleet", None)
+        .await;
     twin.converge().await;
     assert_eq!(ddm_commands(&twin), 3);
     assert!(twin.ddm.declarations.is_empty());
@@ -352,7 +320,7 @@ async fn cli(srv: &TestServer, args: &[&str]) -> anyhow::Result<()> {
 
 async fn os_updates_are_checked_audited_and_gated(backend: Backend) {
     let srv = TestServer::start(backend).await;
-    group_with(&srv, "Fleet", &[]).await;
+    srv.group_with("Fleet", &[]).await;
     let post = |body: Value| {
         let srv = &srv;
         async move {
@@ -419,7 +387,7 @@ async fn os_updates_are_checked_audited_and_gated(backend: Backend) {
     )
     .await
     .expect("enforce");
-    let v = ok(&srv, Method::GET, "/api/v1/os-updates", None).await;
+    let v = srv.api_ok(Method::GET, "/api/v1/os-updates", None).await;
     let u = &v["os_updates"][0];
     assert_eq!(u["group"], "Fleet", "{v}");
     assert_eq!(u["target_build_version"], "24C101", "{v}");
@@ -494,7 +462,7 @@ async fn os_updates_are_checked_audited_and_gated(backend: Backend) {
 async fn hostile_status_reports_get_a_plain_400(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let mut mac = enrolled(&srv).await;
-    group_with(&srv, "Fleet", &[&mac]).await;
+    srv.group_with("Fleet", &[mac.mac.udid.as_str()]).await;
     enforce(&srv, "Fleet", "15.2").await;
     mac.converge().await;
     for data in [
@@ -531,8 +499,7 @@ async fn a_mac_older_than_14_is_unsupported(backend: Backend) {
     old.enroll().await;
     old.converge().await;
     // Inventory's DeviceInformation says which macOS it runs.
-    ok(
-        &srv,
+    srv.api_ok(
         Method::POST,
         "/api/v1/inventory/refresh",
         Some(json!({"devices": [old.mac.udid]})),
@@ -540,7 +507,8 @@ async fn a_mac_older_than_14_is_unsupported(backend: Backend) {
     .await;
     old.converge().await;
     let mut refused = enrolled(&srv).await;
-    group_with(&srv, "Fleet", &[&old, &refused]).await;
+    srv.group_with("Fleet", &[old.mac.udid.as_str(), refused.mac.udid.as_str()])
+        .await;
     let id = enforce(&srv, "Fleet", "15.2").await;
     refused
         .ddm
@@ -589,7 +557,7 @@ async fn uploaded_declarations_reach_the_group(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let mut mac = enrolled(&srv).await;
     let mut outside = enrolled(&srv).await;
-    group_with(&srv, "Fleet", &[&mac]).await;
+    srv.group_with("Fleet", &[mac.mac.udid.as_str()]).await;
     let passcode = json!({
         "Type": "com.apple.configuration.passcode.settings",
         "Identifier": "com.example.passcode",
@@ -663,8 +631,7 @@ async fn uploaded_declarations_reach_the_group(backend: Backend) {
     // Changing it is a new ServerToken the Mac fetches; listing shows it.
     let mut changed = passcode.clone();
     changed["Payload"]["MinimumLength"] = json!(12);
-    ok(
-        &srv,
+    srv.api_ok(
         Method::POST,
         "/api/v1/ddm/declarations",
         Some(json!({"group": "Fleet", "declaration": changed})),
@@ -676,7 +643,9 @@ async fn uploaded_declarations_reach_the_group(backend: Backend) {
         mac.ddm.declarations["com.example.passcode"]["Payload"]["MinimumLength"],
         12
     );
-    let v = ok(&srv, Method::GET, "/api/v1/ddm/declarations", None).await;
+    let v = srv
+        .api_ok(Method::GET, "/api/v1/ddm/declarations", None)
+        .await;
     assert_eq!(
         v["declarations"][0]["identifier"], "com.example.passcode",
         "{v}"

@@ -17,35 +17,23 @@ russet_tests::on_both_backends!(
     a_revealed_key_is_rotated_when_configured,
 );
 
-async fn ok(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (code, v) = srv.api(method, path, body).await;
-    assert!((200..300).contains(&code), "{path}: {code} {v}");
-    v
-}
-
 /// A static group holding the Mac, FileVault enforced on it, the profile installed.
 async fn enforce(srv: &TestServer, mac: &mut ManagedMac, group: &str) -> Value {
-    ok(
-        srv,
-        Method::POST,
-        "/api/v1/groups",
-        Some(json!({"name": group})),
-    )
-    .await;
-    ok(
-        srv,
+    srv.api_ok(Method::POST, "/api/v1/groups", Some(json!({"name": group})))
+        .await;
+    srv.api_ok(
         Method::POST,
         &format!("/api/v1/groups/{group}/devices"),
         Some(json!({"devices": [mac.mac.udid]})),
     )
     .await;
-    let v = ok(
-        srv,
-        Method::POST,
-        "/api/v1/filevault/enforce",
-        Some(json!({"group": group, "max_bypass_attempts": 2})),
-    )
-    .await;
+    let v = srv
+        .api_ok(
+            Method::POST,
+            "/api/v1/filevault/enforce",
+            Some(json!({"group": group, "max_bypass_attempts": 2})),
+        )
+        .await;
     let handled = mac.converge().await;
     assert!(
         handled.contains(&"InstallProfile".to_string()),
@@ -56,8 +44,7 @@ async fn enforce(srv: &TestServer, mac: &mut ManagedMac, group: &str) -> Value {
 
 /// Ask SecurityInfo (the inventory refresh) and answer it.
 async fn security_info(srv: &TestServer, mac: &mut ManagedMac) {
-    ok(
-        srv,
+    srv.api_ok(
         Method::POST,
         "/api/v1/inventory/refresh",
         Some(json!({"devices": [mac.mac.udid]})),
@@ -68,18 +55,20 @@ async fn security_info(srv: &TestServer, mac: &mut ManagedMac) {
 }
 
 async fn keys(srv: &TestServer, query: &str) -> Vec<Value> {
-    let v = ok(
-        srv,
-        Method::GET,
-        &format!("/api/v1/filevault-keys?{query}"),
-        None,
-    )
-    .await;
+    let v = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/filevault-keys?{query}"),
+            None,
+        )
+        .await;
     v["keys"].as_array().cloned().unwrap_or_default()
 }
 
 async fn audit_actions(srv: &TestServer) -> (Vec<String>, String) {
-    let v = ok(srv, Method::GET, "/api/v1/audit?limit=200", None).await;
+    let v = srv
+        .api_ok(Method::GET, "/api/v1/audit?limit=200", None)
+        .await;
     let actions = v["entries"]
         .as_array()
         .map(Vec::as_slice)
@@ -98,13 +87,13 @@ async fn filevault_is_enforced_escrowed_revealed_and_rotated(backend: Backend) {
     let serial = mac.mac.serial.clone();
     let udid = mac.mac.udid.clone();
     // Before the profile, the Mac has nothing to escrow to.
-    let status = ok(
-        &srv,
-        Method::GET,
-        &format!("/api/v1/devices/{udid}/filevault"),
-        None,
-    )
-    .await;
+    let status = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{udid}/filevault"),
+            None,
+        )
+        .await;
     assert_eq!(status["enabled"], true, "{status}");
     assert_eq!(status["escrowed"], false, "{status}");
 
@@ -118,13 +107,13 @@ async fn filevault_is_enforced_escrowed_revealed_and_rotated(backend: Backend) {
     assert_eq!(fv.get("Enable").and_then(|v| v.as_string()), Some("On"));
     assert!(mac.escrow_certificate().is_some());
     // The same settings again add no version.
-    let again = ok(
-        &srv,
-        Method::POST,
-        "/api/v1/filevault/enforce",
-        Some(json!({"group": "Encrypted", "max_bypass_attempts": 2})),
-    )
-    .await;
+    let again = srv
+        .api_ok(
+            Method::POST,
+            "/api/v1/filevault/enforce",
+            Some(json!({"group": "Encrypted", "max_bypass_attempts": 2})),
+        )
+        .await;
     assert_eq!(again["new_version"], false, "{again}");
 
     // SecurityInfo carries the PRK, enveloped to the escrow certificate: escrowed.
@@ -138,20 +127,22 @@ async fn filevault_is_enforced_escrowed_revealed_and_rotated(backend: Backend) {
     // Reported again: still one key.
     security_info(&srv, &mut mac).await;
     assert_eq!(keys(&srv, &format!("udid={udid}")).await.len(), 1);
-    let status = ok(
-        &srv,
-        Method::GET,
-        &format!("/api/v1/devices/{serial}/filevault"),
-        None,
-    )
-    .await;
+    let status = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{serial}/filevault"),
+            None,
+        )
+        .await;
     assert_eq!(status["escrowed"], true, "{status}");
     assert!(
         status["current_key"]["key"].is_null(),
         "no secret in the status"
     );
     assert!(!status.to_string().contains(&prk));
-    let device = ok(&srv, Method::GET, &format!("/api/v1/devices/{udid}"), None).await;
+    let device = srv
+        .api_ok(Method::GET, &format!("/api/v1/devices/{udid}"), None)
+        .await;
     assert_eq!(device["filevault"]["escrowed"], true, "{device}");
     assert_eq!(device["filevault"]["enabled"], true);
     assert!(!device.to_string().contains(&prk));
@@ -245,13 +236,9 @@ async fn filevault_is_enforced_escrowed_revealed_and_rotated(backend: Backend) {
         )
         .await;
     assert_eq!(code, 409, "a second rotation while one is pending");
-    let shown = ok(
-        &srv,
-        Method::GET,
-        &format!("/api/v1/commands/{command}"),
-        None,
-    )
-    .await;
+    let shown = srv
+        .api_ok(Method::GET, &format!("/api/v1/commands/{command}"), None)
+        .await;
     assert!(!shown.to_string().contains(&prk), "{shown}");
     let handled = mac.converge().await;
     assert!(
@@ -271,13 +258,13 @@ async fn filevault_is_enforced_escrowed_revealed_and_rotated(backend: Backend) {
         found[1]["verified_at"].is_string(),
         "the Mac accepted it: proven"
     );
-    let status = ok(
-        &srv,
-        Method::GET,
-        &format!("/api/v1/devices/{udid}/filevault"),
-        None,
-    )
-    .await;
+    let status = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{udid}/filevault"),
+            None,
+        )
+        .await;
     assert_eq!(status["rotations"][0]["state"], "rotated", "{status}");
     // The next SecurityInfo reports the new key: nothing new.
     security_info(&srv, &mut mac).await;
@@ -295,13 +282,8 @@ async fn filevault_is_enforced_escrowed_revealed_and_rotated(backend: Backend) {
     }
 
     // The device record goes; the keys stay, found by serial.
-    ok(
-        &srv,
-        Method::DELETE,
-        &format!("/api/v1/devices/{udid}"),
-        None,
-    )
-    .await;
+    srv.api_ok(Method::DELETE, &format!("/api/v1/devices/{udid}"), None)
+        .await;
     let found = keys(&srv, &format!("serial={serial}&reason=mac%20deleted")).await;
     assert_eq!(found.len(), 2);
     assert_eq!(found[0]["key"], json!(new_prk));
@@ -333,13 +315,13 @@ async fn garbage_is_kept_with_an_alert_and_a_refused_rotation_keeps_the_key(back
         actions.iter().any(|a| a == "filevault.key.undecryptable"),
         "{actions:?}"
     );
-    let status = ok(
-        &srv,
-        Method::GET,
-        &format!("/api/v1/devices/{udid}/filevault"),
-        None,
-    )
-    .await;
+    let status = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{udid}/filevault"),
+            None,
+        )
+        .await;
     assert_eq!(
         (status["escrowed"].clone(), status["undecryptable"].clone()),
         (json!(false), json!(1))
@@ -369,22 +351,22 @@ async fn garbage_is_kept_with_an_alert_and_a_refused_rotation_keeps_the_key(back
     // The user changed the key behind Russet's back: the Mac refuses the rotation; the
     // rotation fails with Apple's reason and the escrowed key is still the current one.
     mac.recovery_key = Some(russet_tests::managed_mac::new_recovery_key());
-    let v = ok(
-        &srv,
-        Method::POST,
-        &format!("/api/v1/devices/{udid}/filevault/rotate"),
-        None,
-    )
-    .await;
+    let v = srv
+        .api_ok(
+            Method::POST,
+            &format!("/api/v1/devices/{udid}/filevault/rotate"),
+            None,
+        )
+        .await;
     assert!(v["command_uuid"].is_string());
     mac.converge().await;
-    let status = ok(
-        &srv,
-        Method::GET,
-        &format!("/api/v1/devices/{udid}/filevault"),
-        None,
-    )
-    .await;
+    let status = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{udid}/filevault"),
+            None,
+        )
+        .await;
     assert_eq!(status["rotations"][0]["state"], "failed", "{status}");
     assert!(
         status["rotations"][0]["error"]
@@ -507,7 +489,9 @@ async fn a_revealed_key_is_rotated_when_configured(backend: Backend) {
         found[0]["key"],
         json!(mac.recovery_key.clone().expect("key"))
     );
-    let v = ok(&srv, Method::GET, "/api/v1/audit?limit=200", None).await;
+    let v = srv
+        .api_ok(Method::GET, "/api/v1/audit?limit=200", None)
+        .await;
     assert!(
         v["entries"].as_array().is_some_and(|e| e
             .iter()

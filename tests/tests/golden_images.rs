@@ -424,16 +424,9 @@ fn key(d: &plist::Dictionary, k: &str) -> String {
         .to_string()
 }
 
-async fn ok(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (code, v) = srv.api(method, path, body).await;
-    assert!((200..300).contains(&code), "{path}: {code} {v}");
-    v
-}
-
 /// Ask DeviceInformation now (the server runs without periodic inventory) and answer it.
 async fn tell_architecture(srv: &TestServer, mac: &mut ManagedMac) {
-    ok(
-        srv,
+    srv.api_ok(
         Method::POST,
         "/api/v1/inventory/refresh",
         Some(json!({"devices": [mac.mac.udid]})),
@@ -445,13 +438,13 @@ async fn tell_architecture(srv: &TestServer, mac: &mut ManagedMac) {
 }
 
 async fn device_golden(srv: &TestServer, mac: &ManagedMac) -> Value {
-    let v = ok(
-        srv,
-        Method::GET,
-        &format!("/api/v1/devices/{}", mac.mac.udid),
-        None,
-    )
-    .await;
+    let v = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{}", mac.mac.udid),
+            None,
+        )
+        .await;
     v["golden_image"].clone()
 }
 
@@ -469,8 +462,7 @@ async fn each_mac_gets_the_image_of_its_architecture(backend: Backend) {
     tell_architecture(&srv, &mut arm).await;
     tell_architecture(&srv, &mut intel).await;
     group(&srv, "Developers").await;
-    ok(
-        &srv,
+    srv.api_ok(
         Method::POST,
         "/api/v1/groups/Developers/devices",
         Some(json!({"devices": [arm.mac.udid, intel.mac.udid, late.mac.udid]})),
@@ -484,8 +476,7 @@ async fn each_mac_gets_the_image_of_its_architecture(backend: Backend) {
     )
     .await;
     assert_eq!(status, 201, "{v}");
-    ok(
-        &srv,
+    srv.api_ok(
         Method::POST,
         &format!("{}/groups", path("Dev VM")),
         Some(json!({"groups": ["Developers"]})),
@@ -530,8 +521,7 @@ async fn each_mac_gets_the_image_of_its_architecture(backend: Backend) {
             .collect()
     };
     let intel_before = installed(&intel);
-    ok(
-        &srv,
+    srv.api_ok(
         Method::PATCH,
         &path("Dev VM"),
         Some(
@@ -596,8 +586,7 @@ async fn each_mac_gets_the_image_of_its_architecture(backend: Backend) {
     assert_eq!(device_golden(&srv, &arm).await, Value::Null);
 
     // Assigned again, then deleted: removed again, and the profiles are gone from the catalog.
-    ok(
-        &srv,
+    srv.api_ok(
         Method::POST,
         &format!("{}/groups", path("Dev VM")),
         Some(json!({"groups": ["Developers"]})),
@@ -605,8 +594,7 @@ async fn each_mac_gets_the_image_of_its_architecture(backend: Backend) {
     .await;
     arm.converge().await;
     assert!(golden_prefs(&arm).is_some());
-    ok(
-        &srv,
+    srv.api_ok(
         Method::DELETE,
         &format!("{}?confirm=true", path("Dev VM")),
         None,
@@ -614,7 +602,7 @@ async fn each_mac_gets_the_image_of_its_architecture(backend: Backend) {
     .await;
     arm.converge().await;
     assert!(golden_prefs(&arm).is_none());
-    let v = ok(&srv, Method::GET, "/api/v1/profiles", None).await;
+    let v = srv.api_ok(Method::GET, "/api/v1/profiles", None).await;
     assert!(
         !v.to_string().contains("dev-vm"),
         "deleted profiles are listed only when asked: {v}"

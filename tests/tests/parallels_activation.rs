@@ -25,32 +25,6 @@ fn path(group: &str) -> String {
     format!("/api/v1/groups/{group}/parallels-activation")
 }
 
-async fn ok(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (code, v) = srv.api(method, path, body).await;
-    assert!((200..300).contains(&code), "{path}: {code} {v}");
-    v
-}
-
-async fn group_with(srv: &TestServer, name: &str, macs: &[&ManagedMac]) {
-    ok(
-        srv,
-        Method::POST,
-        "/api/v1/groups",
-        Some(json!({"name": name})),
-    )
-    .await;
-    if !macs.is_empty() {
-        let udids: Vec<&str> = macs.iter().map(|m| m.mac.udid.as_str()).collect();
-        ok(
-            srv,
-            Method::POST,
-            &format!("/api/v1/groups/{name}/devices"),
-            Some(json!({"devices": udids})),
-        )
-        .await;
-    }
-}
-
 /// Parallels' managed preferences a Mac holds (the forced settings of the domain), or `None`;
 /// fails if two installed profiles carry the domain.
 fn parallels_prefs(mac: &ManagedMac) -> Option<plist::Dictionary> {
@@ -109,20 +83,20 @@ async fn everything_readable(srv: &TestServer, mac: &ManagedMac, profile: &str) 
         format!("/api/v1/devices/{udid}/profiles"),
         "/api/v1/audit?limit=500".to_string(),
     ] {
-        all.push_str(&ok(srv, Method::GET, &p, None).await.to_string());
+        all.push_str(&srv.api_ok(Method::GET, &p, None).await.to_string());
     }
-    let commands = ok(
-        srv,
-        Method::GET,
-        &format!("/api/v1/devices/{udid}/commands"),
-        None,
-    )
-    .await;
+    let commands = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{udid}/commands"),
+            None,
+        )
+        .await;
     all.push_str(&commands.to_string());
     for c in commands["commands"].as_array().expect("commands") {
         let uuid = c["command_uuid"].as_str().expect("uuid");
         all.push_str(
-            &ok(srv, Method::GET, &format!("/api/v1/commands/{uuid}"), None)
+            &srv.api_ok(Method::GET, &format!("/api/v1/commands/{uuid}"), None)
                 .await
                 .to_string(),
         );
@@ -138,8 +112,9 @@ async fn a_groups_macs_get_its_activation_and_the_key_stays_sealed(backend: Back
         mac.enroll().await;
         mac.converge().await;
     }
-    group_with(&srv, "Engineering", &[&member]).await;
-    group_with(&srv, "Sales", &[]).await;
+    srv.group_with("Engineering", &[member.mac.udid.as_str()])
+        .await;
+    srv.group_with("Sales", &[]).await;
 
     // Bad input: a 400 naming the field, never repeating the key; an unknown group is a 404.
     let engineering = path("Engineering");
@@ -179,13 +154,13 @@ async fn a_groups_macs_get_its_activation_and_the_key_stays_sealed(backend: Back
     assert_eq!(status, 404, "{v}");
 
     // A license key for the group: the answer shows its last four characters only.
-    let v = ok(
-        &srv,
-        Method::PUT,
-        &path("Engineering"),
-        Some(json!({"experience": "license_key", "license_key": KEY.to_lowercase()})),
-    )
-    .await;
+    let v = srv
+        .api_ok(
+            Method::PUT,
+            &path("Engineering"),
+            Some(json!({"experience": "license_key", "license_key": KEY.to_lowercase()})),
+        )
+        .await;
     assert_eq!(v["experience"], "license_key", "{v}");
     assert_eq!(v["activation_experience"], "License Key", "{v}");
     assert_eq!(v["license_key_hint"], "N4O5", "{v}");
@@ -206,25 +181,25 @@ async fn a_groups_macs_get_its_activation_and_the_key_stays_sealed(backend: Back
     );
     assert_eq!(key(&prefs, "LicenseKey").as_deref(), Some(KEY));
     assert!(parallels_prefs(&outsider).is_none());
-    let device = ok(
-        &srv,
-        Method::GET,
-        &format!("/api/v1/devices/{}", member.mac.udid),
-        None,
-    )
-    .await;
+    let device = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{}", member.mac.udid),
+            None,
+        )
+        .await;
     let a = &device["parallels_activation"];
     assert_eq!(a["experience"], "license_key", "{a}");
     assert_eq!(a["group"], "Engineering", "{a}");
     assert_eq!(a["profile"], json!(profile), "{a}");
     assert_eq!(a["state"], "verified", "{a}");
-    let other = ok(
-        &srv,
-        Method::GET,
-        &format!("/api/v1/devices/{}", outsider.mac.udid),
-        None,
-    )
-    .await;
+    let other = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/devices/{}", outsider.mac.udid),
+            None,
+        )
+        .await;
     assert_eq!(other["parallels_activation"], Value::Null);
 
     // The key is in no answer an admin can read, and not in the database's bytes.
@@ -246,8 +221,7 @@ async fn a_groups_macs_get_its_activation_and_the_key_stays_sealed(backend: Back
     }
 
     // Switched to SSO with a dialog text: a new version without the key.
-    ok(
-        &srv,
+    srv.api_ok(
         Method::PUT,
         &path("Engineering"),
         Some(json!({"experience": "SSO",
@@ -262,7 +236,9 @@ async fn a_groups_macs_get_its_activation_and_the_key_stays_sealed(backend: Back
         key(&prefs, "SSOWelcomeText").as_deref(),
         Some("Sign in with your Acme account")
     );
-    let list = ok(&srv, Method::GET, "/api/v1/parallels-activations", None).await;
+    let list = srv
+        .api_ok(Method::GET, "/api/v1/parallels-activations", None)
+        .await;
     assert_eq!(
         list["parallels_activations"][0]["license_key_hint"],
         Value::Null,
@@ -311,13 +287,13 @@ async fn a_groups_macs_get_its_activation_and_the_key_stays_sealed(backend: Back
     assert!((400..500).contains(&status), "{status} {v}");
 
     // Removed: gone from the Mac, and audited (set twice, removed once) without the key.
-    let v = ok(&srv, Method::DELETE, &path("Engineering"), None).await;
+    let v = srv.api_ok(Method::DELETE, &path("Engineering"), None).await;
     assert_eq!(v["removed"]["group"], "Engineering", "{v}");
     member.converge().await;
     assert!(parallels_prefs(&member).is_none());
     let (status, _) = srv.api(Method::GET, &path("Engineering"), None).await;
     assert_eq!(status, 404);
-    let audit = ok(&srv, Method::GET, "/api/v1/audit", None).await;
+    let audit = srv.api_ok(Method::GET, "/api/v1/audit", None).await;
     let actions: Vec<&str> = audit["entries"]
         .as_array()
         .expect("entries")
@@ -336,8 +312,7 @@ async fn a_groups_macs_get_its_activation_and_the_key_stays_sealed(backend: Back
     assert!(!audit.to_string().contains(KEY));
 
     // Set again, then the group deleted: gone from the Mac and from the catalog.
-    ok(
-        &srv,
+    srv.api_ok(
         Method::PUT,
         &path("Engineering"),
         Some(json!({"experience": "license_key", "license_key": KEY})),
@@ -345,10 +320,11 @@ async fn a_groups_macs_get_its_activation_and_the_key_stays_sealed(backend: Back
     .await;
     member.converge().await;
     assert!(parallels_prefs(&member).is_some());
-    ok(&srv, Method::DELETE, "/api/v1/groups/Engineering", None).await;
+    srv.api_ok(Method::DELETE, "/api/v1/groups/Engineering", None)
+        .await;
     member.converge().await;
     assert!(parallels_prefs(&member).is_none());
-    let v = ok(&srv, Method::GET, "/api/v1/profiles", None).await;
+    let v = srv.api_ok(Method::GET, "/api/v1/profiles", None).await;
     assert!(!v.to_string().contains(&profile), "{v}");
     srv.stop().await;
 }
@@ -365,7 +341,7 @@ async fn cli(srv: &TestServer, args: &[&str]) -> anyhow::Result<()> {
 
 async fn the_cli_sets_shows_and_removes(backend: Backend) {
     let srv = TestServer::start(backend).await;
-    group_with(&srv, "Engineering", &[]).await;
+    srv.group_with("Engineering", &[]).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let key_file = dir.path().join("parallels.key");
     std::fs::write(&key_file, format!("{KEY}\n")).expect("write");
@@ -408,7 +384,7 @@ async fn the_cli_sets_shows_and_removes(backend: Backend) {
     )
     .await
     .expect("set");
-    let v = ok(&srv, Method::GET, &path("Engineering"), None).await;
+    let v = srv.api_ok(Method::GET, &path("Engineering"), None).await;
     assert_eq!(v["license_key_hint"], "N4O5", "{v}");
     cli(&srv, &["show", "--group", "Engineering"])
         .await
@@ -427,7 +403,7 @@ async fn the_cli_sets_shows_and_removes(backend: Backend) {
     )
     .await
     .expect("set sso");
-    let v = ok(&srv, Method::GET, &path("Engineering"), None).await;
+    let v = srv.api_ok(Method::GET, &path("Engineering"), None).await;
     assert_eq!(v["sso_texts"], json!({"SSOWelcomeText": "Hello"}), "{v}");
     // A text without '=' is refused before anything is sent.
     assert!(
