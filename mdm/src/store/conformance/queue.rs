@@ -52,7 +52,11 @@ pub(super) async fn last_seen_is_written_at_most_once_a_minute(s: &dyn Store) {
         if id == "A" {
             d.last_seen_at
         } else {
-            d.user_channels.iter().find(|u| u.enrollment_id == id).unwrap().last_seen_at
+            d.user_channels
+                .iter()
+                .find(|u| u.enrollment_id == id)
+                .unwrap()
+                .last_seen_at
         }
     };
     enroll(s, "A", 1_000).await;
@@ -67,12 +71,23 @@ pub(super) async fn last_seen_is_written_at_most_once_a_minute(s: &dyn Store) {
     assert_eq!(next(&o), Some("c2"));
     let o = answer(s, "A", "c2", ResultStatus::Acknowledged, 1_000 + MINUTE - 1).await;
     assert_eq!(next(&o), None);
-    assert_eq!(seen("A").await, Some(1_000), "less than a minute: not written");
+    assert_eq!(
+        seen("A").await,
+        Some(1_000),
+        "less than a minute: not written"
+    );
 
     // A minute after the stored value: written.
     assert_eq!(next(&idle(s, "A", 1_000 + MINUTE).await), Some("c1"));
     assert_eq!(seen("A").await, Some(1_000 + MINUTE));
-    let o = answer(s, "A", "c1", ResultStatus::Acknowledged, 1_000 + MINUTE + 30_000).await;
+    let o = answer(
+        s,
+        "A",
+        "c1",
+        ResultStatus::Acknowledged,
+        1_000 + MINUTE + 30_000,
+    )
+    .await;
     assert!(!o.unknown_command && next(&o).is_none());
     assert_eq!(seen("A").await, Some(1_000 + MINUTE));
     assert_eq!(entry(s, "c1", "A").await.status, QueueStatus::Acknowledged);
