@@ -26,6 +26,7 @@ use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use openssl::sign::Verifier;
 
+use crate::key_cache;
 use crate::signer::MdmSigner;
 
 const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
@@ -107,12 +108,14 @@ pub(crate) fn verify_detached(der: &[u8], body: &[u8]) -> Option<MdmSigner> {
         .sequence(|r| Ok((UintRef::decode(r)?, UintRef::decode(r)?)))
         .ok()?;
     reader.finish(()).ok()?;
-    let rsa = Rsa::from_public_components(
-        BigNum::from_slice(n.as_bytes()).ok()?,
-        BigNum::from_slice(e.as_bytes()).ok()?,
-    )
-    .ok()?;
-    let pkey = PKey::from_rsa(rsa).ok()?;
+    let pkey = key_cache::rsa_key(key_der, || {
+        let rsa = Rsa::from_public_components(
+            BigNum::from_slice(n.as_bytes()).ok()?,
+            BigNum::from_slice(e.as_bytes()).ok()?,
+        )
+        .ok()?;
+        PKey::from_rsa(rsa).ok()
+    })?;
     // What the signature covers: the body, or the signed attributes (RFC 5652 §5.4: their DER
     // with the SET OF tag, not the [0] IMPLICIT one they travel under) once their
     // messageDigest is the body's digest.
@@ -358,6 +361,43 @@ mod tests {
         let mut tampered = body.to_vec();
         tampered[10] ^= 1;
         assert_eq!(verify_detached(&der_of(header), &tampered), None);
+    }
+
+    #[test]
+    fn a_signers_key_is_built_once_and_serves_only_itself() {
+        let ca = TestCa::new("key cache CA");
+        let a = ca.issue_device_identity("key cache Mac A");
+        let b = ca.issue_device_identity("key cache Mac B");
+        let key_of = |der: &[u8]| {
+            let c = Certificate::from_der(der).expect("certificate");
+            let spki = c.tbs_certificate.subject_public_key_info;
+            spki.subject_public_key
+                .as_bytes()
+                .expect("key bits")
+                .to_vec()
+        };
+        let (key_a, key_b) = (key_of(&a.cert_der()), key_of(&b.cert_der()));
+        assert_ne!(key_a, key_b);
+        let body = b"<plist><dict/></plist>";
+        assert!(!key_cache::cached(&key_a));
+        let signer_a = verify_detached(&der_of(&a.sign_body(body)), body).expect("verifies");
+        assert!(
+            key_cache::cached(&key_a),
+            "the first request builds the key"
+        );
+        // The next requests of the session use it, in either signature shape.
+        assert_eq!(
+            verify_detached(&der_of(&a.sign_body_with_attributes(body)), body),
+            Some(signer_a.clone())
+        );
+        assert_eq!(
+            verify_detached(&der_of(&a.sign_body(body)), b"<plist/>"),
+            None
+        );
+        // Another signer gets its own key, never A's.
+        let signer_b = verify_detached(&der_of(&b.sign_body(body)), body).expect("verifies");
+        assert_eq!(signer_b.sha256_hex, b.sha256_hex());
+        assert!(key_cache::cached(&key_b));
     }
 
     #[test]

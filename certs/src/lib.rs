@@ -13,6 +13,7 @@ pub mod ca;
 pub mod escrow;
 mod fast_cms;
 pub mod identity;
+mod key_cache;
 pub mod machine_info;
 pub mod profile_sign;
 pub mod pushcert;

@@ -82,8 +82,10 @@ impl PostgresStore {
 
 /// A command report as one statement (data-modifying CTEs), so a report is one round trip:
 ///
-/// - `touched`: last seen; an `Idle` starts a session. Empty when the enrollment is unknown or
-///   disabled, and then nothing else changes.
+/// - `enrollment`: the enrollment, if known and enabled; when it is not, nothing changes. A
+///   plain read: no row lock and no write on the hot path.
+/// - `touched`: last seen; an `Idle` starts a session — written only when there is something
+///   to record (see `rows::LAST_SEEN_GRANULARITY_MS`).
 /// - `stored`: the result (`$4` is NULL for `Idle`), only on an open entry; the final SELECT
 ///   returns its command's request type.
 /// - `picked`: the next command (priority, then FIFO; a `NotNow` entry waits for the next
@@ -96,32 +98,38 @@ impl PostgresStore {
 ///   final SELECT reads it).
 ///
 /// Parameters: see `rows::bind_report!`.
-const REPORT_STATEMENT: &str = "WITH touched AS ( \
+const REPORT_STATEMENT: &str = "WITH enrollment AS ( \
+    SELECT session_started_at FROM enrollments WHERE id = $1 AND enabled), \
+touched AS ( \
     UPDATE enrollments SET last_seen_at = $2, \
     session_started_at = CASE WHEN $3 THEN $2 ELSE session_started_at END \
-    WHERE id = $1 AND enabled RETURNING session_started_at), \
+    WHERE id = $1 AND enabled AND (last_seen_at IS NULL OR last_seen_at <= $8 \
+    OR ($3 AND EXISTS (SELECT 1 FROM queue_entries w \
+                       WHERE w.enrollment_id = $1 AND w.status = 'NotNow'))) \
+    RETURNING 1), \
 stored AS ( \
     UPDATE queue_entries SET status = $5, result = $6, result_at = $2, \
     not_now_count = not_now_count + CASE WHEN $7 THEN 1 ELSE 0 END, \
     first_not_now_at = CASE WHEN $7 THEN COALESCE(first_not_now_at, $2) ELSE first_not_now_at END, \
     last_not_now_at = CASE WHEN $7 THEN $2 ELSE last_not_now_at END \
     WHERE $4::text IS NOT NULL AND enrollment_id = $1 AND command_uuid = $4 \
-    AND status IN ('Pending', 'Sent', 'NotNow') AND EXISTS (SELECT 1 FROM touched) \
+    AND status IN ('Pending', 'Sent', 'NotNow') AND EXISTS (SELECT 1 FROM enrollment) \
     RETURNING command_uuid), \
 picked AS ( \
     SELECT q.command_uuid, c.request_type, c.payload, c.payload_sealed \
     FROM queue_entries q JOIN commands c ON c.uuid = q.command_uuid \
-    WHERE q.enrollment_id = $1 AND EXISTS (SELECT 1 FROM touched) \
+    WHERE q.enrollment_id = $1 AND EXISTS (SELECT 1 FROM enrollment) \
     AND q.command_uuid IS DISTINCT FROM $4 \
     AND (q.status IN ('Pending', 'Sent') \
-    OR (q.status = 'NotNow' AND q.last_not_now_at < (SELECT session_started_at FROM touched))) \
+    OR (q.status = 'NotNow' AND q.last_not_now_at < \
+        CASE WHEN $3 THEN $2 ELSE (SELECT session_started_at FROM enrollment) END)) \
     ORDER BY q.priority DESC, q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED), \
 marked AS ( \
     UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, $2), \
     delivery_count = delivery_count + 1 FROM picked \
     WHERE queue_entries.enrollment_id = $1 AND queue_entries.command_uuid = picked.command_uuid \
     RETURNING 1) \
-SELECT EXISTS (SELECT 1 FROM touched) AS enrolled, \
+SELECT EXISTS (SELECT 1 FROM enrollment) AS enrolled, \
     (SELECT c.request_type FROM stored s JOIN commands c ON c.uuid = s.command_uuid) AS stored, \
     p.command_uuid, p.request_type, p.payload, p.payload_sealed \
 FROM (SELECT 1) AS one LEFT JOIN picked p ON TRUE";

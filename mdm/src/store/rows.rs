@@ -325,9 +325,22 @@ pub(crate) const NEWEST_BOOTSTRAP: &str =
 // a new session (an `Idle` after the `NotNow`): Apple's devices re-poll on their own only if
 // `NotNow` was the last status they sent, so re-sending it in the same session would loop.
 
+// A report writes the enrollment row only when it has something to record (the hot path's
+// share of the database's work was mostly this write: a new row version, an index entry per
+// index, WAL): `last_seen_at` when the stored one is older than `LAST_SEEN_GRANULARITY_MS`
+// (so it may lag the truth by up to that much), and `session_started_at` on an `Idle` only
+// when a `NotNow` entry waits — no other rule reads it, and an entry answered `NotNow` later
+// in that session is newer than any session start written before it, so it waits as it
+// should. The condition is in the statement, so it holds across processes on PostgreSQL.
+
+/// How stale `last_seen_at` may be: a report within this long of the stored value does not
+/// write it. Its readers are coarse: the push sweep (silent for an hour) and the device view.
+pub(crate) const LAST_SEEN_GRANULARITY_MS: i64 = 60_000;
+
 /// Binds a command report's parameters, the same in both backends' report statements:
 /// `$1` enrollment, `$2` now, `$3` is Idle, `$4` command UUID, `$5` status, `$6` raw result,
-/// `$7` is NotNow (`$4`…`$6` NULL for an `Idle`).
+/// `$7` is NotNow (`$4`…`$6` NULL for an `Idle`), `$8` the newest `last_seen_at` that is
+/// rewritten (`$2` minus [`LAST_SEEN_GRANULARITY_MS`]).
 macro_rules! bind_report {
     ($query:expr, $rec:expr) => {{
         let rec: &$crate::store::ReportRecord = $rec;
@@ -340,6 +353,7 @@ macro_rules! bind_report {
             .bind(result.map(|r| r.status.queue_status().as_str()))
             .bind(result.map(|r| r.raw.as_slice()))
             .bind(result.is_some_and(|r| r.status == $crate::store::ResultStatus::NotNow))
+            .bind(rec.now - $crate::store::rows::LAST_SEEN_GRANULARITY_MS)
     }};
 }
 pub(crate) use bind_report;

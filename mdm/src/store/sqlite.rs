@@ -80,11 +80,13 @@ fn json_array<T: serde::Serialize>(items: &[T]) -> StoreResult<String> {
 macro_rules! report_batch_sql {
     () => {
         "\
+SELECT 'enrolled' AS tag, NULL AS command_uuid, NULL AS request_type, NULL AS payload, \
+    NULL AS payload_sealed FROM enrollments WHERE id = $1 AND enabled; \
 UPDATE enrollments SET last_seen_at = $2, \
     session_started_at = CASE WHEN $3 THEN $2 ELSE session_started_at END \
-    WHERE id = $1 AND enabled \
-    RETURNING 'enrolled' AS tag, NULL AS command_uuid, NULL AS request_type, NULL AS payload, \
-    NULL AS payload_sealed; \
+    WHERE id = $1 AND enabled AND (last_seen_at IS NULL OR last_seen_at <= $8 \
+    OR ($3 AND EXISTS (SELECT 1 FROM queue_entries w \
+                       WHERE w.enrollment_id = $1 AND w.status = 'NotNow'))); \
 UPDATE queue_entries SET status = $5, result = $6, result_at = $2, \
     not_now_count = not_now_count + CASE WHEN $7 THEN 1 ELSE 0 END, \
     first_not_now_at = CASE WHEN $7 THEN COALESCE(first_not_now_at, $2) ELSE first_not_now_at END, \
@@ -100,7 +102,8 @@ UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, 
     WHERE enrollment_id = $1 AND command_uuid = ( \
         SELECT q.command_uuid FROM queue_entries q JOIN enrollments e ON e.id = q.enrollment_id \
         WHERE q.enrollment_id = $1 AND e.enabled AND (q.status IN ('Pending', 'Sent') \
-        OR (q.status = 'NotNow' AND q.last_not_now_at < e.session_started_at)) \
+        OR (q.status = 'NotNow' AND q.last_not_now_at < \
+            CASE WHEN $3 THEN $2 ELSE e.session_started_at END)) \
         ORDER BY q.priority DESC, q.seq LIMIT 1) \
     RETURNING 'next' AS tag, command_uuid, \
     (SELECT request_type FROM commands WHERE uuid = queue_entries.command_uuid) AS request_type, \
@@ -113,9 +116,10 @@ UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, 
 /// the statements one after the other on the worker; `$n` are shared). Every statement
 /// returns rows of one shape, told apart by `tag`:
 ///
-/// 1. touch the enrollment (last seen; an `Idle` starts a session): `enrolled` when it exists
-///    and is enabled — the later statements check the same, so a disabled or unknown
-///    enrollment changes nothing;
+/// 1. `enrolled` when the enrollment exists and is enabled — the later statements check the
+///    same, so a disabled or unknown enrollment changes nothing; then touch it (last seen; an
+///    `Idle` starts a session), written only when there is something to record (see
+///    `rows::LAST_SEEN_GRANULARITY_MS`);
 /// 2. store the result (`$4` is NULL for `Idle`): `stored`, with the command's request type,
 ///    when it landed on an open entry;
 /// 3. pick the next command (priority, then FIFO; a `NotNow` entry waits for the next session,

@@ -251,7 +251,9 @@ pub(super) async fn device_facts_page_with_enrollment_and_dep_profile(s: &dyn St
         sip_enabled: Some(true),
         firewall_enabled: Some(false),
         secure_boot_level: Some("full".into()),
-        last_seen_at: Some(13),
+        // The report at 13 is within a minute of the TokenUpdate at 10: not rewritten
+        // (`rows::LAST_SEEN_GRANULARITY_MS`).
+        last_seen_at: Some(10),
         ..Default::default()
     };
     let page = s.device_facts(None, 2, &[]).await.unwrap();

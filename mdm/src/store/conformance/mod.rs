@@ -73,6 +73,7 @@ conformance! {
     queue: [
         urgent_commands_first_then_fifo,
         not_now_waits_for_the_next_session,
+        last_seen_is_written_at_most_once_a_minute,
         sent_command_is_handed_out_again_on_next_idle,
         result_for_unknown_or_closed_command_is_flagged,
         disabled_or_unknown_enrollment_gets_no_commands,

@@ -37,7 +37,67 @@ pub(super) async fn urgent_commands_first_then_fifo(s: &dyn Store) {
         entry(s, "n2", "A").await.status,
         QueueStatus::CommandFormatError
     );
-    assert_eq!(s.device("A").await.unwrap().unwrap().last_seen_at, Some(23));
+    // All within a minute of the TokenUpdate at 10: not rewritten (`LAST_SEEN_GRANULARITY_MS`).
+    assert_eq!(s.device("A").await.unwrap().unwrap().last_seen_at, Some(10));
+}
+
+/// A report rewrites `last_seen_at` only once the stored value is a minute old
+/// (`rows::LAST_SEEN_GRANULARITY_MS`): the check-in hot path leaves the enrollment row alone,
+/// and the value lags the truth by less than a minute. A `NotNow` still waits for the next
+/// session when neither the `Idle` nor anything after it wrote the row.
+pub(super) async fn last_seen_is_written_at_most_once_a_minute(s: &dyn Store) {
+    const MINUTE: i64 = 60_000;
+    let seen = |id: &'static str| async move {
+        let d = s.device("A").await.unwrap().unwrap();
+        if id == "A" {
+            d.last_seen_at
+        } else {
+            d.user_channels
+                .iter()
+                .find(|u| u.enrollment_id == id)
+                .unwrap()
+                .last_seen_at
+        }
+    };
+    enroll(s, "A", 1_000).await;
+    assert!(s.token_update(&token("A:U", "A", 1_000)).await.unwrap());
+    enqueue(s, "c1", PRIORITY_NORMAL, 1_001, &["A"]).await;
+    enqueue(s, "c2", PRIORITY_NORMAL, 1_002, &["A"]).await;
+
+    assert_eq!(next(&idle(s, "A", 2_000).await), Some("c1"));
+    assert_eq!(seen("A").await, Some(1_000));
+    // NotNow in a session whose Idle wrote nothing: c1 is not handed out again in it.
+    let o = answer(s, "A", "c1", ResultStatus::NotNow, 2_001).await;
+    assert_eq!(next(&o), Some("c2"));
+    let o = answer(s, "A", "c2", ResultStatus::Acknowledged, 1_000 + MINUTE - 1).await;
+    assert_eq!(next(&o), None);
+    assert_eq!(
+        seen("A").await,
+        Some(1_000),
+        "less than a minute: not written"
+    );
+
+    // A minute after the stored value: written.
+    assert_eq!(next(&idle(s, "A", 1_000 + MINUTE).await), Some("c1"));
+    assert_eq!(seen("A").await, Some(1_000 + MINUTE));
+    let o = answer(
+        s,
+        "A",
+        "c1",
+        ResultStatus::Acknowledged,
+        1_000 + MINUTE + 30_000,
+    )
+    .await;
+    assert!(!o.unknown_command && next(&o).is_none());
+    assert_eq!(seen("A").await, Some(1_000 + MINUTE));
+    assert_eq!(entry(s, "c1", "A").await.status, QueueStatus::Acknowledged);
+
+    // The user channel has its own value, by the same rule.
+    idle(s, "A:U", 2_000).await;
+    assert_eq!(seen("A:U").await, Some(1_000));
+    idle(s, "A:U", 1_000 + 2 * MINUTE).await;
+    assert_eq!(seen("A:U").await, Some(1_000 + 2 * MINUTE));
+    assert_eq!(seen("A").await, Some(1_000 + MINUTE));
 }
 
 pub(super) async fn not_now_waits_for_the_next_session(s: &dyn Store) {
