@@ -85,6 +85,19 @@ pub(crate) fn verify_detached(der: &[u8], body: &[u8]) -> Option<MdmSigner> {
         o if o == ID_SHA512 => MessageDigest::sha512(),
         _ => return None,
     };
+    // OpenSSL sets up a digest for every algorithm the SignedData lists and fails on one it
+    // does not know, or when the signer's is not among them: accept only the plain case, every
+    // listed digest one of ours and the signer's listed (found by the differential fuzz target
+    // in `tests/tests/hostile_input.rs`).
+    let known = [ID_SHA1, ID_SHA256, ID_SHA384, ID_SHA512];
+    if !sd.digest_algorithms.iter().all(|a| known.contains(&a.oid))
+        || !sd
+            .digest_algorithms
+            .iter()
+            .any(|a| a.oid == si.digest_alg.oid)
+    {
+        return None;
+    }
     if ![
         RSA_ENCRYPTION,
         SHA1_WITH_RSA,

@@ -121,3 +121,50 @@ fn a_signer_certificate_openssl_cannot_read_is_refused_on_the_request_path() {
     let served = russet_certs::verify_mdm_signature_fast(&hostile, BODY);
     assert_eq!(trusted_signer(served.ok().map(|s| s.der)), None);
 }
+
+/// Found by a long campaign of `mdm_signature_fast_path_agrees_with_openssl`: the SignedData's
+/// own list of digest algorithms changed to an unknown one (the signer's still SHA-256). OpenSSL
+/// refuses it (it sets up a digest for every listed algorithm); the fast path looked only at
+/// the signer's and accepted. Now it declines and OpenSSL's refusal stands.
+#[test]
+fn an_unknown_digest_in_the_signed_data_list_is_refused_by_both_paths() {
+    use crate::signatures::{BODY, keys};
+    let sha256 = [
+        0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+    ];
+    let mut der = STANDARD
+        .decode(keys().device.sign_body(BODY))
+        .expect("base64");
+    let first = der
+        .windows(sha256.len())
+        .position(|w| w == sha256)
+        .expect("digestAlgorithms");
+    der[first + 2] = 0x61;
+    let hostile = STANDARD.encode(&der);
+    assert!(russet_certs::verify_mdm_signature(&hostile, BODY).is_err());
+    assert_eq!(
+        russet_certs::identity::verify_mdm_signature_fast_path_only(&hostile, BODY),
+        None
+    );
+    assert!(russet_certs::verify_mdm_signature_fast(&hostile, BODY).is_err());
+}
+
+/// The fast path still takes what it was made for (its refusals above must not disable it):
+/// a real Mac's BER/SHA-1 signature over its Idle report, and OpenSSL's DER with and without
+/// signed attributes.
+#[test]
+fn the_fast_path_still_accepts_the_common_shapes() {
+    use crate::signatures::{BODY, keys};
+    let d = &keys().device;
+    let mac = include_str!("../../../certs/testdata/mdm-signature/header2-ber-sha1.b64");
+    for header in [
+        mac.to_string(),
+        d.sign_body(BODY),
+        d.sign_body_with_attributes(BODY),
+    ] {
+        let fast = russet_certs::identity::verify_mdm_signature_fast_path_only(&header, BODY)
+            .expect("the fast path accepts");
+        let reference = russet_certs::verify_mdm_signature(&header, BODY).expect("OpenSSL accepts");
+        assert_eq!(fast.der, reference.der);
+    }
+}
