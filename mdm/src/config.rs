@@ -335,6 +335,18 @@ pub fn config_path_from_args(args: &[String]) -> Option<PathBuf> {
     std::env::var_os("RUSSET_CONFIG").map(PathBuf::from)
 }
 
+impl std::fmt::Debug for ServeArgs {
+    /// Where it listens and keeps its data; never a flag that can hold a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,17 +395,5 @@ mod tests {
             let e = parse_webhook_url(bad).expect_err(bad);
             assert!(e.contains("http://"), "{bad}: {e}");
         }
-    }
-}
-
-impl std::fmt::Debug for ServeArgs {
-    /// Where it listens and keeps its data; never a flag that can hold a secret.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServeArgs")
-            .field("data_dir", &self.data_dir)
-            .field("listen", &self.listen)
-            .field("admin_listen", &self.admin_listen)
-            .field("public_url", &self.public_url)
-            .finish_non_exhaustive()
     }
 }

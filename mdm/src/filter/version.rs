@@ -105,9 +105,9 @@ fn compare_component(a: &str, b: &str) -> Ordering {
         let o = match (x, y) {
             // Without leading zeros, the longer number is the larger (no overflow for long
             // digit runs); past 99 digits, as `version_key` sorts them.
-            (Run::Number(x), Run::Number(y)) => (x.len().min(99))
-                .cmp(&y.len().min(99))
-                .then_with(|| x.cmp(y)),
+            (Run::Number(x), Run::Number(y)) => {
+                x.len().min(99).cmp(&y.len().min(99)).then_with(|| x.cmp(y))
+            }
             // Control characters do not count, as in `version_key`: the filter's answer and
             // the database index's must agree (found by `tests/tests/hostile_input.rs`).
             (Run::Text(x), Run::Text(y)) => x
