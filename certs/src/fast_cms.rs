@@ -17,7 +17,7 @@ use cms::cert::CertificateChoices;
 use cms::cert::x509::Certificate;
 use cms::cert::x509::der::asn1::UintRef;
 use cms::cert::x509::der::oid::ObjectIdentifier;
-use cms::cert::x509::der::{Decode, Encode, Reader, SliceReader};
+use cms::cert::x509::der::{Decode, Encode, Reader, SliceReader, Tag, Tagged};
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
 use openssl::bn::BigNum;
@@ -90,7 +90,16 @@ pub(crate) fn verify_detached(der: &[u8], body: &[u8]) -> Option<MdmSigner> {
     // listed digest one of ours and the signer's listed (found by the differential fuzz target
     // in `tests/tests/hostile_input.rs`).
     let known = [ID_SHA1, ID_SHA256, ID_SHA384, ID_SHA512];
-    if !sd.digest_algorithms.iter().all(|a| known.contains(&a.oid))
+    // A digest's parameters are absent or NULL; OpenSSL refuses a malformed value there (a
+    // BOOLEAN of the wrong length, found by the same target), so the fast path declines any.
+    let plain = |params: Option<&cms::cert::x509::der::Any>| {
+        params.is_none_or(|p| p.tag() == Tag::Null && p.value().is_empty())
+    };
+    if !sd
+        .digest_algorithms
+        .iter()
+        .all(|a| known.contains(&a.oid) && plain(a.parameters.as_ref()))
+        || !plain(si.digest_alg.parameters.as_ref())
         || !sd
             .digest_algorithms
             .iter()

@@ -168,3 +168,44 @@ fn the_fast_path_still_accepts_the_common_shapes() {
         assert_eq!(fast.der, reference.der);
     }
 }
+
+/// Found by a 20k-case campaign of `mdm_signature_fast_path_agrees_with_openssl`: a digest
+/// algorithm whose parameters are a BOOLEAN of the wrong length instead of NULL. OpenSSL
+/// refuses the message; the fast path ignored the parameters. Now it declines them.
+#[test]
+fn malformed_digest_parameters_are_refused_by_both_paths() {
+    use crate::signatures::{BODY, keys};
+    let sha256_null = [
+        0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
+    ];
+    let mut der = STANDARD
+        .decode(keys().device.sign_body(BODY))
+        .expect("base64");
+    let at = der
+        .windows(sha256_null.len())
+        .position(|w| w == sha256_null)
+        .expect("digestAlgorithms");
+    der[at + 11] = 0x01; // NULL → a zero-length BOOLEAN
+    let hostile = STANDARD.encode(&der);
+    assert!(russet_certs::verify_mdm_signature(&hostile, BODY).is_err());
+    assert_eq!(
+        russet_certs::identity::verify_mdm_signature_fast_path_only(&hostile, BODY),
+        None
+    );
+}
+
+/// Found by a 20k-case campaign of `scep_pki_operation`: a 2,863-byte PKIOperation body that
+/// made `parse_pki_message` allocate ~165 MB of Rust heap (a SEQUENCE's declared length read from the
+/// message was allocated by the `der` decoder before it was checked against the input). Every
+/// length is now checked to fit before `der` sees the message.
+#[test]
+fn a_scep_body_cannot_make_the_parser_allocate_100_mb() {
+    let body = include_bytes!("../../../certs/testdata/scep/hostile-164mb-alloc.der");
+    let parsed = bounded("parse_pki_message", body.len(), || {
+        russet_certs::scep::parse_pki_message(body)
+    });
+    assert!(parsed.is_err());
+    // Real messages still parse: a Mac's, and the client's own.
+    let mac = include_bytes!("../../../certs/testdata/scep/mdmclient-PKIOperation.der");
+    assert!(russet_certs::scep::parse_pki_message(mac).is_ok());
+}
