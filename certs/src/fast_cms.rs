@@ -157,6 +157,15 @@ pub(crate) fn verify_detached(der: &[u8], body: &[u8]) -> Option<MdmSigner> {
         return None;
     }
     let cert_der = cert.to_der().ok()?;
+    // The identity is the certificate as sent: one that re-encodes differently (not canonical
+    // DER, e.g. an explicit default version) is left to OpenSSL, which keeps the bytes as sent
+    // (found by the differential fuzz target).
+    if !normalized
+        .windows(cert_der.len())
+        .any(|w| w == cert_der.as_slice())
+    {
+        return None;
+    }
     let not_after = cert
         .tbs_certificate
         .validity

@@ -209,3 +209,29 @@ fn a_scep_body_cannot_make_the_parser_allocate_100_mb() {
     let mac = include_bytes!("../../../certs/testdata/scep/mdmclient-PKIOperation.der");
     assert!(russet_certs::scep::parse_pki_message(mac).is_ok());
 }
+
+/// Found by a third campaign: a signer certificate that spells out the default version (v1,
+/// `[0] INTEGER 0`), which DER omits. The fast path re-encoded the certificate and so named
+/// other bytes (another identity hash) than OpenSSL, which keeps the certificate as sent. Now
+/// the fast path declines a certificate that does not re-encode to itself.
+#[test]
+fn a_non_canonical_signer_certificate_is_named_as_sent() {
+    use crate::signatures::{BODY, keys};
+    let v3 = [0xa0, 0x03, 0x02, 0x01, 0x02];
+    let mut der = STANDARD
+        .decode(keys().device.sign_body(BODY))
+        .expect("base64");
+    let at = der
+        .windows(v3.len())
+        .position(|w| w == v3)
+        .expect("certificate version");
+    der[at + 4] = 0x00;
+    let hostile = STANDARD.encode(&der);
+    assert_eq!(
+        russet_certs::identity::verify_mdm_signature_fast_path_only(&hostile, BODY),
+        None
+    );
+    let served = russet_certs::verify_mdm_signature_fast(&hostile, BODY).map(|s| s.der);
+    let reference = russet_certs::verify_mdm_signature(&hostile, BODY).map(|c| c.der);
+    assert_eq!(served.ok(), reference.ok());
+}
