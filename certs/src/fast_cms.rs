@@ -17,7 +17,7 @@ use cms::cert::CertificateChoices;
 use cms::cert::x509::Certificate;
 use cms::cert::x509::der::asn1::UintRef;
 use cms::cert::x509::der::oid::ObjectIdentifier;
-use cms::cert::x509::der::{Decode, Encode, Reader, SliceReader};
+use cms::cert::x509::der::{Decode, Encode, Reader, SliceReader, Tag, Tagged};
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
 use openssl::bn::BigNum;
@@ -86,6 +86,28 @@ pub(crate) fn verify_detached(der: &[u8], body: &[u8]) -> Option<MdmSigner> {
         o if o == ID_SHA512 => MessageDigest::sha512(),
         _ => return None,
     };
+    // OpenSSL sets up a digest for every algorithm the SignedData lists and fails on one it
+    // does not know, or when the signer's is not among them: accept only the plain case, every
+    // listed digest one of ours and the signer's listed (found by the differential fuzz target
+    // in `tests/tests/hostile_input.rs`).
+    let known = [ID_SHA1, ID_SHA256, ID_SHA384, ID_SHA512];
+    // A digest's parameters are absent or NULL; OpenSSL refuses a malformed value there (a
+    // BOOLEAN of the wrong length, found by the same target), so the fast path declines any.
+    let plain = |params: Option<&cms::cert::x509::der::Any>| {
+        params.is_none_or(|p| p.tag() == Tag::Null && p.value().is_empty())
+    };
+    if !sd
+        .digest_algorithms
+        .iter()
+        .all(|a| known.contains(&a.oid) && plain(a.parameters.as_ref()))
+        || !plain(si.digest_alg.parameters.as_ref())
+        || !sd
+            .digest_algorithms
+            .iter()
+            .any(|a| a.oid == si.digest_alg.oid)
+    {
+        return None;
+    }
     if ![
         RSA_ENCRYPTION,
         SHA1_WITH_RSA,
@@ -138,6 +160,15 @@ pub(crate) fn verify_detached(der: &[u8], body: &[u8]) -> Option<MdmSigner> {
         return None;
     }
     let cert_der = cert.to_der().ok()?;
+    // The identity is the certificate as sent: one that re-encodes differently (not canonical
+    // DER, e.g. an explicit default version) is left to OpenSSL, which keeps the bytes as sent
+    // (found by the differential fuzz target).
+    if !normalized
+        .windows(cert_der.len())
+        .any(|w| w == cert_der.as_slice())
+    {
+        return None;
+    }
     let not_after = cert
         .tbs_certificate
         .validity

@@ -241,6 +241,16 @@ pub fn verify_mdm_signature_fast(
     verify_signature_der(&der, body).map(MdmSigner::from)
 }
 
+/// The fast path alone, with no OpenSSL fallback: `Some` only when it accepts. For the
+/// differential fuzz test (`tests/tests/hostile_input/`): the fast path must never accept what
+/// [`verify_mdm_signature`] refuses, nor name another signer.
+#[cfg(feature = "test-util")]
+#[doc(hidden)]
+pub fn verify_mdm_signature_fast_path_only(header_value: &str, body: &[u8]) -> Option<MdmSigner> {
+    let der = decode_base64_bounded(header_value, MAX_SIGNATURE_DER, "Mdm-Signature").ok()?;
+    crate::fast_cms::verify_detached(&der, body)
+}
+
 fn verify_signature_der(der: &[u8], body: &[u8]) -> Result<DeviceCertificate, IdentityError> {
     let p7 = Pkcs7::from_der(der)
         .map_err(|e| IdentityError::Malformed(format!("Mdm-Signature is not CMS: {e}")))?;

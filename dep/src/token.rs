@@ -177,7 +177,10 @@ pub fn decrypt_token(
     if trimmed.first() == Some(&b'{') {
         return OAuthTokens::from_json(trimmed);
     }
-    if !looks_like_smime(p7m) {
+    // Apple's token file is base64 MIME, all ASCII. OpenSSL's MIME parser copies header bytes
+    // into its error queue, and `openssl` 0.10 panics reading error data that is not UTF-8
+    // (found by `tests/tests/hostile_input.rs`): refuse anything else before OpenSSL sees it.
+    if !p7m.is_ascii() || !looks_like_smime(p7m) {
         return Err(TokenError::NotSmime);
     }
     let (pkcs7, _detached) = Pkcs7::from_smime(p7m).map_err(|_| TokenError::NotSmime)?;

@@ -25,7 +25,9 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Args, Debug, Clone)]
+/// `Debug` is written by hand below: several flags are secrets (`--kek`, `--tls-pfx-password`,
+/// `--scep-challenge`, `--metrics-token`, a password in `--database-url`).
+#[derive(Args, Clone)]
 pub struct ServeArgs {
     /// SQLite file, key-encryption key, generated material, admin token file.
     #[arg(long, env = "RUSSET_DATA_DIR", default_value = "./russet-data")]
@@ -39,6 +41,16 @@ pub struct ServeArgs {
     /// Admin API listener.
     #[arg(long, env = "RUSSET_ADMIN_LISTEN", default_value = "127.0.0.1:8080")]
     pub admin_listen: String,
+    /// Certificate chain (PEM) for the admin API: HTTPS on `--admin-listen`.
+    #[arg(long, env = "RUSSET_ADMIN_TLS_CERT")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for `--admin-tls-cert`.
+    #[arg(long, env = "RUSSET_ADMIN_TLS_KEY")]
+    pub admin_tls_key: Option<PathBuf>,
+    /// Plain HTTP on a non-loopback `--admin-listen` (a TLS-terminating proxy in front). Without
+    /// it, `serve` refuses to carry admin tokens in clear text across a network.
+    #[arg(long, env = "RUSSET_ADMIN_INSECURE_HTTP")]
+    pub admin_insecure_http: bool,
     /// Base URL written into enrollment profiles and DEP profiles (default
     /// `https://<listen address, or the hostname>:<port>`).
     #[arg(long, env = "RUSSET_PUBLIC_URL")]
@@ -321,6 +333,18 @@ pub fn config_path_from_args(args: &[String]) -> Option<PathBuf> {
         }
     }
     std::env::var_os("RUSSET_CONFIG").map(PathBuf::from)
+}
+
+impl std::fmt::Debug for ServeArgs {
+    /// Where it listens and keeps its data; never a flag that can hold a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

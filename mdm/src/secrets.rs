@@ -6,8 +6,10 @@
 
 use openssl::rand::rand_bytes;
 use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
+use secrecy::SecretString;
 use std::fmt;
 use std::path::Path;
+use zeroize::Zeroize;
 
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
@@ -113,13 +115,27 @@ impl fmt::Debug for SecretBox {
 
 impl Drop for SecretBox {
     fn drop(&mut self) {
-        // Best effort: don't leave the KEK in freed memory.
-        for b in self.key.iter_mut() {
-            // SAFETY: `b` is a valid, aligned &mut u8. A volatile write keeps the wipe from
-            // being optimised away.
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
+        // Don't leave the KEK in freed memory.
+        self.key.zeroize();
     }
+}
+
+/// A secret shown to an admin (a PIN, a recovery key, a password) as a [`SecretString`]:
+/// redacted in `Debug`, wiped when dropped. The `String` it came in is wiped here too (the copy
+/// is made at its exact length, so no reallocation leaves another copy behind).
+pub fn secret_text(mut text: String) -> SecretString {
+    let secret = SecretString::from(text.as_str());
+    text.zeroize();
+    secret
+}
+
+/// Plaintext opened from the vault, as a [`secret_text`]; the buffer is wiped either way.
+pub fn secret_utf8(mut bytes: Vec<u8>) -> Result<SecretString, SecretError> {
+    let secret = std::str::from_utf8(&bytes)
+        .map(SecretString::from)
+        .map_err(|_| SecretError::Malformed);
+    bytes.zeroize();
+    secret
 }
 
 impl SecretBox {

@@ -231,7 +231,7 @@ pub fn revealed_pins(pins: &[crate::service::lockwipe::RevealedPin]) -> Value {
         .map(|p| {
             let r = &p.record;
             json!({
-                "pin": p.pin,
+                "pin": secrecy::ExposeSecret::expose_secret(&p.pin),
                 "command_uuid": r.command_uuid,
                 "request_type": r.request_type,
                 "udid": r.device_id,
@@ -402,7 +402,7 @@ pub fn revealed_filevault_keys(keys: &[crate::service::filevault::RevealedKey]) 
         .iter()
         .map(|k| {
             let mut v = filevault_key(&k.record);
-            v["key"] = json!(k.key);
+            v["key"] = json!(k.key.as_ref().map(secrecy::ExposeSecret::expose_secret));
             v
         })
         .collect();

@@ -96,7 +96,7 @@ impl TestServer {
                 if tls { "https" } else { "http" },
                 running.device_addr
             ),
-            admin_url: format!("http://{}", running.admin_addr),
+            admin_url: running.admin_url.clone(),
             running: Some(running),
             token,
             ca,
@@ -123,7 +123,7 @@ impl TestServer {
             "http"
         };
         self.device_url = format!("{scheme}://{}", running.device_addr);
-        self.admin_url = format!("http://{}", running.admin_addr);
+        self.admin_url = running.admin_url.clone();
         self.running = Some(running);
     }
 
@@ -219,7 +219,7 @@ impl TestServer {
         let running = server::start(&parsed.args).await?;
         Ok(Some(TestServer {
             device_url: format!("http://{}", running.device_addr),
-            admin_url: format!("http://{}", running.admin_addr),
+            admin_url: running.admin_url.clone(),
             running: Some(running),
             token: self.token.clone(),
             ca: TestCa {

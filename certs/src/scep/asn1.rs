@@ -106,6 +106,62 @@ impl ContentCipher {
     }
 }
 
+/// Deepest nesting [`lengths_fit`] follows (a PKIMessage is ~12 deep).
+const MAX_NESTING: usize = 64;
+
+/// Every definite length in `input` fits inside what contains it, at every level. The `der`
+/// decoder allocates a value's declared length before it reads the value, so a 3 KB body
+/// that declares a 160 MB SEQUENCE made it allocate 160 MB (found by
+/// `tests/tests/hostile_input.rs`). An indefinite length (BER) ends the walk: `der` refuses it
+/// there, and the caller's OpenSSL re-encoding is well-formed.
+fn lengths_fit(mut input: &[u8], depth: usize) -> bool {
+    if depth > MAX_NESTING {
+        return false;
+    }
+    while let Some(&tag) = input.first() {
+        let mut i = 1;
+        if tag & 0x1f == 0x1f {
+            // High tag number: base-128 bytes, the last without its top bit.
+            loop {
+                let Some(b) = input.get(i) else { return false };
+                i += 1;
+                if b & 0x80 == 0 {
+                    break;
+                }
+                if i > 5 {
+                    return false;
+                }
+            }
+        }
+        let Some(&first) = input.get(i) else {
+            return false;
+        };
+        i += 1;
+        let len = match first {
+            0x80 => return true,
+            l if l < 0x80 => usize::from(l),
+            l => {
+                let n = usize::from(l & 0x7f);
+                let Some(bytes) = input.get(i..i + n).filter(|_| n <= 4) else {
+                    return false;
+                };
+                i += n;
+                bytes
+                    .iter()
+                    .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+            }
+        };
+        let Some(contents) = i.checked_add(len).and_then(|end| input.get(i..end)) else {
+            return false;
+        };
+        if tag & 0x20 != 0 && !lengths_fit(contents, depth + 1) {
+            return false;
+        }
+        input = &input[i + len..];
+    }
+    true
+}
+
 /// The parts of a SignedData that SCEP needs, read with `cms`. Not verified by itself.
 pub(crate) struct SignedParts {
     pub digest: Option<ScepDigest>,
@@ -133,6 +189,11 @@ pub(crate) fn read_signed(input: &[u8]) -> Result<SignedParts, ScepError> {
 }
 
 fn read_signed_der(input: &[u8]) -> Result<SignedParts, ScepError> {
+    if !lengths_fit(input, 0) {
+        return Err(ScepError::Malformed(
+            "an ASN.1 length runs past the end of the message".into(),
+        ));
+    }
     let ci = ContentInfo::from_der(input).map_err(der_err)?;
     if ci.content_type != ID_SIGNED_DATA {
         return Err(ScepError::Malformed("not a CMS SignedData".into()));
@@ -158,6 +219,9 @@ fn read_signed_der(input: &[u8]) -> Result<SignedParts, ScepError> {
 
 /// The content-encryption algorithm of an EnvelopedData ContentInfo, if it is one we know.
 pub(crate) fn enveloped_cipher(input: &[u8]) -> Option<ContentCipher> {
+    if !lengths_fit(input, 0) {
+        return None;
+    }
     let parse = |bytes: &[u8]| -> Option<ContentCipher> {
         let ci = ContentInfo::from_der(bytes).ok()?;
         if ci.content_type != ID_ENVELOPED_DATA {

@@ -20,6 +20,10 @@ pub struct ClientArgs {
     /// Admin API token.
     #[arg(long, env = "RUSSET_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// CA certificate(s), PEM, to trust for an `https://` server beyond the system roots (an
+    /// admin certificate from a private CA, `--admin-tls-cert`).
+    #[arg(long, env = "RUSSET_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Data directory of a local server (holds `admin-token` and `admin-url`).
     #[arg(long, env = "RUSSET_DATA_DIR", default_value = "./russet-data")]
     pub data_dir: PathBuf,
@@ -56,10 +60,19 @@ impl AdminClient {
                     )
                 })?,
         };
+        let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
+        if let Some(path) = &args.ca_file {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading --ca-file {}", path.display()))?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("--ca-file {} is not PEM certificates", path.display()))?;
+            if roots.is_empty() {
+                bail!("--ca-file {} holds no certificate", path.display());
+            }
+            http = http.tls_certs_merge(roots);
+        }
         Ok(AdminClient {
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(60))
-                .build()?,
+            http: http.build()?,
             base: base.trim_end_matches('/').to_string(),
             token,
         })

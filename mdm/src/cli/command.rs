@@ -134,6 +134,7 @@ fn take_client_flags(keys: &mut Vec<String>, client: &mut ClientArgs) -> anyhow:
             "--server" => client.server = Some(value("--server")?),
             "--token" => client.token = Some(value("--token")?),
             "--data-dir" => client.data_dir = PathBuf::from(value("--data-dir")?),
+            "--ca-file" => client.ca_file = Some(PathBuf::from(value("--ca-file")?)),
             _ => {
                 rest.push(k);
                 if let Some(v) = it.next() {
@@ -230,6 +231,7 @@ mod tests {
         let mut client = ClientArgs {
             server: None,
             token: None,
+            ca_file: None,
             data_dir: PathBuf::from("x"),
             json: false,
         };

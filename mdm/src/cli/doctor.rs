@@ -60,6 +60,7 @@ pub async fn checks(args: &ServeArgs) -> Vec<Check> {
         port_check("listen", &args.listen),
         port_check("admin-listen", &args.admin_listen),
         tls_check(args),
+        admin_tls_check(args),
     ];
     out.extend(push_check(args).await);
     out.push(apns_check(args).await);
@@ -92,6 +93,50 @@ fn port_check(name: &'static str, addr: &str) -> Check {
                 check(Level::Fail, name, format!("cannot bind {addr}: {e}"))
             }
         }
+    }
+}
+
+/// How the admin API will be served: the decision `serve` makes at start.
+fn admin_tls_check(args: &ServeArgs) -> Check {
+    use crate::server::admin_tls::{AdminTransport, admin_transport};
+    match admin_transport(args) {
+        Ok(AdminTransport::Tls(id)) => {
+            let names = tls::names(&id.cert).join(", ");
+            let now = openssl::asn1::Asn1Time::days_from_now(0);
+            match now {
+                Ok(now) if id.cert.not_after() < now => check(
+                    Level::Fail,
+                    "admin-tls",
+                    format!("--admin-tls-cert expired on {}", id.cert.not_after()),
+                ),
+                _ => check(
+                    Level::Ok,
+                    "admin-tls",
+                    format!(
+                        "HTTPS on {} (certificate names: {names})",
+                        args.admin_listen
+                    ),
+                ),
+            }
+        }
+        Ok(AdminTransport::LoopbackHttp) => check(
+            Level::Ok,
+            "admin-tls",
+            format!(
+                "plain HTTP on loopback {}: only this host reaches the admin API",
+                args.admin_listen
+            ),
+        ),
+        Ok(AdminTransport::InsecureHttp) => check(
+            Level::Warn,
+            "admin-tls",
+            format!(
+                "--admin-insecure-http: plain HTTP on {}; admin tokens cross the network in \
+                 clear text unless a TLS proxy is in front",
+                args.admin_listen
+            ),
+        ),
+        Err(e) => check(Level::Fail, "admin-tls", format!("{e:#}")),
     }
 }
 

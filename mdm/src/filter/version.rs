@@ -104,12 +104,21 @@ fn compare_component(a: &str, b: &str) -> Ordering {
     for (x, y) in a.iter().zip(&b) {
         let o = match (x, y) {
             // Without leading zeros, the longer number is the larger (no overflow for long
-            // digit runs).
-            (Run::Number(x), Run::Number(y)) => x.len().cmp(&y.len()).then_with(|| x.cmp(y)),
+            // digit runs); past 99 digits, as `version_key` sorts them.
+            (Run::Number(x), Run::Number(y)) => {
+                x.len().min(99).cmp(&y.len().min(99)).then_with(|| x.cmp(y))
+            }
+            // Control characters do not count, as in `version_key`: the filter's answer and
+            // the database index's must agree (found by `tests/tests/hostile_input.rs`).
             (Run::Text(x), Run::Text(y)) => x
                 .chars()
                 .flat_map(char::to_lowercase)
-                .cmp(y.chars().flat_map(char::to_lowercase)),
+                .filter(|c| !c.is_control())
+                .cmp(
+                    y.chars()
+                        .flat_map(char::to_lowercase)
+                        .filter(|c| !c.is_control()),
+                ),
             (Run::Number(_), Run::Text(_)) => Ordering::Less,
             (Run::Text(_), Run::Number(_)) => Ordering::Greater,
         };

@@ -76,7 +76,7 @@ fn issued_answer(issued: &Issued) -> Response {
     let device = json!({"pin_facts": crate::views::pin_facts(&issued.device)});
     (
         StatusCode::CREATED,
-        Json(json!({"command_uuid": issued.command_uuid, "pin": issued.pin, "device": device})),
+        Json(json!({"command_uuid": issued.command_uuid, "pin": secrecy::ExposeSecret::expose_secret(&issued.pin), "device": device})),
     )
         .into_response()
 }

@@ -136,7 +136,7 @@ fn revealed(r: &RecoveryLockReveal) -> Value {
         .map(|p| {
             let x = &p.record;
             json!({
-                "password": p.password,
+                "password": secrecy::ExposeSecret::expose_secret(&p.password),
                 "kind": x.kind.as_str(),
                 "state": x.state.as_str(),
                 "command_uuid": x.command_uuid,

@@ -40,24 +40,7 @@ pub fn load_operator(files: &TlsFiles<'_>) -> anyhow::Result<Option<ServerIdenti
     match (files.cert, files.key, files.pfx) {
         (Some(_), _, Some(_)) => bail!("give either --tls-cert/--tls-key or --tls-pfx, not both"),
         (Some(cert), Some(key), None) => {
-            let pem = std::fs::read(cert)
-                .with_context(|| format!("reading --tls-cert {}", cert.display()))?;
-            let mut certs = X509::stack_from_pem(&pem)
-                .with_context(|| format!("--tls-cert {} is not a PEM chain", cert.display()))?;
-            if certs.is_empty() {
-                bail!("--tls-cert {} holds no certificate", cert.display());
-            }
-            let leaf = certs.remove(0);
-            let key_pem = std::fs::read(key)
-                .with_context(|| format!("reading --tls-key {}", key.display()))?;
-            let key = PKey::private_key_from_pem(&key_pem)
-                .with_context(|| format!("--tls-key {} is not a PEM private key", key.display()))?;
-            Ok(Some(ServerIdentity {
-                cert: leaf,
-                key,
-                chain: certs,
-                generated: false,
-            }))
+            load_pem_identity(cert, key, "--tls-cert", "--tls-key").map(Some)
         }
         (Some(_), None, None) => bail!("--tls-cert needs --tls-key"),
         (None, Some(_), _) => bail!("--tls-key needs --tls-cert"),
@@ -86,6 +69,33 @@ pub fn load_operator(files: &TlsFiles<'_>) -> anyhow::Result<Option<ServerIdenti
     }
 }
 
+/// A PEM certificate chain (leaf first) and its PEM private key; each refusal names its flag.
+pub fn load_pem_identity(
+    cert: &Path,
+    key: &Path,
+    cert_flag: &str,
+    key_flag: &str,
+) -> anyhow::Result<ServerIdentity> {
+    let pem =
+        std::fs::read(cert).with_context(|| format!("reading {cert_flag} {}", cert.display()))?;
+    let mut certs = X509::stack_from_pem(&pem)
+        .with_context(|| format!("{cert_flag} {} is not a PEM chain", cert.display()))?;
+    if certs.is_empty() {
+        bail!("{cert_flag} {} holds no certificate", cert.display());
+    }
+    let leaf = certs.remove(0);
+    let key_pem =
+        std::fs::read(key).with_context(|| format!("reading {key_flag} {}", key.display()))?;
+    let key = PKey::private_key_from_pem(&key_pem)
+        .with_context(|| format!("{key_flag} {} is not a PEM private key", key.display()))?;
+    Ok(ServerIdentity {
+        cert: leaf,
+        key,
+        chain: certs,
+        generated: false,
+    })
+}
+
 /// The certificate must name `host` (subjectAltName, or the CN when there is none) and be
 /// within its validity period.
 pub fn check_certificate(cert: &X509, host: &str) -> Result<(), String> {
@@ -111,7 +121,8 @@ pub fn check_certificate(cert: &X509, host: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn names(cert: &X509) -> Vec<String> {
+/// The DNS names and IP addresses a certificate's subjectAltName lists.
+pub fn names(cert: &X509) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(sans) = cert.subject_alt_names() {
         for n in &sans {
@@ -249,6 +260,20 @@ pub fn acceptor(id: &ServerIdentity, client_cas: &[X509]) -> anyhow::Result<SslA
     }
     b.set_session_id_context(b"russet-device")?;
     b.set_verify_callback(SslVerifyMode::PEER, |_preverify, _ctx| true);
+    Ok(b.build())
+}
+
+/// A TLS acceptor that asks for no client certificate (the admin listener: admins present a
+/// token, and a browser would otherwise offer to pick a certificate).
+pub fn server_acceptor(id: &ServerIdentity) -> anyhow::Result<SslAcceptor> {
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+    b.set_certificate(&id.cert)?;
+    for c in &id.chain {
+        b.add_extra_chain_cert(c.clone())?;
+    }
+    b.set_private_key(&id.key)?;
+    b.check_private_key()
+        .context("the TLS private key does not match the certificate")?;
     Ok(b.build())
 }
 

@@ -90,3 +90,26 @@ pub(super) async fn serve_tls(
         .serve(app.into_make_service())
         .await
 }
+
+/// Serve the admin API over HTTPS: no client certificate; the peer address reaches handlers
+/// (`ConnectInfo`) as on plain HTTP (failed-token counting and the audit log need it).
+pub(super) async fn serve_admin_tls(
+    listener: TcpListener,
+    app: Router,
+    acceptor: openssl::ssl::SslAcceptor,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use axum_server::tls_openssl::{OpenSSLAcceptor, OpenSSLConfig};
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    let config = OpenSSLConfig::from_acceptor(Arc::new(acceptor));
+    axum_server::from_tcp(listener.into_std()?)?
+        .acceptor(OpenSSLAcceptor::new(config))
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .await
+}

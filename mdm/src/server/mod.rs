@@ -2,6 +2,7 @@
 //! directory and key, database, CA and device trust, listeners and TLS, services, routers,
 //! background tasks. Each step is a function below it; none holds a rule of the product.
 
+pub mod admin_tls;
 mod exporter;
 mod inputs;
 mod listen;
@@ -49,6 +50,8 @@ pub struct Running {
     /// Base URL written into enrollment profiles.
     pub public_url: String,
     pub admin_addr: SocketAddr,
+    /// `http://` or `https://` and the admin listener's address (also in `<data-dir>/admin-url`).
+    pub admin_url: String,
     /// The admin token, when this start created it (first start).
     pub new_admin_token: Option<String>,
     pub store: Arc<dyn Store>,
@@ -73,6 +76,7 @@ impl Running {
 pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     // Refuse a bad operator TLS certificate before touching anything.
     let operator_tls = operator_tls(args)?;
+    let admin_transport = admin_tls::admin_transport(args)?;
     let (store, vault) = open_data(args).await?;
     let new_admin_token = ensure_admin_token(store.as_ref(), &args.data_dir).await?;
     let ca = Arc::new(
@@ -85,9 +89,10 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         )
         .await?,
     );
-    let (device_listener, admin_listener) = bind(args).await?;
+    let (device_listener, admin_listener) = bind(args, admin_transport.scheme()).await?;
     let device_addr = device_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
+    let admin_url = format!("{}://{admin_addr}", admin_transport.scheme());
     let host = public_host(args, Some(device_addr))?;
     let public_url = inputs::public_url(args, &host, device_addr);
     let server_tls = server_tls(args, operator_tls, &ca, &host)?;
@@ -110,7 +115,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         args,
         state,
         (device_listener, admin_listener),
-        server_tls.as_ref(),
+        (server_tls.as_ref(), admin_transport),
         rx,
     )?;
     tracing::info!(
@@ -123,6 +128,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     Ok(Running {
         device_addr,
         admin_addr,
+        admin_url,
         public_url,
         new_admin_token,
         store,
@@ -177,7 +183,7 @@ async fn ensure_admin_token(store: &dyn Store, data_dir: &Path) -> anyhow::Resul
 }
 
 /// Bind both listeners (port 0 picks a free port) and write the admin URL for the CLI.
-async fn bind(args: &ServeArgs) -> anyhow::Result<(TcpListener, TcpListener)> {
+async fn bind(args: &ServeArgs, admin_scheme: &str) -> anyhow::Result<(TcpListener, TcpListener)> {
     let device = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding --listen {}", args.listen))?;
@@ -186,7 +192,7 @@ async fn bind(args: &ServeArgs) -> anyhow::Result<(TcpListener, TcpListener)> {
         .with_context(|| format!("binding --admin-listen {}", args.admin_listen))?;
     fsutil::write_private(
         &args.data_dir.join(ADMIN_URL_FILE),
-        format!("http://{}\n", admin.local_addr()?).as_bytes(),
+        format!("{admin_scheme}://{}\n", admin.local_addr()?).as_bytes(),
     )
     .context("writing admin-url")?;
     Ok((device, admin))
@@ -483,7 +489,10 @@ fn serve_all(
     args: &ServeArgs,
     state: AppState,
     (device_listener, admin_listener): (TcpListener, TcpListener),
-    server_tls: Option<&http::tls::ServerIdentity>,
+    (server_tls, admin_transport): (
+        Option<&http::tls::ServerIdentity>,
+        admin_tls::AdminTransport,
+    ),
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<JoinHandle<std::io::Result<()>>>> {
     let device_addr = device_listener.local_addr()?;
@@ -524,7 +533,25 @@ fn serve_all(
             Duration::from_secs(args.dep_sync_interval_secs.max(1)),
             shutdown.clone(),
         ),
-        tokio::spawn(listen::serve(admin_listener, admin_app, shutdown.clone())),
+        match admin_transport {
+            admin_tls::AdminTransport::Tls(id) => tokio::spawn(listen::serve_admin_tls(
+                admin_listener,
+                admin_app,
+                http::tls::server_acceptor(&id)?,
+                shutdown.clone(),
+            )),
+            admin_tls::AdminTransport::InsecureHttp => {
+                tracing::warn!(
+                    admin = %args.admin_listen,
+                    "admin API is plain HTTP on a reachable address (--admin-insecure-http): \
+                     put a TLS-terminating proxy in front"
+                );
+                tokio::spawn(listen::serve(admin_listener, admin_app, shutdown.clone()))
+            }
+            admin_tls::AdminTransport::LoopbackHttp => {
+                tokio::spawn(listen::serve(admin_listener, admin_app, shutdown.clone()))
+            }
+        },
     ]
     .into_iter()
     .chain(

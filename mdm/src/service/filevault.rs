@@ -40,8 +40,9 @@ const ESCROW_COMMON_NAME: &str = "Russet FileVault Recovery Key Escrow";
 #[derive(Debug, Clone)]
 pub struct RevealedKey {
     pub record: FileVaultKeyRecord,
-    /// The PRK; `None` when it never opened (`undecryptable`: the envelope is kept).
-    pub key: Option<String>,
+    /// The PRK; `None` when it never opened (`undecryptable`: the envelope is kept). Redacted
+    /// in `Debug`, wiped on drop.
+    pub key: Option<secrecy::SecretString>,
 }
 
 /// What a rotation request came to.
@@ -326,7 +327,7 @@ impl MdmService {
         records
             .into_iter()
             .map(|record| {
-                let key = self.open_key(&record)?;
+                let key = self.open_key(&record)?.map(crate::secrets::secret_text);
                 Ok(RevealedKey { record, key })
             })
             .collect()

@@ -158,6 +158,11 @@ pub fn url(field: &str, raw: &str) -> Result<String, FieldError> {
     {
         return refuse(field, format!("{port:?} is not a port (1–65535)"));
     }
+    // The last word is the downloader's: a host like `p.%1` passes the checks above but is no
+    // URL `reqwest` can fetch (found by `tests/tests/hostile_input.rs`).
+    if let Err(e) = reqwest::Url::parse(url) {
+        return refuse(field, format!("not a URL the download can use: {e}"));
+    }
     Ok(url.to_owned())
 }
 

@@ -17,6 +17,7 @@ use crate::store::{
 };
 use crate::timefmt::now_ms;
 use openssl::rand::rand_bytes;
+use secrecy::SecretString;
 use serde_json::json;
 
 pub struct LockRequest {
@@ -37,7 +38,8 @@ pub struct WipeRequest {
 #[derive(Debug, Clone)]
 pub struct Issued {
     pub command_uuid: String,
-    pub pin: String,
+    /// Redacted in `Debug`, wiped on drop (docs/security.md).
+    pub pin: SecretString,
     /// The device as it was when the command was queued (its PIN facts tell the admin whether
     /// the PIN will matter).
     pub device: crate::store::DeviceView,
@@ -47,7 +49,8 @@ pub struct Issued {
 #[derive(Debug, Clone)]
 pub struct RevealedPin {
     pub record: EscrowedPin,
-    pub pin: String,
+    /// Redacted in `Debug`, wiped on drop.
+    pub pin: SecretString,
 }
 
 /// Six uniformly random digits from the CSPRNG (rejection sampling avoids modulo bias).
@@ -129,7 +132,7 @@ impl MdmService {
         .await?;
         Ok(Issued {
             command_uuid: command.command_uuid,
-            pin,
+            pin: crate::secrets::secret_text(pin),
             device,
         })
     }
@@ -197,7 +200,7 @@ impl MdmService {
         .await?;
         Ok(Issued {
             command_uuid: command.command_uuid,
-            pin,
+            pin: crate::secrets::secret_text(pin),
             device,
         })
     }
@@ -267,8 +270,7 @@ impl MdmService {
                     },
                     &record.pin_sealed,
                 )?;
-                let pin = String::from_utf8(pin)
-                    .map_err(|_| ServiceError::Secret(crate::secrets::SecretError::Malformed))?;
+                let pin = crate::secrets::secret_utf8(pin)?;
                 Ok(RevealedPin { record, pin })
             })
             .collect()

@@ -31,6 +31,8 @@ pub mod setup;
 
 #[cfg(test)]
 mod observer_tests;
+#[cfg(test)]
+mod redaction_tests;
 
 pub use checkin::CheckinResponse;
 pub use commands::{CommandDetails, EnqueueOutcome, enqueue_rules};

@@ -22,6 +22,7 @@ use crate::store::recovery_lock::{
 use crate::store::{DeviceView, NewCommand, PRIORITY_NORMAL, PinFilter, QueueStatus};
 use crate::timefmt::now_ms;
 use openssl::rand::rand_bytes;
+use secrecy::SecretString;
 use serde_json::json;
 use std::cmp::Ordering;
 
@@ -62,8 +63,8 @@ pub struct GroupMemberOutcome {
 #[derive(Debug, Clone)]
 pub struct RevealedRecoveryLock {
     pub record: EscrowedRecoveryLock,
-    /// Empty for a clear.
-    pub password: String,
+    /// Empty for a clear. Redacted in `Debug`, wiped on drop.
+    pub password: SecretString,
 }
 
 /// What a reveal shows: the Mac as it is now (when it still exists) and every password.
@@ -251,7 +252,10 @@ impl MdmService {
             .into_iter()
             .map(|record| {
                 let password = self.open_recovery_lock_password(&record)?;
-                Ok(RevealedRecoveryLock { record, password })
+                Ok(RevealedRecoveryLock {
+                    record,
+                    password: crate::secrets::secret_text(password),
+                })
             })
             .collect::<Result<_, ServiceError>>()?;
         Ok(RecoveryLockReveal {
