@@ -12,8 +12,6 @@
 //!
 //! A failure prints the shrunk input; what a campaign finds becomes a named test in
 //! `regressions` (and a fix).
-//!
-//! TODO(issue 20): DDM status JSON joins as a target once its decoder lands.
 
 #[path = "hostile_input/admin.rs"]
 mod admin;

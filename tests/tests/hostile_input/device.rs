@@ -2,8 +2,11 @@
 //! answers decoded from them, and the ADE MachineInfo plist. Every one goes through the plist
 //! guard first; properties: no panic, bounded time and heap, and a body that decodes decodes
 //! the same after a plist round trip (the guard and the decoders judge values, not spelling).
+//! The DDM status report (JSON, the `Data` of a `status` check-in): no panic, bounded, only the
+//! items Russet keeps, the same answer twice.
 
 use proptest::prelude::*;
+use russet_mdm::ddm::status::{self as ddm_status, MAX_STATUS_BYTES, STORED_ITEMS};
 use russet_mdm::protocol::checkin::decode_checkin;
 use russet_mdm::protocol::machine_info::decode_machine_info;
 use russet_mdm::protocol::report::decode_password_verified;
@@ -74,6 +77,62 @@ fn reencode(value: &plist::Value) -> Vec<u8> {
     out
 }
 
+/// Words of JSON and of Apple's DDM status report (`declarative/protocol/statusreport.yaml`).
+pub const JSON_TOKENS: &[&[u8]] = &[
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b"\"",
+    b":",
+    b",",
+    b"null",
+    b"true",
+    b"-0",
+    b"1e400",
+    b"18446744073709551616",
+    b"\"\\u0000\"",
+    b"\"\\ud800\"",
+    b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+    b"{\"FullReport\":true,",
+    b"\"StatusItems\":",
+    b"\"Errors\":[{\"StatusItem\":\"x\"}]",
+    b"\"management\":{\"declarations\":",
+    b"\"configurations\":[{\"identifier\":\"a\",\"server-token\":\"t\",\"valid\":\"valid\",\"active\":true}]",
+    b"\"softwareupdate\":{\"install-state\":\"installing\"}",
+    b"\"device\":{\"operating-system\":{\"version\":\"14.4\"}}",
+];
+
+/// A full report (as a Mac sends after its first sync) and an incremental one with an error.
+fn ddm_status_seeds() -> Vec<Vec<u8>> {
+    vec![
+        br#"{"FullReport": true, "StatusItems": {
+            "device": {"identifier": {"serial-number": "C02FUZZ00001", "udid": "0000FE00-FUZZ"},
+                       "model": {"family": "Mac", "identifier": "Mac14,2"},
+                       "operating-system": {"build-version": "23E214", "family": "macOS",
+                                            "version": "14.4"}},
+            "softwareupdate": {"install-state": "downloading", "pending-version":
+                               {"build-version": "24C101", "os-version": "15.2"},
+                               "failure-reason": {"count": 0}},
+            "management": {"client-capabilities": {"supported-versions": ["1.0.0"]},
+                           "declarations": {
+                               "activations": [{"identifier": "org.russet.activation",
+                                                "server-token": "a1", "valid": "valid",
+                                                "active": true}],
+                               "configurations": [{"identifier": "org.russet.os-update.1",
+                                                   "server-token": "c1", "valid": "invalid",
+                                                   "active": false,
+                                                   "reasons": [{"code": "Error.X"}]}],
+                               "assets": [], "management": []}}},
+            "Errors": []}"#
+            .to_vec(),
+        br#"{"StatusItems": {"softwareupdate": {"install-state": "installing"}},
+             "Errors": [{"StatusItem": "softwareupdate.failure-reason",
+                         "Reasons": [{"Code": "Error.Unknown", "Description": "x"}]}]}"#
+            .to_vec(),
+    ]
+}
+
 proptest! {
     #![proptest_config(config(CI_CASES))]
 
@@ -108,6 +167,20 @@ proptest! {
             prop_assert!(check_plist(&once, MAX_DEPTH).is_ok());
             prop_assert_eq!(checkin.ok(), decode_checkin(&once).ok());
             prop_assert_eq!(report.ok(), decode_report(&once).ok());
+        }
+    }
+
+    /// The DDM status report: what it keeps is only the items Russet stores, within bounds,
+    /// and the same answer for the same bytes.
+    #[test]
+    fn ddm_status_report(body in mutated(ddm_status_seeds(), JSON_TOKENS)) {
+        let parsed = bounded("ddm status parse", body.len(), || ddm_status::parse(&body));
+        if let Ok(report) = parsed {
+            prop_assert!(body.len() <= MAX_STATUS_BYTES);
+            for (name, _) in &report.items {
+                prop_assert!(STORED_ITEMS.contains(&name.as_str()), "kept {}", name);
+            }
+            prop_assert_eq!(Some(report), ddm_status::parse(&body).ok());
         }
     }
 
