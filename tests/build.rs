@@ -6,6 +6,9 @@
 //! - `cfg(russet_no_scepclient)`: Debian's `scepclient` (package `scep`) is not on `PATH`, so
 //!   the SCEP interop test cannot run. The probe reruns when `PATH` or one of its directories
 //!   changes, so installing `scepclient` (as `.ci/run` does) brings the test back.
+//! - `cfg(russet_no_browser)`: Debian's `chromedriver` (package `chromium-driver`, which
+//!   brings `chromium`) is not on `PATH`, so the console's browser tests cannot run; found
+//!   the same way as `scepclient`.
 
 use std::env;
 
@@ -19,7 +22,9 @@ fn main() {
 
     println!("cargo::rustc-check-cfg=cfg(russet_no_scepclient)");
     println!("cargo::rerun-if-env-changed=PATH");
+    println!("cargo::rustc-check-cfg=cfg(russet_no_browser)");
     let mut found = false;
+    let mut browser = false;
     for dir in env::split_paths(&env::var_os("PATH").unwrap_or_default()) {
         if !dir.is_absolute() || !dir.is_dir() {
             continue;
@@ -27,8 +32,12 @@ fn main() {
         // A directory's mtime changes when a file is added to or removed from it.
         println!("cargo::rerun-if-changed={}", dir.display());
         found |= dir.join("scepclient").is_file();
+        browser |= dir.join("chromedriver").is_file();
     }
     if !found {
         println!("cargo::rustc-cfg=russet_no_scepclient");
+    }
+    if !browser {
+        println!("cargo::rustc-cfg=russet_no_browser");
     }
 }

@@ -1,7 +1,9 @@
 //! Support for Russet's end-to-end tests: a real server on loopback ([`TestServer`]), simulated
 //! Macs that sign their messages ([`SimMac`]), and the database each test server runs on
-//! ([`Backend`]).
+//! ([`Backend`]); a headless Chromium on the web console ([`browser::Browser`]).
 
+pub mod browser;
+pub mod console_http;
 pub mod db;
 pub mod ddm_mac;
 pub mod ddm_state;

@@ -4,6 +4,7 @@
 
 use super::client::{AdminClient, ClientArgs, urlencode};
 use super::table;
+use super::table::print_json;
 use anyhow::Context;
 use clap::Subcommand;
 use reqwest::Method;
@@ -112,9 +113,4 @@ pub async fn run(cmd: DdmCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn print_json(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use super::client::{AdminClient, ClientArgs, urlencode};
 use super::table;
+use super::table::print_json;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -257,11 +258,6 @@ fn status_label(s: &str) -> &str {
         "disowned" => "Disowned",
         other => other,
     }
-}
-
-fn print_json(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 fn print_statuses(client: &ClientArgs, v: &Value) -> anyhow::Result<()> {

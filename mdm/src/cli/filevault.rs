@@ -2,9 +2,10 @@
 
 use super::client::{AdminClient, ClientArgs, urlencode};
 use super::table;
+use super::table::print_json;
 use clap::Subcommand;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
@@ -58,11 +59,6 @@ pub enum FileVaultCmd {
         /// UDID or serial number.
         device: String,
     },
-}
-
-fn print_json(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 pub async fn run(cmd: FileVaultCmd) -> anyhow::Result<()> {

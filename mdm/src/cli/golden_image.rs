@@ -6,6 +6,7 @@
 
 use super::client::{AdminClient, ClientArgs, urlencode};
 use super::table;
+use super::table::print_json;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use reqwest::Method;
@@ -453,9 +454,4 @@ fn print_image(v: &Value) {
     ] {
         println!("{label:<15}{}", table::cell(v, ptr));
     }
-}
-
-fn print_json(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }

@@ -3,6 +3,7 @@
 
 use super::client::{AdminClient, ClientArgs, urlencode};
 use super::table;
+use super::table::print_json;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -250,9 +251,4 @@ fn print_group(v: &Value) {
         println!();
         table::print(&["UDID", "SERIAL", "NAME", "MEMBER"], &rows);
     }
-}
-
-fn print_json(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }

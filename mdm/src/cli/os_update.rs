@@ -3,6 +3,7 @@
 
 use super::client::{AdminClient, ClientArgs};
 use super::table;
+use super::table::print_json;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::{Map, Value};
@@ -131,9 +132,4 @@ pub async fn run(cmd: OsUpdateCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn print_json(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }

@@ -3,6 +3,7 @@
 
 use super::client::{AdminClient, ClientArgs, urlencode};
 use super::table;
+use super::table::print_json;
 use crate::protocol::mobileconfig::custom_settings;
 use anyhow::{Context, bail};
 use base64::Engine;
@@ -367,11 +368,6 @@ fn types(p: &Value) -> String {
     } else {
         t.join(", ")
     }
-}
-
-fn print_json(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 fn print_uploaded(client: &ClientArgs, v: &Value) -> anyhow::Result<()> {

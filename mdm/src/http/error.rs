@@ -194,6 +194,11 @@ impl AdminError {
         AdminError::NotFound(message.into())
     }
 
+    /// The status this error is answered with (the console shows refusals under the same one).
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     /// The status and the stable machine-readable `code` (clients match on it).
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {

@@ -34,6 +34,8 @@ mod parallels_activation;
 mod permissions;
 mod profiles;
 mod recovery_lock;
+#[cfg(test)]
+pub(crate) mod route_scan;
 pub mod scep;
 pub mod tls;
 
@@ -100,6 +102,9 @@ pub fn sensitive_headers(extra: Option<&http::HeaderName>) -> Arc<[http::HeaderN
     let mut names = vec![
         http::header::AUTHORIZATION,
         http::HeaderName::from_static("mdm-signature"),
+        // The console's session cookie.
+        http::header::COOKIE,
+        http::header::SET_COOKIE,
     ];
     if let Some(h) = extra {
         names.push(h.clone());

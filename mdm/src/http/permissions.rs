@@ -136,6 +136,7 @@ pub fn required(method: &Method, path: &str) -> Option<Permission> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::route_scan::routes_in;
     use super::*;
     use std::collections::BTreeSet;
 
@@ -157,6 +158,7 @@ mod tests {
                     "scep.rs",
                     "metrics.rs",
                     "permissions.rs",
+                    "route_scan.rs",
                 ]
                 .contains(&name)
             {
@@ -168,53 +170,6 @@ mod tests {
                     out.insert((method, route));
                 }
             }
-        }
-        out
-    }
-
-    /// Parse `.route("PATH", get(h).post(h2))` calls, however they are wrapped.
-    fn routes_in(src: &str) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        let mut rest = src;
-        while let Some(i) = rest.find(".route(") {
-            rest = &rest[i + ".route(".len()..];
-            let Some(args) = rest.trim_start().strip_prefix('"') else {
-                panic!(
-                    "a route path that is not a string literal: {}",
-                    &rest[..40.min(rest.len())]
-                );
-            };
-            let Some(end) = args.find('"') else { break };
-            let path = args[..end].to_string();
-            // The method router: up to the `)` closing `.route(`.
-            let mut depth = 1;
-            let mut body = String::new();
-            for c in args[end + 1..].chars() {
-                match c {
-                    '(' => depth += 1,
-                    ')' => depth -= 1,
-                    _ => {}
-                }
-                if depth == 0 {
-                    break;
-                }
-                body.push(c);
-            }
-            let mut seen_any = false;
-            for m in ["get", "post", "put", "patch", "delete"] {
-                let calls = body
-                    .match_indices(&format!("{m}("))
-                    .filter(|(at, _)| {
-                        let before = body[..*at].chars().last();
-                        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
-                    })
-                    .count();
-                if calls > 0 {
-                    seen_any = true;
-                    out.push((m.to_uppercase(), path.clone()));
-                }
-            }
-            assert!(seen_any, "no method found for route {path}: {body}");
         }
         out
     }

@@ -68,25 +68,33 @@ pub(super) async fn serve(
     .await
 }
 
-/// Serve HTTPS with axum-server: the connection's client certificate (if any) reaches handlers
-/// as the `PeerCertificate` request extension.
-pub(super) async fn serve_tls(
-    listener: TcpListener,
-    app: Router,
-    acceptor: openssl::ssl::SslAcceptor,
+/// An axum-server handle that starts a graceful shutdown (10 s for open requests) when
+/// `shutdown` turns true: both TLS listeners stop this way.
+fn shutdown_handle(
     mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    use axum_server::tls_openssl::{OpenSSLAcceptor, OpenSSLConfig};
+) -> axum_server::Handle<std::net::SocketAddr> {
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
         stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
+    handle
+}
+
+/// Serve HTTPS with axum-server: the connection's client certificate (if any) reaches handlers
+/// as the `PeerCertificate` request extension.
+pub(super) async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    acceptor: openssl::ssl::SslAcceptor,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use axum_server::tls_openssl::{OpenSSLAcceptor, OpenSSLConfig};
     let config = OpenSSLConfig::from_acceptor(Arc::new(acceptor));
     axum_server::from_tcp(listener.into_std()?)?
         .acceptor(http::tls::PeerCertAcceptor(OpenSSLAcceptor::new(config)))
-        .handle(handle)
+        .handle(shutdown_handle(shutdown))
         .serve(app.into_make_service())
         .await
 }
@@ -97,19 +105,13 @@ pub(super) async fn serve_admin_tls(
     listener: TcpListener,
     app: Router,
     acceptor: openssl::ssl::SslAcceptor,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     use axum_server::tls_openssl::{OpenSSLAcceptor, OpenSSLConfig};
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-    });
     let config = OpenSSLConfig::from_acceptor(Arc::new(acceptor));
     axum_server::from_tcp(listener.into_std()?)?
         .acceptor(OpenSSLAcceptor::new(config))
-        .handle(handle)
+        .handle(shutdown_handle(shutdown))
         .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
 }

@@ -499,7 +499,16 @@ fn serve_all(
     let sensitive = sensitive_headers(state.identity.client_cert_header());
     let device_app: Router =
         listen::with_common_layers(device::router(state.clone()), "device", sensitive.clone());
-    let admin_app = listen::with_common_layers(admin::router(state.clone()), "admin", sensitive);
+    let console_cookies = crate::console::CookiePolicy {
+        secure: matches!(admin_transport, admin_tls::AdminTransport::Tls(_)),
+    };
+    let admin_app = listen::with_common_layers(
+        // The console beside the API on the admin listener (it imports `http`, never the
+        // other way round).
+        admin::router(state.clone()).merge(crate::console::router(state.clone(), console_cookies)),
+        "admin",
+        sensitive,
+    );
     let device_task = match server_tls {
         Some(id) => {
             let acceptor = http::tls::acceptor(id, state.identity.trusted_cas())?;

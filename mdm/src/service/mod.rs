@@ -11,6 +11,7 @@ pub mod audit;
 pub mod ca;
 mod checkin;
 mod commands;
+pub mod console_session;
 pub mod devices;
 pub mod enrollment;
 mod error;

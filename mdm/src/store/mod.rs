@@ -10,6 +10,7 @@
 pub mod ade;
 pub mod admin;
 pub mod app_query;
+pub mod console;
 mod core_store;
 pub mod ddm;
 pub mod dep;
@@ -35,6 +36,7 @@ mod conformance;
 
 pub use ade::{AdeEnrollment, AdeSetupClaim, AdeStore};
 pub use admin::AdminStore;
+pub use console::ConsoleStore;
 pub use ddm::DdmStore;
 pub use dep::DepStore;
 pub use filevault::FileVaultStore;
@@ -529,6 +531,7 @@ pub enum RevokeOutcome {
 #[async_trait]
 pub trait Store:
     AdminStore
+    + ConsoleStore
     + PushStore
     + IdentityStore
     + DepStore

@@ -186,6 +186,7 @@ impl PostgresStore {
 super::core_store::impl_core_store!(PostgresStore, sqlx::Postgres, "postgres");
 super::push::impl_push_store!(PostgresStore);
 super::admin::impl_admin_store!(PostgresStore);
+super::console::impl_console_store!(PostgresStore);
 super::identity::impl_identity_store!(PostgresStore);
 super::dep::impl_dep_store!(PostgresStore, sqlx::Postgres, postgres_leader);
 super::ade::impl_ade_store!(PostgresStore);

@@ -248,6 +248,7 @@ impl SqliteStore {
 super::core_store::impl_core_store!(SqliteStore, sqlx::Sqlite, "sqlite");
 super::push::impl_push_store!(SqliteStore);
 super::admin::impl_admin_store!(SqliteStore);
+super::console::impl_console_store!(SqliteStore);
 super::identity::impl_identity_store!(SqliteStore);
 super::dep::impl_dep_store!(SqliteStore, sqlx::Sqlite, sqlite_leader);
 super::ade::impl_ade_store!(SqliteStore);

@@ -1,0 +1,60 @@
+//! Which permission every console route requires: one table, read by `require_console` on
+//! every request, as `http/permissions.rs` is for the API (a console action needs the same
+//! permission as the API call it stands for). A route missing from it is refused to everyone
+//! (fail closed); the test below checks the table against the routes the modules register.
+
+use crate::service::admins::Permission::{self, *};
+use axum::http::Method;
+
+/// `(method, path as registered, permission)`. Sign-in and the assets need no session and
+/// are not here.
+pub const ROUTES: &[(&str, &str, Permission)] = &[("POST", "/signout", Read), ("GET", "/", Read)];
+
+/// The permission `method` on the route template `path` needs; `None` for a route the table
+/// does not know.
+pub fn required(method: &Method, path: &str) -> Option<Permission> {
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .map(|(_, _, perm)| *perm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::route_scan::routes_in;
+    use std::collections::BTreeSet;
+
+    /// Every route the console's modules register (but sign-in and assets, in `mod.rs`'s
+    /// open part) has a row, and every row a route.
+    #[test]
+    fn every_console_route_has_a_permission() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/console");
+        let mut registered = BTreeSet::new();
+        for entry in std::fs::read_dir(dir).expect("src/console") {
+            let path = entry.expect("dir entry").path();
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).expect("source");
+            // The open routes are registered in `mod.rs` after this marker.
+            let src = src.split("// open routes:").next().unwrap_or(&src);
+            for route in routes_in(src) {
+                registered.insert(route);
+            }
+        }
+        let table: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p, _)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(
+            registered, table,
+            "console routes and their permissions differ"
+        );
+    }
+}
