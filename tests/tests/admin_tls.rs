@@ -1,7 +1,7 @@
 //! The admin API over TLS (issue 20), on SQLite and PostgreSQL: `--admin-tls-cert/--admin-tls-key`
 //! serve HTTPS on `--admin-listen` (the API, the audit log's client address, the CLI with
-//! `--ca-file`); a client that does not trust the certificate, and plain HTTP to the same port,
-//! get no answer. A plain-HTTP admin listener on a non-loopback address is refused at start
+//! `--ca-file`, the console's `Secure` session cookie); a client that does not trust the
+//! certificate, and plain HTTP to the same port, get no answer. A plain-HTTP admin listener on a non-loopback address is refused at start
 //! unless `--admin-insecure-http` is given.
 
 use clap::Parser;
@@ -117,6 +117,32 @@ async fn admin_api_and_cli_over_tls(backend: Backend) {
         .unwrap_or_else(|| panic!("admin.create tina in {log}"))
         .clone();
     assert_eq!(entry["address"], json!("127.0.0.1"));
+
+    // The web console on the same listener: over TLS its session cookie is `Secure`, so a
+    // browser never sends it over plain HTTP.
+    let roots =
+        reqwest::Certificate::from_pem_bundle(&std::fs::read(&ca).expect("CA")).expect("CA");
+    let browser_like = reqwest::Client::builder()
+        .tls_certs_merge(roots)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let signed_in = browser_like
+        .post(url("/signin"))
+        .form(&[("token", srv.token.as_str()), ("next", "/")])
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
 
     // A client that does not trust the private CA gets no answer, not even a 401.
     let stranger = reqwest::Client::new();
