@@ -13,15 +13,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[("POST", "/signout", Read), ("
 /// The permission `method` on the route template `path` needs; `None` for a route the table
 /// does not know.
 pub fn required(method: &Method, path: &str) -> Option<Permission> {
-    let method = if method == Method::HEAD {
-        &Method::GET
-    } else {
-        method
-    };
-    ROUTES
-        .iter()
-        .find(|(m, p, _)| *m == method.as_str() && *p == path)
-        .map(|(_, _, perm)| *perm)
+    crate::http::permissions::lookup(ROUTES, method, path)
 }
 
 #[cfg(test)]

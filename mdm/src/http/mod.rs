@@ -31,7 +31,7 @@ mod lockwipe;
 mod metrics;
 mod os_updates;
 mod parallels_activation;
-mod permissions;
+pub mod permissions;
 mod profiles;
 mod recovery_lock;
 #[cfg(test)]

@@ -121,14 +121,23 @@ pub const PREFIX: &str = "/api/v1";
 /// The permission `method` on the route template `path` (with or without [`PREFIX`]) needs;
 /// `None` for a route the table does not know.
 pub fn required(method: &Method, path: &str) -> Option<Permission> {
-    let path = path.strip_prefix(PREFIX).unwrap_or(path);
+    lookup(ROUTES, method, path.strip_prefix(PREFIX).unwrap_or(path))
+}
+
+/// The permission `method` on `path` has in `table` (`(method, path, permission)` rows; the
+/// console's table has the same shape).
+pub fn lookup(
+    table: &[(&str, &str, Permission)],
+    method: &Method,
+    path: &str,
+) -> Option<Permission> {
     // axum answers HEAD with the GET handler.
     let method = if method == Method::HEAD {
         &Method::GET
     } else {
         method
     };
-    ROUTES
+    table
         .iter()
         .find(|(m, p, _)| *m == method.as_str() && *p == path)
         .map(|(_, _, perm)| *perm)
