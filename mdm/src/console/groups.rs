@@ -114,7 +114,12 @@ async fn create(
             group_page(&state, &console, details, notice, StatusCode::CREATED).await
         }
         Err(e) => {
-            let r = FieldRefusal::new(refusal(e), CREATE_FIELDS, "name");
+            // The filter language's refusal says where in the filter, not which field.
+            let filter = matches!(e, ServiceError::InvalidFilter(_));
+            let mut r = FieldRefusal::new(refusal(e), CREATE_FIELDS, "name");
+            if filter {
+                r.field = "filter";
+            }
             let r = Some(r);
             let groups = state.service.groups().await?;
             let mut page = GroupsPage::new(Chrome::new(&console, Nav::Groups, "Groups"), &groups);
