@@ -772,7 +772,7 @@ async fn a_profile_is_uploaded_assigned_and_seen_installed_on_the_mac(backend: B
     b.click("#assign button[type=submit]")
         .await
         .expect("assign");
-    b.wait_text("p.notice", "Assigned to Design: 1 Macs to install it.")
+    b.wait_text("p.notice", "Assigned to Design: 1 Mac to install it.")
         .await
         .expect("assigned");
     b.wait_text("#device-states", "pending")
@@ -851,6 +851,9 @@ async fn golden_images_and_os_updates_in_a_browser(backend: Backend) {
 
     // A golden image, created, assigned and verified with its progress shown.
     b.goto("/golden-images").await.expect("goto");
+    b.click("#create-image-details summary")
+        .await
+        .expect("open the form");
     b.fill("#name", "Dev VM").await.expect("fill");
     b.fill("#description", "macOS 15 with Xcode; needs VPN")
         .await

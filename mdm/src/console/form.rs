@@ -77,6 +77,16 @@ pub fn given(value: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// "1 Mac", "2 Macs".
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Serial numbers or UDIDs typed one per line, or separated by commas or spaces.
 pub fn device_list(raw: &str) -> Vec<String> {
     raw.split(|c: char| c == ',' || c.is_whitespace())
@@ -118,5 +128,7 @@ mod tests {
             ["C02X", "C02Y", "UDID-1"]
         );
         assert!(device_list(" \n, ").is_empty());
+        assert_eq!(count(1u32, "Mac"), "1 Mac");
+        assert_eq!(count(0u32, "group"), "0 groups");
     }
 }

@@ -101,8 +101,8 @@ struct ProfileRow {
     name: String,
     version: i64,
     scope: String,
-    groups: i64,
-    devices: i64,
+    /// "1 group, 2 devices".
+    assigned: String,
     states: String,
 }
 
@@ -142,8 +142,11 @@ fn row(p: ProfileRecord, st: &ProfileStatus) -> ProfileRow {
         name: p.name,
         version: p.latest_version,
         scope: p.scope,
-        groups: p.group_count,
-        devices: p.device_count,
+        assigned: format!(
+            "{}, {}",
+            form::count(p.group_count.max(0) as u64, "group"),
+            form::count(p.device_count.max(0) as u64, "device")
+        ),
     }
 }
 
@@ -233,8 +236,8 @@ async fn delete(
         .await
         .map_err(to_console)?;
     let notice = Notice::done(format!(
-        "Profile {identifier} deleted: removal sent to {} Macs.",
-        d.reconciled.removals
+        "Profile {identifier} deleted: removal sent to {}.",
+        form::count(d.reconciled.removals as u64, "Mac")
     ));
     list_page(&state, &console, notice).await
 }
@@ -477,14 +480,14 @@ async fn assign(
     {
         Ok(out) => {
             let notice = Notice::done(format!(
-                "Assigned to {}: {} Macs to install it.",
+                "Assigned to {}: {} to install it.",
                 groups
                     .iter()
                     .chain(&devices)
                     .cloned()
                     .collect::<Vec<_>>()
                     .join(", "),
-                out.reconciled.installs
+                form::count(out.reconciled.installs as u64, "Mac")
             ));
             profile_page(&state, &console, &identifier, notice, None).await
         }
@@ -508,14 +511,14 @@ async fn unassign(
         .await
         .map_err(to_console)?;
     let notice = Notice::done(format!(
-        "Unassigned {}: removal sent to {} Macs.",
+        "Unassigned {}: removal sent to {}.",
         groups
             .iter()
             .chain(&devices)
             .cloned()
             .collect::<Vec<_>>()
             .join(", "),
-        out.reconciled.removals
+        form::count(out.reconciled.removals as u64, "Mac")
     ));
     profile_page(&state, &console, &identifier, notice, None).await
 }
