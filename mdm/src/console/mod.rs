@@ -12,8 +12,13 @@
 
 mod assets;
 mod dashboard;
+mod form;
+mod golden_images;
+mod groups;
+mod os_updates;
 mod page;
 mod permissions;
+mod profiles;
 mod session;
 
 pub use session::CookiePolicy;
@@ -28,6 +33,10 @@ pub fn router(state: AppState, policy: CookiePolicy) -> Router {
     let signed_in = Router::new()
         .route("/signout", post(session::sign_out))
         .merge(dashboard::routes())
+        .merge(groups::routes())
+        .merge(profiles::routes())
+        .merge(golden_images::routes())
+        .merge(os_updates::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             session::require_console,

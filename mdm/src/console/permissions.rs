@@ -8,7 +8,36 @@ use axum::http::Method;
 
 /// `(method, path as registered, permission)`. Sign-in and the assets need no session and
 /// are not here.
-pub const ROUTES: &[(&str, &str, Permission)] = &[("POST", "/signout", Read), ("GET", "/", Read)];
+pub const ROUTES: &[(&str, &str, Permission)] = &[
+    ("POST", "/signout", Read),
+    ("GET", "/", Read),
+    // groups, profiles, golden images, OS updates (as `/api/v1`'s)
+    ("GET", "/groups", Read),
+    ("POST", "/groups", Assign),
+    ("GET", "/groups/{name}", Read),
+    ("POST", "/groups/{name}/devices", Assign),
+    ("POST", "/groups/{name}/devices/remove", Assign),
+    ("POST", "/groups/{name}/delete", Assign),
+    ("GET", "/profiles", Read),
+    ("POST", "/profiles", Profiles),
+    ("GET", "/profiles/{identifier}", Read),
+    ("GET", "/profiles/{identifier}/status", Read),
+    ("POST", "/profiles/{identifier}/assignments", Assign),
+    ("POST", "/profiles/{identifier}/assignments/remove", Assign),
+    ("POST", "/profiles/{identifier}/delete", Profiles),
+    ("GET", "/golden-images", Read),
+    ("POST", "/golden-images", Profiles),
+    ("GET", "/golden-images/{name}", Read),
+    ("POST", "/golden-images/{name}", Profiles),
+    ("POST", "/golden-images/{name}/groups", Assign),
+    ("POST", "/golden-images/{name}/groups/remove", Assign),
+    ("POST", "/golden-images/{name}/verify", Profiles),
+    ("GET", "/golden-images/{name}/verify/{job}", Read),
+    ("POST", "/golden-images/{name}/delete", Profiles),
+    ("GET", "/os-updates", Read),
+    ("POST", "/os-updates", Assign),
+    ("POST", "/os-updates/{id}/delete", Assign),
+];
 
 /// The permission `method` on the route template `path` needs; `None` for a route the table
 /// does not know.

@@ -3,7 +3,7 @@
 
 use super::reconcile::ReconcileReport;
 use super::{ProfileError, ProfileResult, ProfileService};
-use crate::store::profiles::{ProfileAssignment, Target, TargetKind};
+use crate::store::profiles::{ProfileAssignment, ProfileRecord, Target, TargetKind};
 use crate::timefmt::now_ms;
 use serde_json::json;
 
@@ -123,6 +123,23 @@ impl ProfileService {
         )
         .await?;
         Ok(outcome)
+    }
+
+    /// The live profiles assigned to `group` (by name, exactly), by identifier: what a group's
+    /// page lists.
+    pub async fn group_profiles(&self, group: &str) -> ProfileResult<Vec<ProfileRecord>> {
+        let wanted = Target::group(group);
+        let mut out = Vec::new();
+        for profile in self.store.profiles(false).await? {
+            if profile.group_count == 0 {
+                continue;
+            }
+            let assignments = self.store.profile_assignments(&profile.identifier).await?;
+            if assignments.iter().any(|a| a.target == wanted) {
+                out.push(profile);
+            }
+        }
+        Ok(out)
     }
 
     /// `profile unassign`: remove assignments. Audited.

@@ -336,6 +336,49 @@ async fn assignments_take_udids_serials_and_group_names() {
 }
 
 #[tokio::test]
+async fn a_groups_profiles_are_the_live_ones_assigned_to_it() {
+    let s = service().await;
+    s.upload(WIFI, "alice").await.unwrap();
+    s.upload(RESTRICTIONS, "alice").await.unwrap();
+    add_device(&s, "UDID-1", "C02SERIAL1").await;
+    let wifi = "com.acme.wifi.office";
+    assert!(s.group_profiles("Finance").await.unwrap().is_empty());
+    s.assign(wifi, &["Finance".into()], &[], "alice")
+        .await
+        .unwrap();
+    let other = s.list(false).await.unwrap();
+    let restrictions = other
+        .iter()
+        .find(|p| p.identifier != wifi)
+        .map(|p| p.identifier.clone())
+        .unwrap();
+    // Assigned to another group, or to a device only: not Finance's.
+    s.assign(
+        &restrictions,
+        &["Design".into()],
+        &["UDID-1".into()],
+        "alice",
+    )
+    .await
+    .unwrap();
+    let ids = |v: Vec<crate::store::profiles::ProfileRecord>| {
+        v.into_iter().map(|p| p.identifier).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(s.group_profiles("Finance").await.unwrap()), [wifi]);
+    assert_eq!(
+        ids(s.group_profiles("Design").await.unwrap()),
+        [restrictions.clone()]
+    );
+    assert!(
+        s.group_profiles("finance").await.unwrap().is_empty(),
+        "names are exact"
+    );
+    // A deleted profile is no group's.
+    s.delete(wifi, "alice").await.unwrap();
+    assert!(s.group_profiles("Finance").await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn delete_is_soft_and_an_upload_brings_the_profile_back() {
     let s = service().await;
     s.upload(WIFI, "alice").await.unwrap();
