@@ -311,11 +311,7 @@ async fn a_viewer_cannot_upload_and_a_bad_profile_is_refused_with_the_services_m
     );
 
     // A profile Apple's schema refuses: the catalog's own message, beside the file field.
-    let bad = dock("com.acme.bad", "B-1")
-        .iter()
-        .copied()
-        .collect::<Vec<u8>>();
-    let bad = String::from_utf8(bad)
+    let bad = String::from_utf8(dock("com.acme.bad", "B-1"))
         .expect("utf8")
         .replace("<string>left</string>", "<integer>3</integer>")
         .into_bytes();
