@@ -311,11 +311,7 @@ async fn a_viewer_cannot_upload_and_a_bad_profile_is_refused_with_the_services_m
     );
 
     // A profile Apple's schema refuses: the catalog's own message, beside the file field.
-    let bad = dock("com.acme.bad", "B-1")
-        .iter()
-        .copied()
-        .collect::<Vec<u8>>();
-    let bad = String::from_utf8(bad)
+    let bad = String::from_utf8(dock("com.acme.bad", "B-1"))
         .expect("utf8")
         .replace("<string>left</string>", "<integer>3</integer>")
         .into_bytes();
@@ -369,6 +365,58 @@ async fn a_viewer_cannot_upload_and_a_bad_profile_is_refused_with_the_services_m
     let shown = c.get("/profiles/com.acme.dock").await.expect("profile");
     assert_eq!(shown.status, 200);
     assert!(shown.body.contains("Dock com.acme.dock"));
+    // Assigned to a group that does not exist: the catalog's refusal beside the group field.
+    let page = c
+        .post_form(
+            "/profiles/com.acme.dock/assignments",
+            &[("csrf", &csrf), ("group", "Nope")],
+        )
+        .await
+        .expect("assign");
+    assert_eq!(page.status, 404, "{}", page.body);
+    assert!(
+        page.body
+            .contains("id=\"group-error\" role=\"alert\">no group Nope</p>"),
+        "{}",
+        page.body
+    );
+    // Assigned, then unassigned: the API sees both.
+    srv.group_with("Design", &[]).await;
+    let page = c
+        .post_form(
+            "/profiles/com.acme.dock/assignments",
+            &[("csrf", &csrf), ("group", "Design")],
+        )
+        .await
+        .expect("assign");
+    assert!(
+        page.body
+            .contains("Assigned to Design: 0 Macs to install it."),
+        "{}",
+        page.body
+    );
+    let v = srv
+        .api_ok(Method::GET, "/api/v1/profiles/com.acme.dock", None)
+        .await;
+    assert_eq!(v["assignments"]["groups"], json!(["Design"]), "{v}");
+    let group = c.get("/groups/Design").await.expect("group");
+    assert!(
+        group.body.contains("href=\"/profiles/com.acme.dock\""),
+        "{}",
+        group.body
+    );
+    let page = c
+        .post_form(
+            "/profiles/com.acme.dock/assignments/remove",
+            &[("csrf", &csrf), ("group", "Design")],
+        )
+        .await
+        .expect("unassign");
+    assert!(page.body.contains("Unassigned Design"), "{}", page.body);
+    let v = srv
+        .api_ok(Method::GET, "/api/v1/profiles/com.acme.dock", None)
+        .await;
+    assert_eq!(v["assignments"]["groups"], json!([]), "{v}");
 
     // A viewer: no upload form, no delete button, and the POSTs refused.
     let token = viewer_token(&srv).await;
@@ -641,6 +689,29 @@ async fn a_golden_image_is_created_assigned_verified_and_deleted(backend: Backen
         .api_ok(Method::GET, "/api/v1/golden-images/Dev%20VM", None)
         .await;
     assert_eq!(api["groups"], json!(["Studio"]));
+    // A group holds one image: a second image for Studio is refused, the reason beside the
+    // group field.
+    srv.api_ok(
+        Method::POST,
+        "/api/v1/golden-images",
+        Some(json!({"name": "Other", "check_urls": false,
+                    "intel": {"url": url, "sha256": good}})),
+    )
+    .await;
+    let page = c
+        .post_form(
+            "/golden-images/Other/groups",
+            &[("csrf", &csrf), ("group", "Studio")],
+        )
+        .await
+        .expect("assign");
+    assert_eq!(page.status, 409, "{}", page.body);
+    assert!(
+        page.body
+            .contains("id=\"group-error\" role=\"alert\">group Studio holds golden image Dev VM"),
+        "{}",
+        page.body
+    );
     let group = c.get("/groups/Studio").await.expect("group");
     assert!(
         group.body.contains(&format!("href=\"{base}\"")),
@@ -720,7 +791,23 @@ async fn a_golden_image_is_created_assigned_verified_and_deleted(backend: Backen
         403
     );
 
-    // Deleting needs the confirmation.
+    // Unassigned from Studio, then deleting needs the confirmation.
+    let page = c
+        .post_form(
+            &format!("{base}/groups/remove"),
+            &[("csrf", &csrf), ("group", "Studio")],
+        )
+        .await
+        .expect("unassign");
+    assert!(
+        page.body.contains("Dev VM unassigned from Studio."),
+        "{}",
+        page.body
+    );
+    let api = srv
+        .api_ok(Method::GET, "/api/v1/golden-images/Dev%20VM", None)
+        .await;
+    assert_eq!(api["groups"], json!([]));
     let page = c
         .post_form(&format!("{base}/delete"), &[("csrf", &csrf)])
         .await
@@ -735,8 +822,7 @@ async fn a_golden_image_is_created_assigned_verified_and_deleted(backend: Backen
         .await
         .expect("delete");
     assert!(
-        page.body
-            .contains("Golden image Dev VM deleted. Groups left without a golden image: Studio."),
+        page.body.contains("Golden image Dev VM deleted."),
         "{}",
         page.body
     );

@@ -367,7 +367,7 @@ async fn a_groups_profiles_are_the_live_ones_assigned_to_it() {
     assert_eq!(ids(s.group_profiles("Finance").await.unwrap()), [wifi]);
     assert_eq!(
         ids(s.group_profiles("Design").await.unwrap()),
-        [restrictions.clone()]
+        std::slice::from_ref(&restrictions)
     );
     assert!(
         s.group_profiles("finance").await.unwrap().is_empty(),
