@@ -22,6 +22,7 @@ const MDM_LAYERS: &[&[&str]] = &[
     &["push", "dep", "profiles", "inventory", "webhooks", "ddm"],
     &["views"],
     &["http"],
+    &["console"],
     &["server"],
     &["cli", "testing"],
 ];

@@ -2,12 +2,60 @@
 //! CSRF token, which buttons the role may use, the active section), rendering a template, and
 //! the console's one error type ([`ConsoleError`]), mapped to a response once, here.
 
-use super::session::Console;
 use crate::http::AdminError;
+use crate::service::admins::AdminIdentity;
 use crate::service::admins::{AuthError, Permission};
 use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use secrecy::SecretString;
+
+/// The signed-in admin of a console request, with the session's CSRF token for its forms.
+#[derive(Clone)]
+pub struct Console {
+    pub admin: AdminIdentity,
+    pub csrf: String,
+    /// The cookie's value, for signing out.
+    pub(super) cookie_value: SecretString,
+}
+
+impl Console {
+    pub fn name(&self) -> &str {
+        &self.admin.name
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Console {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ConsoleError> {
+        parts
+            .extensions
+            .get::<Console>()
+            .cloned()
+            .ok_or_else(|| ConsoleError::SignedOut {
+                next: "/".into(),
+                htmx: false,
+            })
+    }
+}
+
+/// `next` for the sign-in page's query string: only a path on this console (no scheme, no
+/// host: an open redirect would make the sign-in page a phishing tool).
+pub fn encode_next(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(safe_next(path), percent_encoding::NON_ALPHANUMERIC)
+        .to_string()
+}
+
+pub(super) fn safe_next(path: &str) -> &str {
+    if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') {
+        path
+    } else {
+        "/"
+    }
+}
 
 /// The console's sections, for the navigation bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +242,7 @@ impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let status = match &self {
             ConsoleError::SignedOut { next, htmx } => {
-                let to = format!("/signin?next={}", super::session::encode_next(next));
+                let to = format!("/signin?next={}", encode_next(next));
                 if *htmx {
                     // htmx follows a redirect inside the fragment; this makes it load the page.
                     let mut resp = StatusCode::NO_CONTENT.into_response();

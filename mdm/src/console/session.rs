@@ -12,16 +12,16 @@
 //! The request then runs with the [`Console`] in its extensions and the client's address on
 //! the audit entries its services write.
 
-use super::page::{ConsoleError, render};
+pub use super::page::Console;
+use super::page::{ConsoleError, render, safe_next};
 use super::permissions;
 use crate::http::AppState;
-use crate::service::admins::{AdminIdentity, authorize};
+use crate::service::admins::authorize;
 use crate::service::audit;
 use crate::service::console_session::{SESSION_LIFETIME, csrf_matches, csrf_token};
 use askama::Template;
 use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, Form, FromRequestParts, MatchedPath, Query, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{ConnectInfo, Form, MatchedPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -44,36 +44,6 @@ pub struct CookiePolicy {
     pub secure: bool,
 }
 
-/// The signed-in admin of a console request, with the session's CSRF token for its forms.
-#[derive(Clone)]
-pub struct Console {
-    pub admin: AdminIdentity,
-    pub csrf: String,
-    /// The cookie's value, for signing out.
-    cookie_value: SecretString,
-}
-
-impl Console {
-    pub fn name(&self) -> &str {
-        &self.admin.name
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Console {
-    type Rejection = ConsoleError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ConsoleError> {
-        parts
-            .extensions
-            .get::<Console>()
-            .cloned()
-            .ok_or_else(|| ConsoleError::SignedOut {
-                next: "/".into(),
-                htmx: false,
-            })
-    }
-}
-
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -87,21 +57,6 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 
 fn is_htmx(headers: &HeaderMap) -> bool {
     headers.contains_key("hx-request")
-}
-
-/// `next` for the sign-in page's query string: only a path on this console (no scheme, no
-/// host: an open redirect would make the sign-in page a phishing tool).
-pub fn encode_next(path: &str) -> String {
-    percent_encoding::utf8_percent_encode(safe_next(path), percent_encoding::NON_ALPHANUMERIC)
-        .to_string()
-}
-
-fn safe_next(path: &str) -> &str {
-    if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') {
-        path
-    } else {
-        "/"
-    }
 }
 
 /// Whether a request's `Origin`, when the browser sends one, is this console's own (the
