@@ -12,6 +12,9 @@
 
 mod assets;
 mod dashboard;
+mod device;
+mod device_view;
+mod devices;
 mod page;
 mod permissions;
 mod session;
@@ -28,6 +31,8 @@ pub fn router(state: AppState, policy: CookiePolicy) -> Router {
     let signed_in = Router::new()
         .route("/signout", post(session::sign_out))
         .merge(dashboard::routes())
+        .merge(devices::routes())
+        .merge(device::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             session::require_console,
