@@ -82,6 +82,13 @@ async fn htmx_get(c: &ConsoleClient, path: &str) -> (u16, String) {
 async fn the_list_searches_pages_and_exports(backend: Backend) {
     let (srv, macs) = fleet(backend, &["Ada's MacBook", "Grace's iMac", "Linus's Mini"]).await;
     srv.group_with("Staff", &[&macs[1].mac.udid]).await;
+    // A smart group too: the column reads both kinds in bulk.
+    srv.api_ok(
+        Method::POST,
+        "/api/v1/groups",
+        Some(json!({"name": "Encrypted", "filter": "filevault = true"})),
+    )
+    .await;
     let c = signed_in(&srv, &srv.token).await;
 
     let all = c.get("/devices").await.expect("list");
@@ -106,6 +113,15 @@ async fn the_list_searches_pages_and_exports(backend: Backend) {
     ] {
         assert!(all.body.contains(text), "{text} missing from {}", all.body);
     }
+
+    let row_of = |page: &Page, serial: &str| -> String {
+        let at = page.body.find(serial).expect("the row");
+        let end = page.body[at..].find("</tr>").expect("row end");
+        page.body[at..at + end].to_string()
+    };
+    assert!(row_of(&all, &macs[0].mac.serial).contains("<td>Encrypted</td>"));
+    assert!(row_of(&all, &macs[1].mac.serial).contains("<td>Staff</td>"));
+    assert!(row_of(&all, &macs[2].mac.serial).contains("<td>Encrypted</td>"));
 
     // The filter language, and a plain serial number.
     let one = c
