@@ -434,6 +434,14 @@ async fn a_device_page_and_its_actions_call_the_services(backend: Backend) {
         "{pin}"
     );
     assert!(locked.body.contains("Shown once"));
+    assert_eq!(
+        locked
+            .headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store"),
+        "a page with a secret is never cached"
+    );
     // Shown once: the page itself never shows it again.
     assert!(!c.get(&path).await.expect("device").body.contains(&pin));
     let (_, rt, cmd) = mac.mac.idle().await.command().expect("the lock");
@@ -478,6 +486,10 @@ async fn a_device_page_and_its_actions_call_the_services(backend: Backend) {
         .await
         .expect("reveal key");
     assert_eq!(fv.status, 200, "{}", fv.body);
+    assert!(
+        fv.body
+            .contains("No FileVault personal recovery key is escrowed")
+    );
     let rl = c
         .post_form(
             &format!("{path}/recovery-lock-passwords"),
@@ -617,7 +629,8 @@ async fn an_admin_finds_locks_and_reveals_a_mac(backend: Backend) {
         .expect("search");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
-        let t = b.text("#device-results").await.expect("results");
+        // htmx replaces the element: a read may catch the old one going (stale); read again.
+        let t = b.text("#device-results").await.unwrap_or_default();
         if !t.contains(&macs[2].mac.serial) && t.contains(&mac.serial) {
             break;
         }

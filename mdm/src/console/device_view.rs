@@ -11,7 +11,7 @@ use crate::service::lockwipe::{Issued, RevealedPin};
 use crate::service::recovery_lock::RecoveryLockReveal;
 use crate::store::{DeviceView, QueueEntryView, QueueStatus};
 use crate::timefmt::{ago, now_ms, rfc3339};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 /// Commands shown in the history (the newest).
@@ -79,7 +79,22 @@ pub struct Secret {
 
 pub struct SecretItem {
     pub label: String,
-    pub value: String,
+    /// Redacted in `Debug`, wiped on drop; exposed only into the page (`value()`).
+    pub value: SecretString,
+}
+
+impl SecretItem {
+    fn new(label: String, value: &str) -> SecretItem {
+        SecretItem {
+            label,
+            value: SecretString::from(value),
+        }
+    }
+
+    /// The secret, for the template that shows it once.
+    pub fn value(&self) -> &str {
+        self.value.expose_secret()
+    }
 }
 
 fn fact(facts: &mut Facts, label: &str, value: impl Into<String>) {
@@ -490,10 +505,10 @@ pub fn issued_secret(request_type: &str, issued: &Issued) -> Secret {
     pin_facts(&mut facts, &issued.device);
     Secret {
         title: format!("{request_type} PIN"),
-        items: vec![SecretItem {
-            label: format!("PIN of {request_type} {}", issued.command_uuid),
-            value: issued.pin.expose_secret().to_string(),
-        }],
+        items: vec![SecretItem::new(
+            format!("PIN of {request_type} {}", issued.command_uuid),
+            issued.pin.expose_secret(),
+        )],
         facts,
         none: String::new(),
     }
@@ -504,15 +519,17 @@ pub fn pins_secret(pins: &[RevealedPin]) -> Secret {
         title: "Unlock PINs revealed".into(),
         items: pins
             .iter()
-            .map(|p| SecretItem {
-                label: format!(
-                    "{} {} by {} ({})",
-                    p.record.request_type,
-                    rfc3339(p.record.created_at),
-                    p.record.issued_by,
-                    p.record.status.as_str()
-                ),
-                value: p.pin.expose_secret().to_string(),
+            .map(|p| {
+                SecretItem::new(
+                    format!(
+                        "{} {} by {} ({})",
+                        p.record.request_type,
+                        rfc3339(p.record.created_at),
+                        p.record.issued_by,
+                        p.record.status.as_str()
+                    ),
+                    p.pin.expose_secret(),
+                )
             })
             .collect(),
         facts: Facts::new(),
@@ -525,22 +542,25 @@ pub fn filevault_secret(keys: &[RevealedKey]) -> Secret {
         title: "FileVault recovery keys revealed".into(),
         items: keys
             .iter()
-            .map(|k| SecretItem {
-                label: format!(
-                    "Key {} from {} ({}){}",
-                    rfc3339(k.record.received_at),
-                    k.record.source,
-                    k.record.state,
-                    if k.record.superseded_at.is_some() {
-                        ", superseded"
-                    } else {
-                        ""
-                    }
-                ),
-                value: k.key.as_ref().map_or_else(
-                    || "(did not open: the envelope is kept)".into(),
-                    |s| s.expose_secret().to_string(),
-                ),
+            .map(|k| {
+                SecretItem::new(
+                    format!(
+                        "Key {} from {} ({}){}",
+                        rfc3339(k.record.received_at),
+                        k.record.source,
+                        k.record.state,
+                        if k.record.superseded_at.is_some() {
+                            ", superseded"
+                        } else {
+                            ""
+                        }
+                    ),
+                    k.key
+                        .as_ref()
+                        .map_or("(did not open: the envelope is kept)", |s| {
+                            s.expose_secret()
+                        }),
+                )
             })
             .collect(),
         facts: Facts::new(),
@@ -560,18 +580,20 @@ pub fn recovery_lock_secret(r: &RecoveryLockReveal) -> Secret {
         items: r
             .passwords
             .iter()
-            .map(|p| SecretItem {
-                label: format!(
-                    "{} {} by {} ({})",
-                    p.record.kind.as_str(),
-                    rfc3339(p.record.created_at),
-                    p.record.issued_by,
-                    p.record.state.as_str()
-                ),
-                value: match p.password.expose_secret() {
-                    "" => "(cleared: no password)".into(),
-                    s => s.to_string(),
-                },
+            .map(|p| {
+                SecretItem::new(
+                    format!(
+                        "{} {} by {} ({})",
+                        p.record.kind.as_str(),
+                        rfc3339(p.record.created_at),
+                        p.record.issued_by,
+                        p.record.state.as_str()
+                    ),
+                    match p.password.expose_secret() {
+                        "" => "(cleared: no password)",
+                        s => s,
+                    },
+                )
             })
             .collect(),
         facts,
