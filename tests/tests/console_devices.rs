@@ -279,6 +279,13 @@ async fn a_bad_filter_is_refused_beside_the_search(backend: Backend) {
     let (status, fragment) = htmx_get(&c, &format!("/devices?{}", q(expr))).await;
     assert_eq!(status, 200);
     assert!(fragment.contains("q-error"), "{fragment}");
+    // A hand-edited URL is read leniently: the last `q` wins, unknown parameters are ignored,
+    // a bad limit is the default.
+    let odd = c
+        .get("/devices?q=nonsense%20%3D&q=enrolled%20%3D%20true&limit=x&zzz=1")
+        .await
+        .expect("list");
+    assert_eq!((odd.status, rows(&odd)), (200, 1), "{}", odd.body);
     // The export refuses it the same way.
     let csv = c
         .get(&format!("/devices/export.csv?{}", q(expr)))

@@ -13,11 +13,10 @@ use crate::store::DeviceFilter;
 use crate::timefmt::{ago, now_ms, rfc3339};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
 
 /// Devices on one page of the list.
 pub const PAGE_SIZE: u32 = 50;
@@ -35,12 +34,32 @@ pub fn routes() -> Router<AppState> {
 /// `?q=` the filter expression, `after=` the page's cursor, `trail=` the cursors of the pages
 /// before it (space-separated), for "Previous"; `limit=` devices a page (as the API's, 1 to
 /// 1000; [`PAGE_SIZE`] by default).
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 pub struct ListQuery {
     q: Option<String>,
     limit: Option<String>,
     after: Option<String>,
     trail: Option<String>,
+}
+
+impl ListQuery {
+    /// Read leniently (the last of a repeated parameter wins, unknown ones are ignored): a
+    /// hand-edited URL still gets the page, not a deserializer's refusal.
+    fn parse(raw: Option<&str>) -> ListQuery {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw.unwrap_or_default()).unwrap_or_default();
+        let mut q = ListQuery::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "q" => q.q = Some(v),
+                "limit" => q.limit = Some(v),
+                "after" => q.after = Some(v),
+                "trail" => q.trail = Some(v),
+                _ => {}
+            }
+        }
+        q
+    }
 }
 
 /// A device row as the table shows it (preformatted).
@@ -225,8 +244,9 @@ async fn list(
     State(state): State<AppState>,
     console: Console,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ConsoleError> {
+    let q = ListQuery::parse(raw.as_deref());
     let results = results(&state, &q).await?;
     let refused = results.error.is_some();
     let fragment = headers
@@ -259,8 +279,9 @@ async fn list(
 /// The CSV report of the search, the same columns as `GET /api/v1/devices?format=csv`.
 async fn export(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ConsoleError> {
+    let q = ListQuery::parse(raw.as_deref());
     let filter = DeviceFilter {
         limit: PAGE_SIZE,
         ..DeviceFilter::default()
