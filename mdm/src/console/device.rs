@@ -4,9 +4,11 @@
 //! command, lock, wipe, cancel the wipe, the three reveals), so the rules and the audit are
 //! theirs; the answer is this page again, with what was done or why it was refused beside the
 //! form, and a secret (a lock's PIN, a revealed one) shown once, on that answer only.
-//! How the page's parts are put into words is in `device_view.rs`.
+//! How the page's parts are put into words is in `device_view.rs`, its secrets in
+//! `device_secrets.rs`.
 
-use super::device_view::{self as view, Secret};
+use super::device_secrets::{self as secrets, Secret};
+use super::device_view as view;
 use super::page::{Chrome, ConsoleError, Nav, Notice, refusal, render_with};
 use super::session::Console;
 use crate::http::AppState;
@@ -265,7 +267,7 @@ async fn lock(
     };
     match state.service.lock(&udid, req, console.name()).await {
         Ok(issued) => {
-            let secret = view::issued_secret("DeviceLock", &issued);
+            let secret = secrets::issued_secret("DeviceLock", &issued);
             let notice = Notice::done(format!(
                 "DeviceLock queued ({}): write the PIN down now, it is shown once (the vault \
                  keeps it).",
@@ -310,7 +312,7 @@ async fn wipe(
     };
     match state.service.wipe(&udid, req, console.name()).await {
         Ok(issued) => {
-            let secret = view::issued_secret("EraseDevice", &issued);
+            let secret = secrets::issued_secret("EraseDevice", &issued);
             let notice = Notice::done(format!(
                 "EraseDevice queued ({}): the Mac is erased when it next connects. Its PIN is \
                  shown once below.",
@@ -437,7 +439,7 @@ async fn reveal_pins(
             .service
             .reveal_pins(&filter, console.name(), Some(reason))
             .await?;
-        Ok(view::pins_secret(&pins))
+        Ok(secrets::pins_secret(&pins))
     }
     .await;
     revealed(&state, &console, &udid, "pin", opened).await
@@ -461,7 +463,7 @@ async fn reveal_filevault_keys(
             .service
             .reveal_filevault_keys(&filter, console.name(), Some(reason))
             .await?;
-        Ok(view::filevault_secret(&keys))
+        Ok(secrets::filevault_secret(&keys))
     }
     .await;
     revealed(&state, &console, &udid, "filevault", opened).await
@@ -485,7 +487,7 @@ async fn reveal_recovery_lock_passwords(
             .service
             .reveal_recovery_lock_passwords(&filter, console.name(), Some(reason))
             .await?;
-        Ok(view::recovery_lock_secret(&reveal))
+        Ok(secrets::recovery_lock_secret(&reveal))
     }
     .await;
     revealed(&state, &console, &udid, "recovery-lock", opened).await

@@ -1,17 +1,13 @@
 //! One device's page put into words (`device.rs` has the routes and actions): what the
 //! services know about the Mac, read through the same calls as `GET /api/v1/devices/{udid}`,
 //! `…/inventory` and `…/commands`, preformatted for `device.html`; and the secrets an action
-//! opened, for showing once.
+//! opened, for showing once, are in `device_secrets.rs`.
 
 use crate::http::AppState;
 use crate::service::ServiceError;
 use crate::service::devices::EXPIRY_WARNING_DAYS;
-use crate::service::filevault::RevealedKey;
-use crate::service::lockwipe::{Issued, RevealedPin};
-use crate::service::recovery_lock::RecoveryLockReveal;
 use crate::store::{DeviceView, QueueEntryView, QueueStatus};
 use crate::timefmt::{ago, now_ms, rfc3339};
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 /// Commands shown in the history (the newest).
@@ -67,37 +63,7 @@ pub struct DeviceSheet {
     pub wipe_pending: bool,
 }
 
-/// A secret an action opened, shown once on its answer: a title, the secrets with what each
-/// is, and facts that say whether it matters.
-pub struct Secret {
-    pub title: String,
-    pub items: Vec<SecretItem>,
-    pub facts: Facts,
-    /// Said when there is nothing to show.
-    pub none: String,
-}
-
-pub struct SecretItem {
-    pub label: String,
-    /// Redacted in `Debug`, wiped on drop; exposed only into the page (`value()`).
-    pub value: SecretString,
-}
-
-impl SecretItem {
-    fn new(label: String, value: &str) -> SecretItem {
-        SecretItem {
-            label,
-            value: SecretString::from(value),
-        }
-    }
-
-    /// The secret, for the template that shows it once.
-    pub fn value(&self) -> &str {
-        self.value.expose_secret()
-    }
-}
-
-fn fact(facts: &mut Facts, label: &str, value: impl Into<String>) {
+pub(super) fn fact(facts: &mut Facts, label: &str, value: impl Into<String>) {
     facts.push((label.to_string(), value.into()));
 }
 
@@ -105,7 +71,7 @@ fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "—".into())
 }
 
-fn yes_no(v: Option<bool>) -> String {
+pub(super) fn yes_no(v: Option<bool>) -> String {
     match v {
         Some(true) => "Yes".into(),
         Some(false) => "No".into(),
@@ -222,7 +188,7 @@ fn inventory_facts(v: &Value) -> Facts {
     facts
 }
 
-fn pin_facts(facts: &mut Facts, d: &DeviceView) {
+pub(super) fn pin_facts(facts: &mut Facts, d: &DeviceView) {
     fact(
         facts,
         "PIN required for lock",
@@ -496,109 +462,6 @@ pub async fn sheet(state: &AppState, udid: &str) -> Result<DeviceSheet, ServiceE
         pins,
         wipe_pending,
     })
-}
-
-/// The PIN of a lock or wipe just queued, with the facts that say whether it will matter
-/// (Intel Macs without T2 need it to unlock; Apple silicon erase ignores it).
-pub fn issued_secret(request_type: &str, issued: &Issued) -> Secret {
-    let mut facts = Facts::new();
-    pin_facts(&mut facts, &issued.device);
-    Secret {
-        title: format!("{request_type} PIN"),
-        items: vec![SecretItem::new(
-            format!("PIN of {request_type} {}", issued.command_uuid),
-            issued.pin.expose_secret(),
-        )],
-        facts,
-        none: String::new(),
-    }
-}
-
-pub fn pins_secret(pins: &[RevealedPin]) -> Secret {
-    Secret {
-        title: "Unlock PINs revealed".into(),
-        items: pins
-            .iter()
-            .map(|p| {
-                SecretItem::new(
-                    format!(
-                        "{} {} by {} ({})",
-                        p.record.request_type,
-                        rfc3339(p.record.created_at),
-                        p.record.issued_by,
-                        p.record.status.as_str()
-                    ),
-                    p.pin.expose_secret(),
-                )
-            })
-            .collect(),
-        facts: Facts::new(),
-        none: "No lock or wipe PIN is escrowed for this Mac.".into(),
-    }
-}
-
-pub fn filevault_secret(keys: &[RevealedKey]) -> Secret {
-    Secret {
-        title: "FileVault recovery keys revealed".into(),
-        items: keys
-            .iter()
-            .map(|k| {
-                SecretItem::new(
-                    format!(
-                        "Key {} from {} ({}){}",
-                        rfc3339(k.record.received_at),
-                        k.record.source,
-                        k.record.state,
-                        if k.record.superseded_at.is_some() {
-                            ", superseded"
-                        } else {
-                            ""
-                        }
-                    ),
-                    k.key
-                        .as_ref()
-                        .map_or("(did not open: the envelope is kept)", |s| {
-                            s.expose_secret()
-                        }),
-                )
-            })
-            .collect(),
-        facts: Facts::new(),
-        none: "No FileVault personal recovery key is escrowed for this Mac.".into(),
-    }
-}
-
-pub fn recovery_lock_secret(r: &RecoveryLockReveal) -> Secret {
-    let mut facts = Facts::new();
-    fact(
-        &mut facts,
-        "Recovery Lock on (SecurityInfo)",
-        yes_no(r.recovery_lock_enabled),
-    );
-    Secret {
-        title: "Recovery Lock passwords revealed".into(),
-        items: r
-            .passwords
-            .iter()
-            .map(|p| {
-                SecretItem::new(
-                    format!(
-                        "{} {} by {} ({})",
-                        p.record.kind.as_str(),
-                        rfc3339(p.record.created_at),
-                        p.record.issued_by,
-                        p.record.state.as_str()
-                    ),
-                    match p.password.expose_secret() {
-                        "" => "(cleared: no password)",
-                        s => s,
-                    },
-                )
-            })
-            .collect(),
-        facts,
-        none: "No Recovery Lock password is escrowed for this Mac.".into(),
-    }
 }
 
 #[cfg(test)]

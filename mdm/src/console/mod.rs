@@ -13,6 +13,7 @@
 mod assets;
 mod dashboard;
 mod device;
+mod device_secrets;
 mod device_view;
 mod devices;
 mod page;
