@@ -12,6 +12,10 @@
 
 mod assets;
 mod dashboard;
+mod device;
+mod device_secrets;
+mod device_view;
+mod devices;
 mod form;
 mod golden_images;
 mod groups;
@@ -37,6 +41,8 @@ pub fn router(state: AppState, policy: CookiePolicy) -> Router {
         .merge(profiles::routes())
         .merge(golden_images::routes())
         .merge(os_updates::routes())
+        .merge(devices::routes())
+        .merge(device::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             session::require_console,

@@ -37,6 +37,18 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/os-updates", Read),
     ("POST", "/os-updates", Assign),
     ("POST", "/os-updates/{id}/delete", Assign),
+    // devices (as `GET /api/v1/devices`, `?format=csv`, `/devices/{udid}` and its actions)
+    ("GET", "/devices", Read),
+    ("GET", "/devices/export.csv", Read),
+    ("GET", "/devices/{udid}", Read),
+    ("POST", "/devices/{udid}/push", Commands),
+    ("POST", "/devices/{udid}/commands", Commands),
+    ("POST", "/devices/{udid}/lock", Lock),
+    ("POST", "/devices/{udid}/wipe", Wipe),
+    ("POST", "/devices/{udid}/wipe/cancel", Wipe),
+    ("POST", "/devices/{udid}/unlock-pins", PinReveal),
+    ("POST", "/devices/{udid}/filevault-keys", KeyReveal),
+    ("POST", "/devices/{udid}/recovery-lock-passwords", KeyReveal),
 ];
 
 /// The permission `method` on the route template `path` needs; `None` for a route the table

@@ -67,6 +67,17 @@ impl Reveal<'_> {
     }
 }
 
+/// The reason a reveal from the console must give (the API leaves it optional for scripts):
+/// the audit entry then says why a secret was opened.
+pub fn required_reason(reason: Option<&str>) -> Result<&str, super::ServiceError> {
+    match reason.map(str::trim) {
+        Some(r) if !r.is_empty() => Ok(r),
+        _ => Err(super::ServiceError::BadRequest(
+            "give a reason: it is kept in the audit log with the reveal".into(),
+        )),
+    }
+}
+
 impl super::MdmService {
     /// The audit entry of a reveal, written before anything is opened: `action` (`pin.reveal`,
     /// `filevault.key.reveal`, …), the Mac, the reason, and which secrets (`what`: their

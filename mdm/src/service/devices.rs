@@ -50,7 +50,44 @@ pub struct DevicePage {
     pub next_cursor: Option<String>,
 }
 
+/// A device as a list shows it: its row, whether FileVault is on (SecurityInfo), and the
+/// groups it is in.
+#[derive(Debug, Clone)]
+pub struct DeviceListRow {
+    pub device: DeviceView,
+    pub filevault: Option<bool>,
+    pub groups: Vec<String>,
+}
+
 impl MdmService {
+    /// A page of devices with their FileVault state and groups, read in bulk (a few queries
+    /// per page, none per row): the console's device list.
+    pub async fn device_rows(
+        &self,
+        devices: Vec<DeviceView>,
+    ) -> Result<Vec<DeviceListRow>, ServiceError> {
+        let ids: Vec<String> = devices.iter().map(|d| d.udid.clone()).collect();
+        let facts: std::collections::HashMap<String, Option<bool>> = self
+            .store
+            .device_facts_of_many(&ids)
+            .await?
+            .into_iter()
+            .map(|f| (f.udid, f.filevault_enabled))
+            .collect();
+        let mut groups = self.groups_of_devices(&ids).await?;
+        Ok(devices
+            .into_iter()
+            .map(|device| DeviceListRow {
+                filevault: facts.get(&device.udid).copied().flatten(),
+                groups: groups
+                    .remove(&device.udid)
+                    .map(|g| g.into_iter().collect())
+                    .unwrap_or_default(),
+                device,
+            })
+            .collect())
+    }
+
     /// The UDID of a device named by UDID or serial number (every verb that takes devices
     /// accepts either); `None` when Russet knows neither. A serial that several device rows
     /// share (a Mac seen under two UDIDs) is a bad request asking for the UDID.

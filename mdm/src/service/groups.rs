@@ -350,6 +350,37 @@ impl MdmService {
             }
             return Ok(out);
         }
+        self.memberships_in_bulk(udids, groups).await
+    }
+
+    /// Which groups each of these devices (by UDID) is in, every group considered: the
+    /// console's device list shows a page of devices with their groups in a few queries, not
+    /// one per row.
+    pub async fn groups_of_devices(
+        &self,
+        udids: &[String],
+    ) -> Result<HashMap<String, BTreeSet<String>>, ServiceError> {
+        let groups: BTreeSet<String> = self
+            .store
+            .groups()
+            .await?
+            .into_iter()
+            .map(|(g, _)| g.name)
+            .collect();
+        if groups.is_empty() || udids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.memberships_in_bulk(udids, &groups).await
+    }
+
+    /// [`Self::memberships`] for many devices: their facts and the static member rows naming
+    /// them, a query per 500 devices, and every smart group's filter over those facts.
+    async fn memberships_in_bulk(
+        &self,
+        udids: &[String],
+        groups: &BTreeSet<String>,
+    ) -> Result<HashMap<String, BTreeSet<String>>, ServiceError> {
+        let mut out: HashMap<String, BTreeSet<String>> = HashMap::new();
         // Only these devices' rows are read: a batch of a large fleet costs its own size, not
         // the size of the groups or of the fleet.
         let facts = self.store.device_facts_of_many(udids).await?;
