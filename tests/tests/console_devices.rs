@@ -4,7 +4,8 @@
 //! and exported as the API's CSV; a bad expression refused beside the field; one Mac's page;
 //! its actions through the services the API calls (push, a command, lock with its PIN shown
 //! once, a wipe refused for a wrong serial and one canceled, the audited reveals); a viewer
-//! shown no action and refused one. The browser scenario finds, opens, locks and reveals
+//! shown no action and refused one; the upkeep actions (inventory now, FileVault rotation,
+//! Recovery Lock set and clear, delete) and who may use them. The browser scenario finds, opens, locks and reveals
 //! like an admin would.
 
 use reqwest::Method;
@@ -18,6 +19,7 @@ russet_tests::on_both_backends!(
     a_bad_filter_is_refused_beside_the_search,
     a_device_page_and_its_actions_call_the_services,
     a_viewer_sees_no_action_and_is_refused_one,
+    the_upkeep_actions_call_the_services,
 );
 
 russet_tests::in_browser_on_both_backends!(an_admin_finds_locks_and_reveals_a_mac);
@@ -714,5 +716,122 @@ async fn an_admin_finds_locks_and_reveals_a_mac(backend: Backend) {
     assert!(!queued.iter().any(|c| c.0 == "EraseDevice"), "{queued:?}");
     assert!(queued.iter().any(|c| c.0 == "DeviceLock"));
     b.close().await.expect("close");
+    srv.stop().await;
+}
+
+async fn the_upkeep_actions_call_the_services(backend: Backend) {
+    let (srv, macs) = fleet(backend, &["Ada's MacBook"]).await;
+    let udid = macs[0].mac.udid.clone();
+    let created = srv
+        .api_ok(
+            Method::POST,
+            "/api/v1/admins",
+            Some(json!({"name": "olga", "role": "operator"})),
+        )
+        .await;
+    let op = signed_in(&srv, created["token"].as_str().expect("token")).await;
+    let page = op.get(&format!("/devices/{udid}")).await.expect("device");
+    for form in [
+        "inventory/refresh",
+        "filevault/rotate",
+        "recovery-lock\"",
+        "recovery-lock/clear",
+    ] {
+        assert!(
+            page.body
+                .contains(&format!("action=\"/devices/{udid}/{form}")),
+            "an operator is shown {form}"
+        );
+    }
+    assert!(
+        !page
+            .body
+            .contains(&format!("action=\"/devices/{udid}/delete\"")),
+        "deleting is an admin's"
+    );
+    let csrf = op.csrf().await.expect("csrf");
+    let at = |a: &str| format!("/devices/{udid}/{a}");
+
+    // Inventory now: the inventory commands are queued for this Mac.
+    let before = commands(&srv, &udid).await.len();
+    let done = op
+        .post_form(&at("inventory/refresh"), &[("csrf", &csrf)])
+        .await
+        .expect("refresh");
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Inventory asked for"));
+    assert!(commands(&srv, &udid).await.len() > before);
+
+    // No escrowed key yet: the rotation is refused with the service's reason, beside the form.
+    let refused = op
+        .post_form(&at("filevault/rotate"), &[("csrf", &csrf)])
+        .await
+        .expect("rotate");
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("id=\"upkeep-error\""));
+    assert!(refused.body.contains("no escrowed personal recovery key"));
+
+    // Recovery Lock with a typed password: escrowed (an admin's reveal shows it), never
+    // shown back on the page.
+    let set = op
+        .post_form(
+            &at("recovery-lock"),
+            &[("csrf", &csrf), ("password", "correct horse battery")],
+        )
+        .await
+        .expect("set");
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert!(
+        set.body.contains("Recovery Lock set queued"),
+        "{}",
+        set.body
+    );
+    assert!(!set.body.contains("correct horse battery"));
+    let vault = srv
+        .api_ok(
+            Method::GET,
+            &format!("/api/v1/recovery-lock-passwords?udid={udid}&reason=test"),
+            None,
+        )
+        .await;
+    assert!(
+        vault.to_string().contains("correct horse battery"),
+        "{vault}"
+    );
+    assert!(
+        commands(&srv, &udid)
+            .await
+            .iter()
+            .any(|c| c.0 == "SetRecoveryLock")
+    );
+
+    // Delete: refused to an operator; an admin must tick the box.
+    let no = op
+        .post_form(&at("delete"), &[("csrf", &csrf), ("confirm", "yes")])
+        .await
+        .expect("delete");
+    assert_eq!(no.status, 403);
+    let admin = signed_in(&srv, &srv.token).await;
+    let admin_csrf = admin.csrf().await.expect("csrf");
+    let unticked = admin
+        .post_form(&at("delete"), &[("csrf", &admin_csrf)])
+        .await
+        .expect("delete");
+    assert_eq!(unticked.status, 400);
+    assert!(unticked.body.contains("tick the box"));
+    let (status, _) = srv
+        .api(Method::GET, &format!("/api/v1/devices/{udid}"), None)
+        .await;
+    assert_eq!(status, 200, "still known");
+    let gone = admin
+        .post_form(&at("delete"), &[("csrf", &admin_csrf), ("confirm", "yes")])
+        .await
+        .expect("delete");
+    assert_eq!(gone.status, 303);
+    assert_eq!(gone.location(), Some("/devices"));
+    let (status, _) = srv
+        .api(Method::GET, &format!("/api/v1/devices/{udid}"), None)
+        .await;
+    assert_eq!(status, 404);
     srv.stop().await;
 }

@@ -60,6 +60,8 @@ pub const COMMON_COMMANDS: &[(&str, &str)] = &[
 #[derive(Default)]
 pub struct Forms {
     pub command_error: Option<String>,
+    /// FileVault rotation, Recovery Lock, inventory refresh, delete (`device_upkeep.rs`).
+    pub upkeep_error: Option<String>,
     pub lock_error: Option<String>,
     pub wipe_error: Option<String>,
     pub wipe_serial: String,
@@ -79,7 +81,7 @@ struct DevicePage {
 }
 
 /// The UDID of the device a path names (a UDID or a serial number).
-async fn resolve(state: &AppState, name: &str) -> Result<String, ConsoleError> {
+pub(super) async fn resolve(state: &AppState, name: &str) -> Result<String, ConsoleError> {
     state
         .service
         .udid_of(name)
@@ -88,7 +90,7 @@ async fn resolve(state: &AppState, name: &str) -> Result<String, ConsoleError> {
 }
 
 /// The page of `udid`, with what an action left to say.
-async fn page(
+pub(super) async fn page(
     state: &AppState,
     console: &Console,
     udid: &str,
@@ -131,7 +133,7 @@ async fn show(
 
 /// The answer to an action refused by its service: the page under the refusal's status,
 /// the reason beside the form (`place` puts it there) and at the top.
-async fn refused(
+pub(super) async fn refused(
     state: &AppState,
     console: &Console,
     udid: &str,

@@ -14,6 +14,7 @@ mod assets;
 mod dashboard;
 mod device;
 mod device_secrets;
+mod device_upkeep;
 mod device_view;
 mod devices;
 mod form;
@@ -43,6 +44,7 @@ pub fn router(state: AppState, policy: CookiePolicy) -> Router {
         .merge(os_updates::routes())
         .merge(devices::routes())
         .merge(device::routes())
+        .merge(device_upkeep::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             session::require_console,

@@ -49,6 +49,13 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/devices/{udid}/unlock-pins", PinReveal),
     ("POST", "/devices/{udid}/filevault-keys", KeyReveal),
     ("POST", "/devices/{udid}/recovery-lock-passwords", KeyReveal),
+    // the device's upkeep (as `/api/v1/inventory/refresh`, `…/filevault/rotate`,
+    // `…/recovery-lock` and `DELETE /api/v1/devices/{udid}`)
+    ("POST", "/devices/{udid}/inventory/refresh", Commands),
+    ("POST", "/devices/{udid}/filevault/rotate", DiskSecurity),
+    ("POST", "/devices/{udid}/recovery-lock", DiskSecurity),
+    ("POST", "/devices/{udid}/recovery-lock/clear", DiskSecurity),
+    ("POST", "/devices/{udid}/delete", DeviceDelete),
 ];
 
 /// The permission `method` on the route template `path` needs; `None` for a route the table
