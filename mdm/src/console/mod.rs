@@ -17,6 +17,7 @@ mod device_secrets;
 mod device_upkeep;
 mod device_view;
 mod devices;
+mod enrollment;
 mod form;
 mod golden_images;
 mod groups;
@@ -45,6 +46,7 @@ pub fn router(state: AppState, policy: CookiePolicy) -> Router {
         .merge(devices::routes())
         .merge(device::routes())
         .merge(device_upkeep::routes())
+        .merge(enrollment::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             session::require_console,

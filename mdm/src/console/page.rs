@@ -67,6 +67,7 @@ pub enum Nav {
     GoldenImages,
     OsUpdates,
     Dep,
+    Enrollment,
     Push,
     Audit,
     Admins,

@@ -56,6 +56,9 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/devices/{udid}/recovery-lock", DiskSecurity),
     ("POST", "/devices/{udid}/recovery-lock/clear", DiskSecurity),
     ("POST", "/devices/{udid}/delete", DeviceDelete),
+    // enrollment links (as `POST /api/v1/enroll-links`, `GET /api/v1/identities/expiring`)
+    ("GET", "/enrollment", Read),
+    ("POST", "/enrollment", Enrollment),
 ];
 
 /// The permission `method` on the route template `path` needs; `None` for a route the table
