@@ -10,10 +10,14 @@
 //! - `page`: the frame of every page, rendering, the console's error type.
 //! - one module per area with its own `routes()`: `dashboard`, …
 
+mod admins;
 mod assets;
+mod audit;
 mod dashboard;
+mod dep;
 mod page;
 mod permissions;
+mod push;
 mod session;
 
 pub use session::CookiePolicy;
@@ -28,6 +32,10 @@ pub fn router(state: AppState, policy: CookiePolicy) -> Router {
     let signed_in = Router::new()
         .route("/signout", post(session::sign_out))
         .merge(dashboard::routes())
+        .merge(dep::routes())
+        .merge(push::routes())
+        .merge(audit::routes())
+        .merge(admins::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             session::require_console,

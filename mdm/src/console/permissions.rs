@@ -8,7 +8,30 @@ use axum::http::Method;
 
 /// `(method, path as registered, permission)`. Sign-in and the assets need no session and
 /// are not here.
-pub const ROUTES: &[(&str, &str, Permission)] = &[("POST", "/signout", Read), ("GET", "/", Read)];
+pub const ROUTES: &[(&str, &str, Permission)] = &[
+    ("POST", "/signout", Read),
+    ("GET", "/", Read),
+    // DEP (as `/api/v1/dep`)
+    ("GET", "/dep", Read),
+    ("POST", "/dep/links", Dep),
+    ("GET", "/dep/links/{name}/certificate", Read),
+    ("POST", "/dep/links/{name}/token", Dep),
+    ("POST", "/dep/sync", Commands),
+    ("GET", "/dep/sync/{run}", Read),
+    ("POST", "/dep/profiles", Dep),
+    ("POST", "/dep/assign", Assign),
+    ("POST", "/dep/remove", Assign),
+    // the push certificate (as `/api/v1/apns`)
+    ("GET", "/push", Read),
+    ("POST", "/push/csr", PushCertificate),
+    ("POST", "/push/certificate", PushCertificate),
+    // the audit log
+    ("GET", "/audit", Read),
+    // admins (as `/api/v1/admins`)
+    ("GET", "/admins", Admins),
+    ("POST", "/admins", Admins),
+    ("POST", "/admins/{name}/revoke", Admins),
+];
 
 /// The permission `method` on the route template `path` needs; `None` for a route the table
 /// does not know.
