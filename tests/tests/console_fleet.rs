@@ -262,8 +262,12 @@ async fn refused_input_is_shown_beside_its_field(backend: Backend) {
         .post_form("/admins/admin/revoke", &[("csrf", &csrf)])
         .await
         .expect("revoke");
-    assert_eq!(last.status, 409, "{}", last.body);
-    assert!(last.body.contains("id=\"revoke-admin-error\""));
+    assert_eq!(last.status, 422, "{}", last.body);
+    assert!(
+        last.body
+            .contains("id=\"revoke-admin-error\" role=\"alert\"")
+    );
+    assert!(last.body.contains("last"), "{}", last.body);
 
     // A bad date on the audit page.
     let page = c.get("/audit?since=yesterday").await.expect("audit");
@@ -465,9 +469,11 @@ async fn the_dep_page_links_syncs_and_assigns(backend: Backend) {
     let audit = c.get("/audit?action=dep.").await.expect("audit");
     for action in [
         "dep.link.create",
+        "dep.link.token",
         "dep.sync",
         "dep.profile.create",
-        "dep.assign",
+        "dep.profile.assign",
+        "dep.profile.remove",
     ] {
         assert!(audit.body.contains(action), "{action}: {}", audit.body);
     }
