@@ -605,6 +605,10 @@ async fn the_dashboard_counts_real_macs_and_warns_of_the_push_certificate(backen
     b.click("form[role=search] button[type=submit]")
         .await
         .expect("filter");
+    // The filtered page has loaded once its caption says so (the old page had the entry too).
+    b.wait_text("table.audit caption", "filtered")
+        .await
+        .expect("filtered");
     let table = b
         .wait_text("table.audit", "apns.import")
         .await

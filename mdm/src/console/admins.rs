@@ -44,12 +44,12 @@ struct Created {
 struct AdminsPage {
     chrome: Chrome,
     admins: Vec<AdminRow>,
-    roles: [&'static str; 3],
+    /// The role options: `(role, selected)`.
+    roles: Vec<(&'static str, bool)>,
     created: Option<Created>,
     /// A refused create: the reason beside the name field, and what was typed.
     error: Option<String>,
     name: String,
-    role: String,
     /// A refused revoke: `(name, reason)`, beside that admin's row.
     revoke_error: Option<(String, String)>,
 }
@@ -81,13 +81,20 @@ async fn build(
     Ok(AdminsPage {
         chrome,
         admins,
-        roles: Role::ALL.map(Role::as_str),
+        roles: role_options(Role::Viewer.as_str()),
         created: None,
         error: None,
         name: String::new(),
-        role: Role::Viewer.as_str().to_string(),
         revoke_error: None,
     })
+}
+
+/// The role options with `role` selected.
+fn role_options(role: &str) -> Vec<(&'static str, bool)> {
+    Role::ALL
+        .iter()
+        .map(|r| (r.as_str(), r.as_str() == role))
+        .collect()
 }
 
 fn chrome(console: &Console) -> Chrome {
@@ -136,7 +143,7 @@ async fn create(
             let mut p = build(&state, &console, chrome(&console)).await?;
             p.error = Some(message);
             p.name = name.to_string();
-            p.role = form.role;
+            p.roles = role_options(form.role.trim());
             render_with(status, &p)
         }
     }

@@ -74,6 +74,24 @@ fn day_start(text: &str, days: i64) -> Option<i64> {
     Some((secs + days * 86_400) * 1000)
 }
 
+/// An entry's detail as people read it: `key: value; …`, strings bare, empty values left out.
+fn detail_text(detail: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match detail {
+        Value::Null => String::new(),
+        Value::Object(m) => m
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
 fn given(s: &str) -> Option<String> {
     Some(s.trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -150,11 +168,7 @@ async fn page(
             action: e.record.action,
             target: e.record.target,
             address: e.record.address.unwrap_or_default(),
-            detail: match &e.record.detail {
-                serde_json::Value::Object(m) if m.is_empty() => String::new(),
-                serde_json::Value::Null => String::new(),
-                d => d.to_string(),
-            },
+            detail: detail_text(&e.record.detail),
         })
         .collect();
     render_with(
@@ -172,7 +186,17 @@ async fn page(
 
 #[cfg(test)]
 mod tests {
-    use super::day_start;
+    use super::{day_start, detail_text};
+    use serde_json::json;
+
+    #[test]
+    fn details_read_as_key_value_pairs() {
+        assert_eq!(
+            detail_text(&json!({"role": "admin", "first_start": true, "gone": null})),
+            "first_start: true; role: admin"
+        );
+        assert_eq!(detail_text(&json!({})), "");
+    }
 
     #[test]
     fn dates_are_utc_days() {

@@ -84,10 +84,11 @@ impl LinkRow {
             }
             (true, None) => ("token without an expiry".to_string(), "warn"),
         };
-        let last_sync = match (l.last_sync_at, l.last_ok_at) {
+        // The last pass's own summary says whether it worked.
+        let last_sync = match (l.last_sync_at, view["last_sync"]["ok"].as_bool()) {
             (None, _) => "never".to_string(),
-            (Some(at), Some(ok)) if ok >= at => format!("{} (ok)", ago(now, at)),
-            (Some(at), _) => format!("{} (failed)", ago(now, at)),
+            (Some(at), Some(false)) => format!("{} (failed)", ago(now, at)),
+            (Some(at), _) => format!("{} (ok)", ago(now, at)),
         };
         let account = match (&l.server_name, &l.org_name) {
             (Some(s), Some(o)) => format!("{s} · {o}"),
@@ -320,7 +321,7 @@ async fn build(state: &AppState, chrome: Chrome, q: &PageQuery) -> Result<DepPag
 async fn after(
     state: &AppState,
     console: &Console,
-    outcome: Result<Option<Notice>, (StatusCode, Box<dyn FnOnce(&mut DepPage) + Send>)>,
+    outcome: Outcome,
 ) -> Result<Response, ConsoleError> {
     let chrome = Chrome::new(console, Nav::Dep, "DEP");
     match outcome {
@@ -336,6 +337,7 @@ async fn after(
     }
 }
 
+/// What an action came to: a notice, or a refusal's status and how to show it on the page.
 type Outcome = Result<Option<Notice>, (StatusCode, Box<dyn FnOnce(&mut DepPage) + Send>)>;
 
 fn refused(
