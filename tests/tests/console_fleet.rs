@@ -208,6 +208,13 @@ async fn an_admin_created_here_signs_in_with_the_token_shown_once(backend: Backe
     .expect("the token on the page")
     .to_string();
     assert!(token.starts_with("russet_"), "{token}");
+    assert_eq!(
+        made.headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store"),
+        "the page with the token is not cached"
+    );
     // Shown once: not on the list afterwards, nor in the audit log.
     let again = c.get("/admins").await.expect("admins");
     assert!(again.body.contains("id=\"admin-olga\""));
@@ -354,6 +361,15 @@ async fn the_dep_page_links_syncs_and_assigns(backend: Backend) {
         json!(cert.body)
     );
 
+    // An upload without the CSRF header (a form posted from elsewhere) is refused.
+    let forged = post_multipart(
+        &c,
+        "/dep/links/abm/token",
+        "",
+        &[("token", Some("abm_Token.p7m"), b"{}")],
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
     // The server token, uploaded as a file.
     let token = sim.tokens().to_json();
     let up = post_multipart(
@@ -381,6 +397,17 @@ async fn the_dep_page_links_syncs_and_assigns(backend: Backend) {
     let done = sync_until_done(&c, &started).await;
     assert!(done.contains("Sync finished"), "{done}");
     assert!(done.contains("abm: 30 fetched"), "{done}");
+    // Without htmx, "sync now" goes to the page showing the run.
+    let plain = c
+        .post_form("/dep/sync", &[("csrf", &csrf), ("link", "abm")])
+        .await
+        .expect("sync");
+    assert_eq!(plain.status, 303);
+    let run_page = plain.location().expect("location").to_string();
+    assert!(run_page.starts_with("/dep?run="), "{run_page}");
+    let shown = c.get(&run_page).await.expect("run page");
+    assert!(shown.body.contains("id=\"sync-run\""), "{}", shown.body);
+    sync_until_done(&c, &shown).await;
     let page = c.get("/dep").await.expect("dep");
     let serials: Vec<String> = sim
         .devices()
