@@ -1,7 +1,8 @@
 //! What the console's dashboard and audit page read (issue 18), written once for both
 //! backends (`impl_fleet_store!`): the fleet's figures, each one grouped query (never a
-//! query per device, and never on the check-in path), and the audit log filtered (migration
-//! `0028_audit_filters.sql` indexes it by actor and action).
+//! query per device, and never on the check-in path), and the audit log filtered. Migration
+//! `0028_console_reads.sql` indexes the audit log by actor and action, and the failed profile
+//! installs (a partial index: only failed rows).
 
 use super::{AuditEntry, StoreResult};
 use async_trait::async_trait;
