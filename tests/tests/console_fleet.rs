@@ -492,6 +492,37 @@ async fn the_dep_page_links_syncs_and_assigns(backend: Backend) {
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("id=\"profile-error\""));
     assert!(bad.body.contains("{not json</textarea>"));
+    // Apple refuses a new token (terms to accept): stored, Apple's refusal said, the link's
+    // alert on the DEP page and on the dashboard.
+    sim.inject("/account", 403, "T_C_NOT_SIGNED", 1);
+    let refused = post_multipart(
+        &c,
+        "/dep/links/abm/token",
+        &csrf,
+        &[
+            ("token", Some("abm_Token.p7m"), token.as_bytes()),
+            ("force", None, b"on"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    assert!(
+        refused.body.contains("but Apple refused it"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("T_C_NOT_SIGNED"));
+    assert!(
+        refused.body.contains("terms and conditions"),
+        "{}",
+        refused.body
+    );
+    let home = c.get("/").await.expect("dashboard");
+    assert!(
+        home.body.contains("DEP link abm: T_C_NOT_SIGNED"),
+        "{}",
+        home.body
+    );
     // Every step is in the audit log, findable by action prefix.
     let audit = c.get("/audit?action=dep.").await.expect("audit");
     for action in [
