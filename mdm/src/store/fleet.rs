@@ -1,7 +1,7 @@
 //! What the console's dashboard and audit page read (issue 18), written once for both
 //! backends (`impl_fleet_store!`): the fleet's figures, each one grouped query (never a
 //! query per device, and never on the check-in path), and the audit log filtered. Migration
-//! `0028_console_reads.sql` indexes the audit log by actor and action, and the failed profile
+//! `0028_console_reads.sql` indexes the audit log by actor, and the failed profile
 //! installs (a partial index: only failed rows).
 
 use super::{AuditEntry, StoreResult};
@@ -82,19 +82,15 @@ pub(crate) const FILEVAULT_UNESCROWED: &str = "SELECT COUNT(*) FROM inventory i 
      WHERE k.device_id = i.device_id AND k.state IN ('escrowed', 'unexpected') \
      AND k.superseded_at IS NULL)";
 
-/// `$2`..`$7` are NULL when not filtered on; `$3` and `$4` are LIKE patterns.
-pub(crate) const AUDIT_SEARCH: &str = "SELECT id, at, actor, action, target, detail, address \
-     FROM audit_log WHERE ($2 IS NULL OR id < $2) \
-     AND ($3 IS NULL OR actor = $3) \
-     AND ($4 IS NULL OR action LIKE $4 ESCAPE '\\') \
-     AND ($5 IS NULL OR lower(target) LIKE $5 ESCAPE '\\') \
-     AND ($6 IS NULL OR at >= $6) \
-     AND ($7 IS NULL OR at < $7) \
-     ORDER BY id DESC LIMIT $1";
+/// The audit query's start; [`FleetStore::audit_search`] adds a condition per filter given
+/// (only those, so the planner can use `audit_log_actor_idx` for an actor), then the order and
+/// the limit.
+pub(crate) const AUDIT_SEARCH: &str =
+    "SELECT id, at, actor, action, target, detail, address FROM audit_log WHERE 1 = 1";
 
 /// Implements [`FleetStore`] for a backend whose struct has a `pool` field.
 macro_rules! impl_fleet_store {
-    ($store:ty) => {
+    ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::fleet::FleetStore for $store {
             async fn fleet_counts(
@@ -129,22 +125,33 @@ macro_rules! impl_fleet_store {
                 f: &$crate::store::fleet::AuditFilter,
             ) -> $crate::store::StoreResult<Vec<$crate::store::AuditEntry>> {
                 use $crate::store::fleet::like_literal;
-                let action = f.action.as_deref().map(|a| format!("{}%", like_literal(a)));
-                let target = f
-                    .target
-                    .as_deref()
-                    .map(|t| format!("%{}%", like_literal(&t.to_lowercase())));
+                let mut qb = sqlx::QueryBuilder::<$db>::new($crate::store::fleet::AUDIT_SEARCH);
+                if let Some(before) = f.before {
+                    qb.push(" AND id < ").push_bind(before);
+                }
+                if let Some(actor) = &f.actor {
+                    qb.push(" AND actor = ").push_bind(actor.clone());
+                }
+                if let Some(action) = &f.action {
+                    qb.push(" AND action LIKE ")
+                        .push_bind(format!("{}%", like_literal(action)))
+                        .push(" ESCAPE '\\'");
+                }
+                if let Some(target) = &f.target {
+                    qb.push(" AND lower(target) LIKE ")
+                        .push_bind(format!("%{}%", like_literal(&target.to_lowercase())))
+                        .push(" ESCAPE '\\'");
+                }
+                if let Some(since) = f.since {
+                    qb.push(" AND at >= ").push_bind(since);
+                }
+                if let Some(until) = f.until {
+                    qb.push(" AND at < ").push_bind(until);
+                }
+                qb.push(" ORDER BY id DESC LIMIT ")
+                    .push_bind($crate::store::rows::clamp_limit(f.limit));
                 let rows: Vec<$crate::store::rows::AuditRow> =
-                    sqlx::query_as($crate::store::fleet::AUDIT_SEARCH)
-                        .bind($crate::store::rows::clamp_limit(f.limit))
-                        .bind(f.before)
-                        .bind(f.actor.as_deref())
-                        .bind(action)
-                        .bind(target)
-                        .bind(f.since)
-                        .bind(f.until)
-                        .fetch_all(&self.pool)
-                        .await?;
+                    qb.build_query_as().fetch_all(&self.pool).await?;
                 Ok(rows
                     .into_iter()
                     .map($crate::store::AuditEntry::try_from)
