@@ -10,8 +10,11 @@
 //! - `page`: the frame of every page, rendering, the console's error type.
 //! - one module per area with its own `routes()`: `dashboard`, …
 
+mod admins;
 mod assets;
+mod audit;
 mod dashboard;
+mod dep;
 mod device;
 mod device_secrets;
 mod device_upkeep;
@@ -25,6 +28,7 @@ mod os_updates;
 mod page;
 mod permissions;
 mod profiles;
+mod push;
 mod session;
 
 pub use session::CookiePolicy;
@@ -47,6 +51,10 @@ pub fn router(state: AppState, policy: CookiePolicy) -> Router {
         .merge(device::routes())
         .merge(device_upkeep::routes())
         .merge(enrollment::routes())
+        .merge(dep::routes())
+        .merge(push::routes())
+        .merge(audit::routes())
+        .merge(admins::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             session::require_console,

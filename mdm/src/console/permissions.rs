@@ -59,6 +59,26 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     // enrollment links (as `POST /api/v1/enroll-links`, `GET /api/v1/identities/expiring`)
     ("GET", "/enrollment", Read),
     ("POST", "/enrollment", Enrollment),
+    // DEP (as `/api/v1/dep`)
+    ("GET", "/dep", Read),
+    ("POST", "/dep/links", Dep),
+    ("GET", "/dep/links/{name}/certificate", Read),
+    ("POST", "/dep/links/{name}/token", Dep),
+    ("POST", "/dep/sync", Commands),
+    ("GET", "/dep/sync/{run}", Read),
+    ("POST", "/dep/profiles", Dep),
+    ("POST", "/dep/assign", Assign),
+    ("POST", "/dep/remove", Assign),
+    // the push certificate (as `/api/v1/apns`)
+    ("GET", "/push", Read),
+    ("POST", "/push/csr", PushCertificate),
+    ("POST", "/push/certificate", PushCertificate),
+    // the audit log
+    ("GET", "/audit", Read),
+    // admins (as `/api/v1/admins`)
+    ("GET", "/admins", Admins),
+    ("POST", "/admins", Admins),
+    ("POST", "/admins/{name}/revoke", Admins),
 ];
 
 /// The permission `method` on the route template `path` needs; `None` for a route the table

@@ -17,6 +17,7 @@ pub mod enrollment;
 mod error;
 mod facts;
 pub mod filevault;
+pub mod fleet;
 mod gauges;
 pub mod golden_image_fetch;
 pub mod golden_image_input;

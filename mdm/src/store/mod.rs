@@ -15,6 +15,7 @@ mod core_store;
 pub mod ddm;
 pub mod dep;
 pub mod filevault;
+pub mod fleet;
 pub mod golden_images;
 pub mod groups;
 pub mod identity;
@@ -40,6 +41,7 @@ pub use console::ConsoleStore;
 pub use ddm::DdmStore;
 pub use dep::DepStore;
 pub use filevault::FileVaultStore;
+pub use fleet::FleetStore;
 pub use golden_images::GoldenImageStore;
 pub use groups::GroupStore;
 pub use identity::{
@@ -542,6 +544,7 @@ pub trait Store:
     + InventoryStore
     + WebhookStore
     + FileVaultStore
+    + FleetStore
     + RecoveryLockStore
     + GoldenImageStore
     + ParallelsActivationStore

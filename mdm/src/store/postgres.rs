@@ -196,6 +196,7 @@ super::profiles::impl_profile_store!(PostgresStore, sqlx::Postgres);
 super::inventory::impl_inventory_store!(PostgresStore, sqlx::Postgres);
 super::webhooks::impl_webhook_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
 super::filevault::impl_filevault_store!(PostgresStore, sqlx::Postgres);
+super::fleet::impl_fleet_store!(PostgresStore, sqlx::Postgres);
 super::recovery_lock::impl_recovery_lock_store!(PostgresStore, sqlx::Postgres);
 super::golden_images::impl_golden_image_store!(PostgresStore);
 super::parallels_activation::impl_parallels_activation_store!(PostgresStore);

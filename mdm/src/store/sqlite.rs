@@ -258,6 +258,7 @@ super::profiles::impl_profile_store!(SqliteStore, sqlx::Sqlite);
 super::inventory::impl_inventory_store!(SqliteStore, sqlx::Sqlite);
 super::webhooks::impl_webhook_store!(SqliteStore, sqlx::Sqlite, "");
 super::filevault::impl_filevault_store!(SqliteStore, sqlx::Sqlite);
+super::fleet::impl_fleet_store!(SqliteStore, sqlx::Sqlite);
 super::recovery_lock::impl_recovery_lock_store!(SqliteStore, sqlx::Sqlite);
 super::golden_images::impl_golden_image_store!(SqliteStore);
 super::parallels_activation::impl_parallels_activation_store!(SqliteStore);

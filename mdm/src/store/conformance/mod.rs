@@ -16,6 +16,7 @@ mod ddm;
 mod dep;
 mod escrow;
 mod filevault;
+mod fleet;
 mod golden_images;
 mod groups;
 mod inventory;
@@ -115,6 +116,10 @@ conformance! {
         concurrent_assignments_of_a_group_have_one_winner,
     ],
     parallels_activation: [a_group_holds_one_parallels_activation],
+    fleet: [
+        fleet_counts_group_device_channels,
+        audit_search_filters_newest_first,
+    ],
     groups: [
         group_names_are_unique_regardless_of_case,
         static_members_resolve_by_udid_and_serial,
