@@ -171,8 +171,10 @@ async fn delete(
     let udid = resolve(&state, &name).await?;
     if form.confirm.as_deref() != Some("yes") {
         let message = "tick the box to confirm: Russet forgets this Mac".to_string();
-        let mut forms = Forms::default();
-        forms.upkeep_error = Some(message.clone());
+        let forms = Forms {
+            upkeep_error: Some(message.clone()),
+            ..Forms::default()
+        };
         return page(
             &state,
             &console,
