@@ -1,13 +1,13 @@
 //! The web console's front door (issue 18), on SQLite and PostgreSQL: signing in with an
 //! admin token, the session cookie, signed-out access sent to the sign-in page, CSRF refusals,
-//! signing out, a revoked admin's session ending at once, and a viewer's hidden and refused
-//! buttons. Browser scenarios drive a headless Chromium; the rest use plain HTTP to see the
+//! signing out, a revoked admin's session ending at once, a viewer's hidden and refused
+//! buttons, and markup a (hostile) Mac reports shown as text, never run. Browser scenarios drive a headless Chromium; the rest use plain HTTP to see the
 //! redirects, cookies and refusals themselves.
 
 use reqwest::Method;
 use russet_tests::browser::Browser;
 use russet_tests::console_http::ConsoleClient;
-use russet_tests::{Backend, TestServer};
+use russet_tests::{Backend, ManagedMac, TestServer};
 use serde_json::json;
 
 russet_tests::on_both_backends!(
@@ -16,6 +16,7 @@ russet_tests::on_both_backends!(
     a_form_without_its_csrf_token_is_refused,
     sign_out_and_revoke_end_the_session,
     a_viewer_is_refused_what_it_may_not_do,
+    markup_a_mac_reports_is_shown_as_text,
 );
 
 russet_tests::in_browser_on_both_backends!(an_admin_signs_in_and_out_in_a_browser);
@@ -282,5 +283,32 @@ async fn an_admin_signs_in_and_out_in_a_browser(backend: Backend) {
     b.goto("/").await.expect("goto");
     b.wait_for("#token").await.expect("redirected");
     b.close().await.expect("close");
+    srv.stop().await;
+}
+
+async fn markup_a_mac_reports_is_shown_as_text(backend: Backend) {
+    // A device's name is whatever the Mac (or whoever holds its identity) says it is.
+    let srv = TestServer::start_with(backend, &["--inventory", "true"]).await;
+    let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let mut mac = ManagedMac::new(srv.mac());
+    mac.device_name = hostile.to_string();
+    mac.enroll().await;
+    mac.converge().await;
+    let udid = mac.mac.udid.clone();
+    let mut c = ConsoleClient::new(&srv.admin_url);
+    c.sign_in(&srv.token).await.expect("sign in");
+    for path in ["/devices".to_string(), format!("/devices/{udid}")] {
+        let page = c.get(&path).await.expect("page");
+        assert_eq!(page.status, 200, "{path}");
+        // Escaped as text (askama writes numeric entities).
+        assert!(
+            page.body
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62;&#60;img src=x"),
+            "{path} does not show the name: {}",
+            page.body
+        );
+        assert!(!page.body.contains("<script>alert(1)"), "{path} runs it");
+        assert!(!page.body.contains("<img src=x"), "{path} renders it");
+    }
     srv.stop().await;
 }
