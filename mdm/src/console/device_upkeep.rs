@@ -10,6 +10,7 @@ use super::device::{Forms, page, refused, resolve};
 use super::page::{ConsoleError, Notice};
 use super::session::Console;
 use crate::http::AppState;
+use crate::service::ServiceError;
 use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
@@ -29,23 +30,29 @@ pub fn routes() -> Router<AppState> {
         .route("/devices/{udid}/delete", post(delete))
 }
 
-/// The page again with `notice` (an action queued).
-async fn done(
+/// The page again: what the service queued (`Ok`, the notice's text), or its refusal beside
+/// the Upkeep card.
+async fn answer(
     state: &AppState,
     console: &Console,
     udid: &str,
-    notice: Option<Notice>,
+    outcome: Result<String, ServiceError>,
 ) -> Result<Response, ConsoleError> {
-    page(
-        state,
-        console,
-        udid,
-        StatusCode::OK,
-        notice,
-        Forms::default(),
-        None,
-    )
-    .await
+    match outcome {
+        Ok(text) => {
+            page(
+                state,
+                console,
+                udid,
+                StatusCode::OK,
+                Notice::done(text),
+                Forms::default(),
+                None,
+            )
+            .await
+        }
+        Err(e) => refused(state, console, udid, e, |f, m| f.upkeep_error = Some(m)).await,
+    }
 }
 
 async fn refresh_inventory(
@@ -54,19 +61,15 @@ async fn refresh_inventory(
     Path(name): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let udid = resolve(&state, &name).await?;
-    match state
+    let outcome = state
         .inventory
         .refresh(std::slice::from_ref(&udid), None, console.name())
         .await
-    {
-        Ok(_) => {
-            let notice = Notice::done(
-                "Inventory asked for: the Mac answers when it next connects (push it to hurry).",
-            );
-            done(&state, &console, &udid, notice).await
-        }
-        Err(e) => refused(&state, &console, &udid, e, |f, m| f.upkeep_error = Some(m)).await,
-    }
+        .map(|_| {
+            "Inventory asked for: the Mac answers when it next connects (push it to hurry)."
+                .to_string()
+        });
+    answer(&state, &console, &udid, outcome).await
 }
 
 async fn rotate_filevault(
@@ -75,21 +78,18 @@ async fn rotate_filevault(
     Path(name): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let udid = resolve(&state, &name).await?;
-    match state
+    let outcome = state
         .service
         .rotate_filevault_key(&udid, console.name())
         .await
-    {
-        Ok(r) => {
-            let notice = Notice::done(format!(
+        .map(|r| {
+            format!(
                 "Rotation queued ({}): the Mac makes a new personal recovery key and Russet \
                  escrows it; the old one stays in the vault.",
                 r.command_uuid
-            ));
-            done(&state, &console, &udid, notice).await
-        }
-        Err(e) => refused(&state, &console, &udid, e, |f, m| f.upkeep_error = Some(m)).await,
-    }
+            )
+        });
+    answer(&state, &console, &udid, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -106,12 +106,11 @@ async fn set_recovery_lock(
 ) -> Result<Response, ConsoleError> {
     let udid = resolve(&state, &name).await?;
     let password = form.password.filter(|p| !p.is_empty());
-    match state
+    let outcome = state
         .service
         .set_recovery_lock(&udid, password, console.name())
         .await
-    {
-        Ok(i) => {
+        .map(|i| {
             let what = if i.replaces_current {
                 "rotation"
             } else {
@@ -122,15 +121,13 @@ async fn set_recovery_lock(
             } else {
                 "your password"
             };
-            let notice = Notice::done(format!(
+            format!(
                 "Recovery Lock {what} queued ({}) with {how}, escrowed before it was sent: \
                  reveal it from the Recovery Lock card.",
                 i.command_uuid
-            ));
-            done(&state, &console, &udid, notice).await
-        }
-        Err(e) => refused(&state, &console, &udid, e, |f, m| f.upkeep_error = Some(m)).await,
-    }
+            )
+        });
+    answer(&state, &console, &udid, outcome).await
 }
 
 async fn clear_recovery_lock(
@@ -139,20 +136,17 @@ async fn clear_recovery_lock(
     Path(name): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let udid = resolve(&state, &name).await?;
-    match state
+    let outcome = state
         .service
         .clear_recovery_lock(&udid, console.name())
         .await
-    {
-        Ok(i) => {
-            let notice = Notice::done(format!(
+        .map(|i| {
+            format!(
                 "Recovery Lock clear queued ({}); the old password stays in the vault.",
                 i.command_uuid
-            ));
-            done(&state, &console, &udid, notice).await
-        }
-        Err(e) => refused(&state, &console, &udid, e, |f, m| f.upkeep_error = Some(m)).await,
-    }
+            )
+        });
+    answer(&state, &console, &udid, outcome).await
 }
 
 #[derive(Deserialize)]
