@@ -154,12 +154,20 @@ impl Dispatcher {
                 rx.recv().await.map(|t| (t, rx))
             });
             let outcomes = ahead
-                .map(|t| async move {
+                .map(|t| {
                     let push = MdmPush {
                         token: t.push_token,
                         push_magic: t.push_magic,
                     };
-                    (t.enrollment_id, client.push_with_retry(&push).await)
+                    // A task of its own, so the pushes spread over the runtime's threads.
+                    let client = client.clone();
+                    let task = tokio::spawn(async move { client.push_with_retry(&push).await });
+                    async move {
+                        let outcome = task.await.unwrap_or_else(|e| PushOutcome::Retry {
+                            reason: format!("push task failed: {e}"),
+                        });
+                        (t.enrollment_id, outcome)
+                    }
                 })
                 .buffer_unordered(CONCURRENCY);
             let mut outcomes = std::pin::pin!(outcomes);
