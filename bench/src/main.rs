@@ -9,6 +9,7 @@
 //! `Mdm-Signature` shape; `--search` measures device search and the inventory sweep instead
 //! (`search.rs`).
 
+mod fanout;
 mod identities;
 mod profiles;
 mod search;
@@ -84,6 +85,10 @@ struct Args {
     /// through the store, filters timed over HTTP, then the sweep (see `search.rs`).
     #[arg(long)]
     search: bool,
+    /// The enqueue and push fan-out only, `--rounds` times (at least once), on `--macs`
+    /// enrollments written through the store: no identities needed (see `fanout.rs`).
+    #[arg(long)]
+    fanout: bool,
 }
 
 #[tokio::main]
@@ -135,6 +140,28 @@ async fn main() -> anyhow::Result<()> {
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
         return search::run(&bin, dir.path(), &files, &args.db, args.macs).await;
+    }
+    if args.fanout {
+        anyhow::ensure!(
+            matches!(args.db.as_str(), "sqlite" | "postgres"),
+            "--db {}: sqlite or postgres",
+            args.db
+        );
+        println!(
+            "russet-bench --fanout: {} seeded Macs, database {}, {} cores",
+            args.macs,
+            args.db,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        let run = fanout::Run {
+            bin: &bin,
+            dir: dir.path(),
+            files: &files,
+            fake: &fake,
+            apns_ca: &apns_ca,
+            topic: &topic,
+        };
+        return run.go(&args.db, args.macs, args.rounds).await;
     }
 
     // Identities the cache lacks come from a server's /scep, as a Mac gets its own: a separate

@@ -2,18 +2,23 @@
 //!
 //! Enqueueing a command hands its UUID to a worker that waits a short window, gathers every
 //! enrollment that has any of the announced commands open (one push per enrollment per window,
-//! however many commands arrived), and pushes them concurrently. A sweep re-pushes enrollments
-//! that have open commands but have neither checked in nor been pushed for a while. The APNs
-//! client is rebuilt whenever the active push certificate in the database changes, so a renewed
-//! certificate takes effect on every node without a restart.
+//! however many commands arrived), and pushes them concurrently. A fleet-wide command streams
+//! through: its targets are read a page at a time as the pushes need them and the outcomes are
+//! recorded a page at a time while the pushes go on, so a fan-out to 100,000 Macs holds a few
+//! pages, never the fleet. A sweep re-pushes enrollments that have open commands but have
+//! neither checked in nor been pushed for a while. The APNs client is rebuilt whenever the
+//! active push certificate in the database changes, so a renewed certificate takes effect on
+//! every node without a restart.
 
 use super::SETTING_PUSH_ALERT;
 use crate::secrets::{Sealed, SecretBox};
 use crate::service::{Pusher, ServiceError};
 use crate::store::{PushResultRecord, PushTarget, Store};
 use crate::timefmt::now_ms;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, future, stream};
 use russet_apns::{ApnsClient, ApnsConfig, MdmPush, PushCertificate, PushOutcome};
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, watch};
@@ -25,6 +30,8 @@ const CONCURRENCY: usize = 512;
 /// The sweep re-pushes enrollments silent (no check-in, no push) for this long.
 const SWEEP_SILENCE: Duration = Duration::from_secs(3600);
 const SWEEP_BATCH: u32 = 10_000;
+/// Targets read, and outcomes recorded, at a time.
+const PAGE: u32 = 2_000;
 
 #[derive(Debug, Clone)]
 pub struct DispatcherSettings {
@@ -115,61 +122,96 @@ impl Dispatcher {
         let Some(client) = self.client().await? else {
             return Ok(PushReport::NoCertificate);
         };
-        let mut outcomes = self.push_targets(&client, vec![target]).await;
-        Ok(outcomes
-            .pop()
+        let tally = self.push_all(&client, stream::iter([target])).await;
+        Ok(tally
+            .last
             .map(PushReport::Sent)
             .unwrap_or(PushReport::NoTarget))
     }
 
-    /// Push every target (deduplicated by enrollment) and record what happened.
-    async fn push_targets(
+    /// Push every target, at most [`CONCURRENCY`] in flight, and record what happened a page
+    /// at a time while the pushes go on. The reading stays about a page ahead of the pushes
+    /// (so a page read never leaves the pushes waiting), a slow APNs slows the reading, and
+    /// the recording holds back the pushes only when it is two pages behind.
+    async fn push_all(
         &self,
         client: &ApnsClient,
-        targets: Vec<PushTarget>,
-    ) -> Vec<PushOutcome> {
-        let mut ids = Vec::with_capacity(targets.len());
-        let pushes: Vec<MdmPush> = targets
-            .into_iter()
-            .map(|t| {
-                ids.push(t.enrollment_id);
-                MdmPush {
-                    token: t.push_token,
-                    push_magic: t.push_magic,
+        targets: impl Stream<Item = PushTarget>,
+    ) -> Tally {
+        let page = PAGE as usize;
+        let (ahead_tx, ahead_rx) = mpsc::channel::<PushTarget>(page);
+        let read = async move {
+            let mut targets = std::pin::pin!(targets);
+            while let Some(t) = targets.next().await {
+                if ahead_tx.send(t).await.is_err() {
+                    break;
                 }
-            })
-            .collect();
-        let results = client.push_many(pushes, CONCURRENCY).await;
-        let at = now_ms();
-        let mut records = Vec::with_capacity(results.len());
-        let mut refused = None;
-        let mut outcomes = Vec::with_capacity(results.len());
-        for (enrollment_id, (_, outcome)) in ids.into_iter().zip(results) {
-            crate::telemetry::push(outcome_label(&outcome));
-            let (result, block) = describe(&outcome);
-            if let PushOutcome::CertificateRefused { reason } = &outcome {
-                refused = Some(reason.clone());
             }
-            records.push(PushResultRecord {
-                enrollment_id,
-                at,
-                result,
-                block,
+        };
+        let (records_tx, mut records_rx) = mpsc::channel::<Vec<PushResultRecord>>(2);
+        let push = async move {
+            let ahead = stream::unfold(ahead_rx, |mut rx| async move {
+                rx.recv().await.map(|t| (t, rx))
             });
-            outcomes.push(outcome);
-        }
-        if let Err(e) = self.store.record_pushes(&records).await {
-            tracing::error!(error = %e, "recording push results failed");
-        }
-        if let Some(reason) = refused {
+            let outcomes = ahead
+                .map(|t| {
+                    let push = MdmPush {
+                        token: t.push_token,
+                        push_magic: t.push_magic,
+                    };
+                    // A task of its own, so the pushes spread over the runtime's threads.
+                    let client = client.clone();
+                    let task = tokio::spawn(async move { client.push_with_retry(&push).await });
+                    async move {
+                        let outcome = task.await.unwrap_or_else(|e| PushOutcome::Retry {
+                            reason: format!("push task failed: {e}"),
+                        });
+                        (t.enrollment_id, outcome)
+                    }
+                })
+                .buffer_unordered(CONCURRENCY);
+            let mut outcomes = std::pin::pin!(outcomes);
+            let mut tally = Tally::default();
+            let mut records = Vec::with_capacity(page);
+            while let Some((enrollment_id, outcome)) = outcomes.next().await {
+                crate::telemetry::push(outcome_label(&outcome));
+                let (result, block) = describe(&outcome);
+                records.push(PushResultRecord {
+                    enrollment_id,
+                    at: now_ms(),
+                    result,
+                    block,
+                });
+                tally.add(outcome);
+                if records.len() >= page {
+                    let full = std::mem::replace(&mut records, Vec::with_capacity(page));
+                    if records_tx.send(full).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            if !records.is_empty() {
+                let _ = records_tx.send(records).await;
+            }
+            tally
+        };
+        let record = async {
+            while let Some(records) = records_rx.recv().await {
+                if let Err(e) = self.store.record_pushes(&records).await {
+                    tracing::error!(error = %e, "recording push results failed");
+                }
+            }
+        };
+        let ((), tally, ()) = tokio::join!(read, push, record);
+        if let Some(reason) = &tally.refused {
             // The whole topic is refused: every later push would fail the same way.
             tracing::error!(%reason, "APNs refuses the push certificate: renew or re-import it");
-            let alert = format!("{reason} (at {})", crate::timefmt::rfc3339(at));
+            let alert = format!("{reason} (at {})", crate::timefmt::rfc3339(now_ms()));
             if let Err(e) = self.store.set_setting(SETTING_PUSH_ALERT, &alert).await {
                 tracing::error!(error = %e, "storing the APNs alert failed");
             }
         }
-        outcomes
+        tally
     }
 
     /// Push the enrollments that have any of these commands open.
@@ -187,31 +229,23 @@ impl Dispatcher {
                 return;
             }
         };
-        let mut targets: HashMap<String, PushTarget> = HashMap::new();
-        for uuid in command_uuids {
-            match self.store.push_targets_for_command(uuid).await {
-                Ok(found) => {
-                    for t in found {
-                        targets.entry(t.enrollment_id.clone()).or_insert(t);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, command_uuid = %uuid, "finding push targets failed")
-                }
-            }
+        // One push per enrollment per window: with several commands, an enrollment holding
+        // more than one of them is pushed for the first only.
+        let several = command_uuids.len() > 1;
+        let mut pushed = HashSet::new();
+        let store = self.store.as_ref();
+        let targets = stream::iter(command_uuids.to_vec())
+            .flat_map(move |uuid| command_targets(store, uuid))
+            .filter(move |t| future::ready(!several || pushed.insert(t.enrollment_id.clone())))
+            .boxed();
+        let tally = self.push_all(&client, targets).await;
+        if tally.pushed > 0 {
+            tracing::info!(
+                pushed = tally.pushed,
+                delivered = tally.delivered,
+                "pushed devices with new commands"
+            );
         }
-        if targets.is_empty() {
-            return;
-        }
-        let n = targets.len();
-        let outcomes = self
-            .push_targets(&client, targets.into_values().collect())
-            .await;
-        let delivered = outcomes
-            .iter()
-            .filter(|o| **o == PushOutcome::Delivered)
-            .count();
-        tracing::info!(pushed = n, delivered, "pushed devices with new commands");
     }
 
     async fn sweep_once(&self) {
@@ -233,7 +267,7 @@ impl Dispatcher {
         }
         if let Ok(Some(client)) = self.client().await {
             let n = targets.len();
-            self.push_targets(&client, targets).await;
+            self.push_all(&client, stream::iter(targets)).await;
             tracing::info!(
                 pushed = n,
                 "sweep re-pushed silent devices with pending commands"
@@ -247,6 +281,60 @@ impl Pusher for Dispatcher {
         // The receiver lives as long as the worker; after shutdown there is nobody to wake.
         let _ = self.announce.send(command_uuid.to_string());
     }
+}
+
+/// What a run of pushes came to.
+#[derive(Debug, Default)]
+struct Tally {
+    pushed: usize,
+    delivered: usize,
+    /// APNs refused the push certificate (for one push or more).
+    refused: Option<String>,
+    /// The outcome of the last push to finish.
+    last: Option<PushOutcome>,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: PushOutcome) {
+        self.pushed += 1;
+        match &outcome {
+            PushOutcome::Delivered => self.delivered += 1,
+            PushOutcome::CertificateRefused { reason } => self.refused = Some(reason.clone()),
+            _ => {}
+        }
+        self.last = Some(outcome);
+    }
+}
+
+/// The push targets of one command, read a page at a time (in enrollment order) as the pushes
+/// take them. A failed read ends the stream: what was read is pushed, the rest waits for the
+/// sweep.
+fn command_targets(store: &dyn Store, command_uuid: String) -> BoxStream<'_, PushTarget> {
+    let first = Some(String::new());
+    stream::unfold(
+        (command_uuid, first),
+        move |(command_uuid, after)| async move {
+            let after = after?;
+            match store
+                .push_targets_for_command(&command_uuid, &after, PAGE)
+                .await
+            {
+                Ok(page) if page.is_empty() => None,
+                Ok(page) => {
+                    let next = (page.len() >= PAGE as usize)
+                        .then(|| page.last().map(|t| t.enrollment_id.clone()))
+                        .flatten();
+                    Some((stream::iter(page), (command_uuid, next)))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, %command_uuid, "finding push targets failed");
+                    None
+                }
+            }
+        },
+    )
+    .flatten()
+    .boxed()
 }
 
 /// A push outcome as stored on the enrollment: (result text, block reason).

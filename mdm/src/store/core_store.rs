@@ -68,6 +68,15 @@ pub(crate) fn delivered(
 }
 
 /// The per-target answer of an enqueue, in the caller's order (duplicates included).
+/// Targets queued per statement. Each chunk takes its queue order after the previous one's
+/// (SQLite numbers from `MAX(seq)`, PostgreSQL's sequence counts on), so FIFO holds across
+/// chunks.
+#[cfg(not(test))]
+pub(crate) const ENQUEUE_CHUNK: usize = 10_000;
+/// Small in tests, so the conformance suite's bulk enqueue spans several chunks.
+#[cfg(test)]
+pub(crate) const ENQUEUE_CHUNK: usize = 128;
+
 pub(crate) fn enqueue_results(
     enrollment_ids: &[String],
     unknown: Vec<String>,
@@ -104,7 +113,12 @@ macro_rules! impl_core_store {
                     .bind(cmd.payload_sealed)
                     .execute(&mut **tx)
                     .await?;
-                let unknown = Self::enqueue_targets(tx, cmd, enrollment_ids).await?;
+                // In chunks: a fleet-wide command names 100k targets, and each statement holds
+                // its list several times over (bound, copied, expanded by the database).
+                let mut unknown = Vec::new();
+                for chunk in enrollment_ids.chunks($crate::store::core_store::ENQUEUE_CHUNK) {
+                    unknown.extend(Self::enqueue_targets(tx, cmd, chunk).await?);
+                }
                 Ok($crate::store::core_store::enqueue_results(
                     enrollment_ids,
                     unknown,

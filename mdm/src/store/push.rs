@@ -50,8 +50,15 @@ pub struct PushCsrKey {
 
 #[async_trait]
 pub trait PushStore: Send + Sync {
-    /// Enabled enrollments holding an open entry of this command, with a token, not blocked.
-    async fn push_targets_for_command(&self, command_uuid: &str) -> StoreResult<Vec<PushTarget>>;
+    /// Enabled enrollments holding an open entry of this command, with a token, not blocked:
+    /// one page, at most `limit` in enrollment ID order after `after` (`""` for the first). A
+    /// fleet-wide command has 100k targets: the push fan-out reads them a page at a time.
+    async fn push_targets_for_command(
+        &self,
+        command_uuid: &str,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<PushTarget>>;
 
     /// One enrollment (enabled, with a token), blocked or not.
     async fn push_target(&self, enrollment_id: &str) -> StoreResult<Option<PushTarget>>;
@@ -65,7 +72,7 @@ pub trait PushStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<PushTarget>>;
 
-    /// Record push outcomes (one transaction).
+    /// Record push outcomes (one transaction; one statement per few hundred outcomes).
     async fn record_pushes(&self, results: &[PushResultRecord]) -> StoreResult<()>;
 
     /// The newest push certificate: the active one.
@@ -96,16 +103,27 @@ macro_rules! impl_push_store {
             async fn push_targets_for_command(
                 &self,
                 command_uuid: &str,
+                after: &str,
+                limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::store::push::PushTarget>> {
+                // A range of `queue_command_idx` (command_uuid, enrollment_id), in order, each
+                // joined to its enrollment. `e.id > $2` (implied by the join) lets a merge join
+                // start the enrollments where the page starts. Planned with the values
+                // (`persistent(false)`): PostgreSQL's generic plan merge-joins from the first
+                // enrollment, for a one-Mac command too.
                 let sql = format!(
                     "SELECT {} FROM queue_entries q JOIN enrollments e ON e.id = q.enrollment_id \
-                     WHERE q.command_uuid = $1 AND q.status IN ('Pending', 'Sent', 'NotNow') \
+                     WHERE q.command_uuid = $1 AND q.enrollment_id > $2 AND e.id > $2 \
+                     AND q.status IN ('Pending', 'Sent', 'NotNow') \
                      AND e.enabled AND e.push_token IS NOT NULL AND e.push_magic IS NOT NULL \
-                     AND e.push_blocked IS NULL",
+                     AND e.push_blocked IS NULL ORDER BY q.enrollment_id LIMIT $3",
                     $crate::store::push::target_columns()
                 );
                 Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(command_uuid)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .persistent(false)
                     .fetch_all(&self.pool)
                     .await?)
             }
@@ -152,18 +170,17 @@ macro_rules! impl_push_store {
                 &self,
                 results: &[$crate::store::push::PushResultRecord],
             ) -> $crate::store::StoreResult<()> {
+                if results.is_empty() {
+                    return Ok(());
+                }
                 let mut tx = self.pool.begin().await?;
-                for r in results {
-                    sqlx::query(
-                        "UPDATE enrollments SET last_push_at = $2, last_push_result = $3, \
-                         push_blocked = COALESCE($4, push_blocked) WHERE id = $1",
-                    )
-                    .bind(&r.enrollment_id)
-                    .bind(r.at)
-                    .bind(&r.result)
-                    .bind(&r.block)
-                    .execute(&mut *tx)
-                    .await?;
+                for chunk in results.chunks($crate::store::push::RECORD_CHUNK) {
+                    let sql = $crate::store::push::record_pushes_sql(chunk.len());
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for r in chunk {
+                        q = q.bind(&r.enrollment_id).bind(r.at).bind(&r.result).bind(&r.block);
+                    }
+                    q.execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -233,4 +250,28 @@ pub(crate) use impl_push_store;
 #[doc(hidden)]
 pub fn target_columns() -> &'static str {
     TARGET_COLUMNS
+}
+
+/// Outcomes recorded per statement (4 parameters each: well under both databases' limits).
+#[doc(hidden)]
+pub const RECORD_CHUNK: usize = 500;
+
+/// One statement recording `n` push outcomes: a list of (id, at, result, block) joined to the
+/// enrollments. Both databases read `WITH … UPDATE … FROM` the same way.
+#[doc(hidden)]
+pub fn record_pushes_sql(n: usize) -> String {
+    let mut sql = String::from("WITH v (id, at, result, block) AS (VALUES ");
+    for i in 0..n {
+        let p = i * 4;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
+    }
+    sql.push_str(
+        ") UPDATE enrollments SET last_push_at = v.at, last_push_result = v.result, \
+         push_blocked = COALESCE(v.block, enrollments.push_blocked) FROM v \
+         WHERE enrollments.id = v.id",
+    );
+    sql
 }

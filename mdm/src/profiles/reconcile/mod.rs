@@ -85,6 +85,20 @@ pub struct ReconcileReport {
     pub commands: usize,
 }
 
+impl ReconcileReport {
+    fn log(&self) {
+        if self.commands > 0 {
+            tracing::info!(
+                devices = self.devices,
+                installs = self.installs,
+                removals = self.removals,
+                commands = self.commands,
+                "profiles reconciled"
+            );
+        }
+    }
+}
+
 /// The engine; what each device should have comes from a [`DesiredSource`] passed to each
 /// call (the profile catalog, which owns the reconciler).
 pub struct Reconciler {
@@ -115,166 +129,176 @@ impl Reconciler {
     ) -> Result<ReconcileReport, ServiceError> {
         let mut report = ReconcileReport::default();
         for chunk in device_ids.chunks(BATCH) {
-            let devices: Vec<DeviceView> = self
-                .store
-                .devices_by_ids(chunk)
-                .await?
-                .into_iter()
-                .filter(|d| d.enrolled)
-                .collect();
-            if devices.is_empty() {
-                continue;
+            self.reconcile_batch(source, chunk, None, &mut report)
+                .await?;
+        }
+        report.log();
+        Ok(report)
+    }
+
+    /// [`reconcile`](Self::reconcile) for one batch of devices. `states`: these devices'
+    /// profile states when the caller has just read them and changed none (a ProfileList that
+    /// confirmed what Russet knew), so they are not read a second time.
+    async fn reconcile_batch(
+        &self,
+        source: &dyn DesiredSource,
+        chunk: &[String],
+        states: Option<Vec<ProfileStateRow>>,
+        report: &mut ReconcileReport,
+    ) -> Result<(), ServiceError> {
+        let devices: Vec<DeviceView> = self
+            .store
+            .devices_by_ids(chunk)
+            .await?
+            .into_iter()
+            .filter(|d| d.enrolled)
+            .collect();
+        if devices.is_empty() {
+            return Ok(());
+        }
+        report.devices += devices.len();
+        let desired = source.desired_for(&devices).await?;
+        let states = match states {
+            Some(states) => states,
+            None => {
+                let ids: Vec<String> = devices.iter().map(|d| d.udid.clone()).collect();
+                self.store.profile_states_of_devices(&ids).await?
             }
-            report.devices += devices.len();
-            let desired = source.desired_for(&devices).await?;
-            let ids: Vec<String> = devices.iter().map(|d| d.udid.clone()).collect();
-            let states = self.store.profile_states_of_devices(&ids).await?;
-            let mut known: HashMap<&str, BTreeMap<String, Known>> = HashMap::new();
-            for row in &states {
-                if let Some(k) = known_of(row) {
-                    known
-                        .entry(row.enrollment_id.as_str())
-                        .or_default()
-                        .insert(row.identifier.clone(), k);
-                }
+        };
+        let mut known: HashMap<&str, BTreeMap<String, Known>> = HashMap::new();
+        for row in &states {
+            if let Some(k) = known_of(row) {
+                known
+                    .entry(row.enrollment_id.as_str())
+                    .or_default()
+                    .insert(row.identifier.clone(), k);
             }
-            let now = now_ms();
-            // (identifier, version) → channels to install it on; identifier → to remove it from.
-            let mut installs: BTreeMap<(String, i64), Vec<Item>> = BTreeMap::new();
-            let mut removals: BTreeMap<String, Vec<Item>> = BTreeMap::new();
-            let mut per_device: HashMap<(String, i64), bool> = HashMap::new();
-            let empty = BTreeMap::new();
-            for device in &devices {
-                let wants = desired.get(&device.udid).map(Vec::as_slice).unwrap_or(&[]);
-                for (target, scope) in channels(device) {
-                    let wanted: BTreeMap<String, Wanted> = wants
-                        .iter()
-                        .filter(|p| p.scope == scope)
-                        .map(|p| {
-                            per_device.insert((p.identifier.clone(), p.version), p.per_device);
-                            let w = Wanted {
-                                version: p.version,
-                                payload_uuid: p.payload_uuid.clone(),
-                            };
-                            (p.identifier.clone(), w)
-                        })
-                        .collect();
-                    let known_here = known.get(target.enrollment_id).unwrap_or(&empty);
-                    for action in plan::plan(&wanted, known_here, now) {
-                        match action {
-                            Action::Install {
-                                identifier,
-                                version,
-                            } => {
-                                let payload_uuid = wanted
-                                    .get(&identifier)
-                                    .map(|w| w.payload_uuid.clone())
-                                    .unwrap_or_default();
-                                installs
-                                    .entry((identifier, version))
-                                    .or_default()
-                                    .push(Item {
-                                        target: target.clone(),
-                                        version,
-                                        payload_uuid,
-                                    });
-                            }
-                            Action::Remove { identifier } => {
-                                // The row keeps the version it had.
-                                let k = known_here.get(&identifier);
-                                removals.entry(identifier).or_default().push(Item {
+        }
+        let now = now_ms();
+        // (identifier, version) → channels to install it on; identifier → to remove it from.
+        let mut installs: BTreeMap<(String, i64), Vec<Item>> = BTreeMap::new();
+        let mut removals: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+        let mut per_device: HashMap<(String, i64), bool> = HashMap::new();
+        let empty = BTreeMap::new();
+        for device in &devices {
+            let wants = desired.get(&device.udid).map(Vec::as_slice).unwrap_or(&[]);
+            for (target, scope) in channels(device) {
+                let wanted: BTreeMap<String, Wanted> = wants
+                    .iter()
+                    .filter(|p| p.scope == scope)
+                    .map(|p| {
+                        per_device.insert((p.identifier.clone(), p.version), p.per_device);
+                        let w = Wanted {
+                            version: p.version,
+                            payload_uuid: p.payload_uuid.clone(),
+                        };
+                        (p.identifier.clone(), w)
+                    })
+                    .collect();
+                let known_here = known.get(target.enrollment_id).unwrap_or(&empty);
+                for action in plan::plan(&wanted, known_here, now) {
+                    match action {
+                        Action::Install {
+                            identifier,
+                            version,
+                        } => {
+                            let payload_uuid = wanted
+                                .get(&identifier)
+                                .map(|w| w.payload_uuid.clone())
+                                .unwrap_or_default();
+                            installs
+                                .entry((identifier, version))
+                                .or_default()
+                                .push(Item {
                                     target: target.clone(),
-                                    version: k.map_or(0, |k| k.version),
-                                    payload_uuid: k
-                                        .map(|k| k.payload_uuid.clone())
-                                        .unwrap_or_default(),
+                                    version,
+                                    payload_uuid,
                                 });
-                            }
+                        }
+                        Action::Remove { identifier } => {
+                            // The row keeps the version it had.
+                            let k = known_here.get(&identifier);
+                            removals.entry(identifier).or_default().push(Item {
+                                target: target.clone(),
+                                version: k.map_or(0, |k| k.version),
+                                payload_uuid: k.map(|k| k.payload_uuid.clone()).unwrap_or_default(),
+                            });
                         }
                     }
                 }
             }
-            let mut queued = Vec::new();
-            let mut undeliverable: Vec<(String, String)> = Vec::new();
-            for ((identifier, version), items) in &installs {
-                report.installs += items.len();
-                // A profile with variables is expanded for each channel: one command each.
-                let size = if per_device
-                    .get(&(identifier.clone(), *version))
-                    .copied()
-                    .unwrap_or(false)
+        }
+        let mut queued = Vec::new();
+        let mut undeliverable: Vec<(String, String)> = Vec::new();
+        for ((identifier, version), items) in &installs {
+            report.installs += items.len();
+            // A profile with variables is expanded for each channel: one command each.
+            let size = if per_device
+                .get(&(identifier.clone(), *version))
+                .copied()
+                .unwrap_or(false)
+            {
+                1
+            } else {
+                items.len()
+            };
+            for group in items.chunks(size) {
+                let Some(first) = group.first() else { continue };
+                let body = match source
+                    .deliverable(identifier, *version, &first.target)
+                    .await
                 {
-                    1
-                } else {
-                    items.len()
+                    Ok(body) => body,
+                    // This channel cannot get this version (a variable it uses has no
+                    // value here): it fails, like a refusal by the Mac, and the others go on.
+                    Err(ServiceError::Conflict(why)) if group.len() == 1 => {
+                        undeliverable.push((first.target.enrollment_id.to_string(), why));
+                        queued.extend(recorded(group, identifier, State::Failed, None));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 };
-                for group in items.chunks(size) {
-                    let Some(first) = group.first() else { continue };
-                    let body = match source
-                        .deliverable(identifier, *version, &first.target)
-                        .await
-                    {
-                        Ok(body) => body,
-                        // This channel cannot get this version (a variable it uses has no
-                        // value here): it fails, like a refusal by the Mac, and the others go on.
-                        Err(ServiceError::Conflict(why)) if group.len() == 1 => {
-                            undeliverable.push((first.target.enrollment_id.to_string(), why));
-                            queued.extend(recorded(group, identifier, State::Failed, None));
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    };
-                    let command = Command::install_profile(body)?;
-                    self.queue(&command, group).await?;
-                    report.commands += 1;
-                    queued.extend(recorded(group, identifier, State::Pending, Some(&command)));
-                }
-            }
-            for (identifier, items) in &removals {
-                report.removals += items.len();
-                let command = Command::remove_profile(identifier)?;
-                self.queue(&command, items).await?;
+                let command = Command::install_profile(body)?;
+                self.queue(&command, group).await?;
                 report.commands += 1;
-                queued.extend(recorded(items, identifier, State::Removing, Some(&command)));
-            }
-            self.store.record_profile_commands(&queued, now).await?;
-            for (enrollment_id, why) in undeliverable {
-                let Some(row) = queued
-                    .iter()
-                    .find(|q| q.enrollment_id == enrollment_id && q.state == "failed")
-                else {
-                    continue;
-                };
-                let known = self
-                    .store
-                    .profile_states_of_devices(std::slice::from_ref(&row.device_id))
-                    .await?;
-                let Some(state) = known
-                    .iter()
-                    .find(|k| k.enrollment_id == enrollment_id && k.identifier == row.identifier)
-                else {
-                    continue;
-                };
-                let change = plan::Change {
-                    identifier: row.identifier.clone(),
-                    state: State::Failed,
-                    failed: true,
-                    forget_command: false,
-                    error: Some(serde_json::json!({"message": why})),
-                };
-                self.apply(&enrollment_id, state, change, None, now).await?;
+                queued.extend(recorded(group, identifier, State::Pending, Some(&command)));
             }
         }
-        if report.commands > 0 {
-            tracing::info!(
-                devices = report.devices,
-                installs = report.installs,
-                removals = report.removals,
-                commands = report.commands,
-                "profiles reconciled"
-            );
+        for (identifier, items) in &removals {
+            report.removals += items.len();
+            let command = Command::remove_profile(identifier)?;
+            self.queue(&command, items).await?;
+            report.commands += 1;
+            queued.extend(recorded(items, identifier, State::Removing, Some(&command)));
         }
-        Ok(report)
+        self.store.record_profile_commands(&queued, now).await?;
+        for (enrollment_id, why) in undeliverable {
+            let Some(row) = queued
+                .iter()
+                .find(|q| q.enrollment_id == enrollment_id && q.state == "failed")
+            else {
+                continue;
+            };
+            let known = self
+                .store
+                .profile_states_of_devices(std::slice::from_ref(&row.device_id))
+                .await?;
+            let Some(state) = known
+                .iter()
+                .find(|k| k.enrollment_id == enrollment_id && k.identifier == row.identifier)
+            else {
+                continue;
+            };
+            let change = plan::Change {
+                identifier: row.identifier.clone(),
+                state: State::Failed,
+                failed: true,
+                forget_command: false,
+                error: Some(serde_json::json!({"message": why})),
+            };
+            self.apply(&enrollment_id, state, change, None, now).await?;
+        }
+        Ok(())
     }
 
     /// Ask these channels for their ProfileList (managed profiles only), unless one is already
@@ -410,10 +434,12 @@ impl Reconciler {
             }
         }
         let now = now_ms();
+        let mut changed = false;
         for change in plan::after_profile_list(&known, &installed) {
             if let Some(row) = mine.iter().find(|r| r.identifier == change.identifier) {
                 self.apply(&ev.enrollment_id, row, change, None, now)
                     .await?;
+                changed = true;
             }
         }
         if asked_at.is_some() {
@@ -421,9 +447,18 @@ impl Reconciler {
                 .clear_profile_check(&ev.enrollment_id, &ev.command_uuid)
                 .await?;
         }
-        // What drifted goes back on the way now, in this session.
-        self.reconcile(source, std::slice::from_ref(&ev.device_id))
-            .await?;
+        // What drifted goes back on the way now, in this session. A list that changed nothing
+        // (the usual answer) leaves the states just read as they are: the plan uses them.
+        let unchanged = (!changed).then_some(states);
+        let mut report = ReconcileReport::default();
+        self.reconcile_batch(
+            source,
+            std::slice::from_ref(&ev.device_id),
+            unchanged,
+            &mut report,
+        )
+        .await?;
+        report.log();
         Ok(())
     }
 

@@ -23,6 +23,7 @@ mod inventory;
 mod parallels_activation;
 mod profile_states;
 mod profiles;
+mod push;
 mod queue;
 mod recovery_lock;
 mod webhooks;
@@ -85,6 +86,7 @@ conformance! {
         device_commands_newest_first,
         device_information_facts_land_on_the_device,
     ],
+    push: [push_targets_come_in_pages_and_outcomes_are_recorded_in_bulk],
     escrow: [
         escrowed_pin_follows_its_command_and_outlives_the_device,
         escrow_needs_an_enrolled_device_and_is_atomic,

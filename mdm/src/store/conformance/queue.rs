@@ -240,15 +240,24 @@ pub(super) async fn enqueue_to_many_targets(s: &dyn Store) {
         enroll(s, &id, 10).await;
         targets.push(id);
     }
-    targets.push("missing".into());
+    // Queued a chunk at a time (`ENQUEUE_CHUNK`, 128 in tests): an unknown target and a
+    // target named twice, in different chunks, answer as in one statement.
+    targets.insert(200, "missing".into());
+    targets.push("D0005".into());
     let res = s
         .enqueue(&cmd("bulk", PRIORITY_NORMAL, 11), &targets)
         .await
         .unwrap();
-    assert_eq!(res.iter().filter(|r| r.queued).count(), n);
-    assert!(!res.last().unwrap().queued);
+    assert_eq!(res.len(), n + 2);
+    assert_eq!(res.iter().filter(|r| r.queued).count(), n + 1);
+    assert_eq!(
+        (res[200].enrollment_id.as_str(), res[200].queued),
+        ("missing", false)
+    );
+    assert!(res.last().unwrap().queued);
     assert_eq!(s.command("bulk").await.unwrap().unwrap().entries.len(), n);
     assert_eq!(next(&idle(s, "D0123", 12).await), Some("bulk"));
+    assert_eq!(next(&idle(s, "D0299", 12).await), Some("bulk"));
 }
 
 pub(super) async fn cancel_only_pending_entries(s: &dyn Store) {
