@@ -258,6 +258,22 @@ impl TestServer {
             .await
     }
 
+    /// Create an admin named `name` with `role` (`viewer`, `operator`, `admin`) through the
+    /// API: its token.
+    pub async fn admin_token(&self, name: &str, role: &str) -> String {
+        let created = self
+            .api_ok(
+                reqwest::Method::POST,
+                "/api/v1/admins",
+                Some(serde_json::json!({"name": name, "role": role})),
+            )
+            .await;
+        created["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token for {name}: {created}"))
+            .to_string()
+    }
+
     /// Admin API call that must succeed (2xx): its JSON answer; fails the test otherwise.
     pub async fn api_ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let (status, v) = self.api(method, path, body).await;

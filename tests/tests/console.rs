@@ -8,7 +8,6 @@ use reqwest::Method;
 use russet_tests::browser::Browser;
 use russet_tests::console_http::ConsoleClient;
 use russet_tests::{Backend, ManagedMac, TestServer};
-use serde_json::json;
 
 russet_tests::on_both_backends!(
     signed_out_requests_go_to_sign_in,
@@ -206,14 +205,8 @@ async fn sign_out_and_revoke_end_the_session(backend: Backend) {
     assert_eq!(c.get("/").await.expect("get").status, 303);
 
     // An operator signs in; revoking it ends the session on its next request.
-    let created = srv
-        .api_ok(
-            Method::POST,
-            "/api/v1/admins",
-            Some(json!({"name": "olivia", "role": "operator"})),
-        )
-        .await;
-    let token = created["token"].as_str().expect("token").to_string();
+    let created = srv.admin_token("olivia", "operator").await;
+    let token = created.clone();
     let mut op = ConsoleClient::new(&srv.admin_url);
     assert_eq!(op.sign_in(&token).await.expect("sign in").status, 303);
     assert_eq!(op.get("/").await.expect("get").status, 200);
@@ -230,14 +223,8 @@ async fn sign_out_and_revoke_end_the_session(backend: Backend) {
 
 async fn a_viewer_is_refused_what_it_may_not_do(backend: Backend) {
     let srv = TestServer::start(backend).await;
-    let created = srv
-        .api_ok(
-            Method::POST,
-            "/api/v1/admins",
-            Some(json!({"name": "vera", "role": "viewer"})),
-        )
-        .await;
-    let token = created["token"].as_str().expect("token").to_string();
+    let created = srv.admin_token("vera", "viewer").await;
+    let token = created.clone();
     let mut c = ConsoleClient::new(&srv.admin_url);
     c.sign_in(&token).await.expect("sign in");
     let home = c.get("/").await.expect("dashboard");

@@ -59,14 +59,8 @@ async fn signed_in(srv: &TestServer, token: &str) -> (ConsoleClient, String) {
 }
 
 async fn viewer_token(srv: &TestServer) -> String {
-    let created = srv
-        .api_ok(
-            Method::POST,
-            "/api/v1/admins",
-            Some(json!({"name": "vera", "role": "viewer"})),
-        )
-        .await;
-    created["token"].as_str().expect("token").to_string()
+    let created = srv.admin_token("vera", "viewer").await;
+    created.clone()
 }
 
 /// A multipart upload of `bytes` as the `mobileconfig` file field, as htmx sends it (with

@@ -550,14 +550,8 @@ async fn a_device_page_and_its_actions_call_the_services(backend: Backend) {
 async fn a_viewer_sees_no_action_and_is_refused_one(backend: Backend) {
     let (srv, macs) = fleet(backend, &["Ada's MacBook"]).await;
     let udid = macs[0].mac.udid.clone();
-    let created = srv
-        .api_ok(
-            Method::POST,
-            "/api/v1/admins",
-            Some(json!({"name": "vera", "role": "viewer"})),
-        )
-        .await;
-    let token = created["token"].as_str().expect("token").to_string();
+    let created = srv.admin_token("vera", "viewer").await;
+    let token = created.clone();
     let c = signed_in(&srv, &token).await;
     let page = c.get(&format!("/devices/{udid}")).await.expect("device");
     assert_eq!(page.status, 200);
@@ -722,14 +716,8 @@ async fn an_admin_finds_locks_and_reveals_a_mac(backend: Backend) {
 async fn the_upkeep_actions_call_the_services(backend: Backend) {
     let (srv, macs) = fleet(backend, &["Ada's MacBook"]).await;
     let udid = macs[0].mac.udid.clone();
-    let created = srv
-        .api_ok(
-            Method::POST,
-            "/api/v1/admins",
-            Some(json!({"name": "olga", "role": "operator"})),
-        )
-        .await;
-    let op = signed_in(&srv, created["token"].as_str().expect("token")).await;
+    let created = srv.admin_token("olga", "operator").await;
+    let op = signed_in(&srv, created.as_str()).await;
     let page = op.get(&format!("/devices/{udid}")).await.expect("device");
     for form in [
         "inventory/refresh",

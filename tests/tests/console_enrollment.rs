@@ -6,7 +6,6 @@
 use reqwest::Method;
 use russet_tests::console_http::{ConsoleClient, Page};
 use russet_tests::{Backend, TestServer};
-use serde_json::json;
 
 russet_tests::on_both_backends!(an_admin_makes_a_link_a_mac_can_use, refusals);
 
@@ -98,17 +97,9 @@ async fn refusals(backend: Backend) {
     let audit = srv.api_ok(Method::GET, "/api/v1/audit", None).await;
     assert!(!audit.to_string().contains("enroll_link.create"));
 
-    let viewer = srv
-        .api_ok(
-            Method::POST,
-            "/api/v1/admins",
-            Some(json!({"name": "vera", "role": "viewer"})),
-        )
-        .await;
+    let viewer = srv.admin_token("vera", "viewer").await;
     let mut v = ConsoleClient::new(&srv.admin_url);
-    v.sign_in(viewer["token"].as_str().expect("token"))
-        .await
-        .expect("sign in");
+    v.sign_in(viewer.as_str()).await.expect("sign in");
     let page = v.get("/enrollment").await.expect("page");
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("id=\"link-form\""));

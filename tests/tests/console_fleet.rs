@@ -36,18 +36,6 @@ async fn signed_in(srv: &TestServer, token: &str) -> ConsoleClient {
     c
 }
 
-/// A new admin's token, made through the API.
-async fn admin_token(srv: &TestServer, name: &str, role: &str) -> String {
-    let created = srv
-        .api_ok(
-            Method::POST,
-            "/api/v1/admins",
-            Some(json!({"name": name, "role": role})),
-        )
-        .await;
-    created["token"].as_str().expect("token").to_string()
-}
-
 /// A `multipart/form-data` body: `(name, filename, content)` per part.
 fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "russet-test-boundary-7c1f";
@@ -110,7 +98,7 @@ fn between<'a>(body: &'a str, start: &str, end: &str) -> Option<&'a str> {
 
 async fn a_viewer_gets_no_admin_buttons_and_is_refused(backend: Backend) {
     let srv = TestServer::start(backend).await;
-    let viewer = signed_in(&srv, &admin_token(&srv, "vera", "viewer").await).await;
+    let viewer = signed_in(&srv, &srv.admin_token("vera", "viewer").await).await;
     let csrf = viewer.csrf().await.expect("csrf");
     let admin = signed_in(&srv, &srv.token).await;
 
@@ -170,7 +158,7 @@ async fn a_viewer_gets_no_admin_buttons_and_is_refused(backend: Backend) {
     assert_eq!(links["links"], json!([]));
 
     // An operator may sync and assign, not create links or touch the push certificate.
-    let op = signed_in(&srv, &admin_token(&srv, "otto", "operator").await).await;
+    let op = signed_in(&srv, &srv.admin_token("otto", "operator").await).await;
     let dep_page = op.get("/dep").await.expect("dep");
     assert!(dep_page.body.contains("action=\"/dep/sync\""));
     assert!(dep_page.body.contains("action=\"/dep/assign\""));
