@@ -190,18 +190,13 @@ impl Run<'_> {
             fake.clear_records();
             let (cpu0, _) = server.usage();
             let t = Instant::now();
-            let r = http
-                .post(format!("{}/api/v1/commands", server.admin_url))
-                .bearer_auth(&server.token)
-                .json(&json!({"devices": devices, "command": {"request_type": "SecurityInfo"}}))
-                .send()
-                .await?;
-            anyhow::ensure!(
-                r.status().as_u16() == 201,
-                "bulk enqueue: {}",
-                r.text().await?
+            drop(
+                server
+                    .enqueue_to_all(&http, &devices)
+                    .await?
+                    .bytes()
+                    .await?,
             );
-            drop(r.bytes().await?);
             let enqueue = t.elapsed();
             let (cpu1, rss_enqueued) = server.usage();
             report(

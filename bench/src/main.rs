@@ -307,17 +307,7 @@ async fn main() -> anyhow::Result<()> {
     // 2. One command enqueued to every Mac; 3. push fan-out to the fake APNs.
     let devices: Vec<String> = macs.iter().map(|m| m.udid.clone()).collect();
     let t = Instant::now();
-    let r = http
-        .post(format!("{}/api/v1/commands", server.admin_url))
-        .bearer_auth(&server.token)
-        .json(&json!({"devices": devices, "command": {"request_type": "SecurityInfo"}}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        r.status().as_u16() == 201,
-        "bulk enqueue: {}",
-        r.text().await?
-    );
+    let _answer = server.enqueue_to_all(&http, &devices).await?;
     let enqueue = t.elapsed();
     let (cpu2, rss_enqueued) = server.usage();
     report(

@@ -22,6 +22,28 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// `POST /api/v1/commands`: one SecurityInfo to every device in `devices` (the bulk
+    /// enqueue both 100k scenarios measure); fails unless the server answers 201. The answer's
+    /// body is left to the caller (read or not, as its timing needs).
+    pub async fn enqueue_to_all(
+        &self,
+        http: &reqwest::Client,
+        devices: &[String],
+    ) -> anyhow::Result<reqwest::Response> {
+        let r = http
+            .post(format!("{}/api/v1/commands", self.admin_url))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({"devices": devices, "command": {"request_type": "SecurityInfo"}}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().as_u16() == 201,
+            "bulk enqueue: {}",
+            r.text().await?
+        );
+        Ok(r)
+    }
+
     /// CPU seconds and peak RSS (KiB) of the server so far.
     pub fn usage(&self) -> (f64, u64) {
         process_usage(self.child.id()).unwrap_or((0.0, 0))
