@@ -186,7 +186,12 @@ fn decode_base64_bounded(input: &str, limit: usize, what: &str) -> Result<Vec<u8
             limit: raw_cap,
         });
     }
-    let compact: Vec<u8> = input.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    // A header value has no line breaks; a PEM-style value pasted by hand may (copied only then).
+    let compact: std::borrow::Cow<'_, [u8]> = if input.bytes().any(|b| b.is_ascii_whitespace()) {
+        input.bytes().filter(|b| !b.is_ascii_whitespace()).collect()
+    } else {
+        input.as_bytes().into()
+    };
     if compact.is_empty() {
         return Err(IdentityError::Malformed(format!("{what} is empty")));
     }

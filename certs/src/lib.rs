@@ -13,12 +13,12 @@ pub mod ca;
 pub mod escrow;
 mod fast_cms;
 pub mod identity;
-mod key_cache;
 pub mod machine_info;
 pub mod profile_sign;
 pub mod pushcert;
 pub mod scep;
 mod signer;
+mod signer_cache;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
