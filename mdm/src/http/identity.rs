@@ -8,7 +8,7 @@
 //! certificate must chain to a trusted device CA.
 
 use super::{AppState, DeviceError};
-use crate::service::DeviceIdentity;
+use crate::service::{CertDigest, DeviceIdentity, cert_digest};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderName};
@@ -23,7 +23,7 @@ pub struct IdentityVerifier {
     /// Certificates whose chain already verified (SHA-256 → notAfter, Unix seconds). The chain
     /// check is the costly part of a request and gives the same answer until the certificate
     /// expires; the signature over each body is still checked every time.
-    trusted: RwLock<HashMap<String, i64>>,
+    trusted: RwLock<HashMap<CertDigest, i64>>,
 }
 
 const MAX_TRUSTED_CACHE: usize = 200_000;
@@ -81,20 +81,22 @@ impl IdentityVerifier {
         cert: &MdmSigner,
     ) -> Result<(), russet_certs::IdentityError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let known = self
-            .trusted
-            .read()
-            .ok()
-            .and_then(|m| m.get(&cert.sha256_hex).copied())
-            .is_some_and(|not_after| not_after > now);
+        let key = cert_digest(&cert.sha256_hex);
+        let known = key.is_some_and(|key| {
+            self.trusted
+                .read()
+                .ok()
+                .and_then(|m| m.get(&key).copied())
+                .is_some_and(|not_after| not_after > now)
+        });
         if !known {
             // Parsed in full (both parsers, canonical DER) only when the chain is checked.
             trust.verify(&DeviceCertificate::from_der(&cert.der)?)?;
-            if let Ok(mut m) = self.trusted.write() {
+            if let (Some(key), Ok(mut m)) = (key, self.trusted.write()) {
                 if m.len() >= MAX_TRUSTED_CACHE {
                     m.clear();
                 }
-                m.insert(cert.sha256_hex.clone(), cert.not_after_unix);
+                m.insert(key, cert.not_after_unix);
             }
         }
         Ok(())

@@ -97,7 +97,7 @@ impl MdmService {
         identity: &DeviceIdentity,
         device_id: &str,
     ) -> Result<(), ServiceError> {
-        if self.cached_binding(&identity.cert_sha256).as_deref() == Some(device_id) {
+        if self.cached_binding_is(&identity.cert_sha256, device_id) {
             return Ok(());
         }
         match self.store.identity_owner(&identity.cert_sha256).await? {

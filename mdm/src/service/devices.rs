@@ -209,7 +209,7 @@ impl MdmService {
             return Err(ServiceError::NotFound(format!("no device {udid}")));
         }
         if let Ok(mut map) = self.bindings.write() {
-            map.retain(|_, d| d != udid);
+            map.retain(|_, d| **d != *udid);
         }
         self.audit(actor, "device.delete", udid, json!({})).await
     }
