@@ -15,6 +15,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_)) {
+        russet_mdm::server::allocator::limit_arenas();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

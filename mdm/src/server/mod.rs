@@ -3,6 +3,7 @@
 //! background tasks. Each step is a function below it; none holds a rule of the product.
 
 pub mod admin_tls;
+pub mod allocator;
 mod exporter;
 mod inputs;
 mod listen;
