@@ -19,6 +19,12 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings a connection (a Sync and its ReadyForQuery: a network round trip) before
+            // handing it out, which doubled the round trips of a command report, the hot path's
+            // one statement (docs/benchmarks.md, issue 19). A connection that died (PostgreSQL
+            // restarted) fails its next statement instead, once, and the pool drops it; a Mac
+            // retries a request that failed, and the admin sees one error.
+            .test_before_acquire(false)
             .connect(url)
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
