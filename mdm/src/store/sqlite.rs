@@ -101,7 +101,8 @@ UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, 
     delivery_count = delivery_count + 1 \
     WHERE enrollment_id = $1 AND command_uuid = ( \
         SELECT q.command_uuid FROM queue_entries q JOIN enrollments e ON e.id = q.enrollment_id \
-        WHERE q.enrollment_id = $1 AND e.enabled AND (q.status IN ('Pending', 'Sent') \
+        WHERE q.enrollment_id = $1 AND e.enabled \
+        AND q.status IN ('Pending', 'Sent', 'NotNow') AND (q.status IN ('Pending', 'Sent') \
         OR (q.status = 'NotNow' AND q.last_not_now_at < \
             CASE WHEN $3 THEN $2 ELSE e.session_started_at END)) \
         ORDER BY q.priority DESC, q.seq LIMIT 1) \
@@ -123,7 +124,9 @@ UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, 
 /// 2. store the result (`$4` is NULL for `Idle`): `stored`, with the command's request type,
 ///    when it landed on an open entry;
 /// 3. pick the next command (priority, then FIFO; a `NotNow` entry waits for the next session,
-///    see the rules in `rows`), mark it sent and return it with its payload: `next`.
+///    see the rules in `rows`), mark it sent and return it with its payload: `next`. The
+///    `status IN (…)` term is the condition of the partial index `queue_open_idx` (migration
+///    0029), spelled out so that SQLite may use it: the entries then come in order, unsorted.
 ///
 /// Parameters: see `rows::bind_report!`.
 const REPORT_BATCH: &str = report_batch_sql!();
