@@ -92,7 +92,7 @@ UPDATE queue_entries SET status = $5, result = $6, result_at = $2, \
     first_not_now_at = CASE WHEN $7 THEN COALESCE(first_not_now_at, $2) ELSE first_not_now_at END, \
     last_not_now_at = CASE WHEN $7 THEN $2 ELSE last_not_now_at END \
     WHERE $4 IS NOT NULL AND enrollment_id = $1 AND command_uuid = $4 \
-    AND status IN ('Pending', 'Sent', 'NotNow') \
+    AND (status = 'Pending' OR status = 'Sent' OR status = 'NotNow') \
     AND EXISTS (SELECT 1 FROM enrollments WHERE id = $1 AND enabled) \
     RETURNING 'stored' AS tag, NULL AS command_uuid, \
     (SELECT request_type FROM commands WHERE uuid = queue_entries.command_uuid) AS request_type, \
@@ -102,7 +102,8 @@ UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, 
     WHERE enrollment_id = $1 AND command_uuid = ( \
         SELECT q.command_uuid FROM queue_entries q JOIN enrollments e ON e.id = q.enrollment_id \
         WHERE q.enrollment_id = $1 AND e.enabled \
-        AND q.status IN ('Pending', 'Sent', 'NotNow') AND (q.status IN ('Pending', 'Sent') \
+        AND (q.status = 'Pending' OR q.status = 'Sent' OR q.status = 'NotNow') \
+        AND (q.status = 'Pending' OR q.status = 'Sent' \
         OR (q.status = 'NotNow' AND q.last_not_now_at < \
             CASE WHEN $3 THEN $2 ELSE e.session_started_at END)) \
         ORDER BY q.priority DESC, q.seq LIMIT 1) \
@@ -125,8 +126,12 @@ UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, 
 ///    when it landed on an open entry;
 /// 3. pick the next command (priority, then FIFO; a `NotNow` entry waits for the next session,
 ///    see the rules in `rows`), mark it sent and return it with its payload: `next`. The
-///    `status IN (…)` term is the condition of the partial index `queue_open_idx` (migration
+///    first `status` term is the condition of the partial index `queue_open_idx` (migration
 ///    0029), spelled out so that SQLite may use it: the entries then come in order, unsorted.
+///
+/// Status sets are written as `=` … `OR`, not `IN (…)`: SQLite evaluates a constant `IN` list
+/// that no index lookup uses through a temporary b-tree built on every execution (`EXPLAIN`:
+/// `OpenEphemeral`), which made every report open two (docs/benchmarks.md, issue 19).
 ///
 /// Parameters: see `rows::bind_report!`.
 const REPORT_BATCH: &str = report_batch_sql!();
