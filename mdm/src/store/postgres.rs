@@ -8,6 +8,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 use std::time::Duration;
 
+/// A write transaction ([`PostgresStore::write`]).
+pub(super) type WriteTx = Transaction<'static, Postgres>;
+
 pub struct PostgresStore {
     pool: PgPool,
 }
@@ -28,7 +31,7 @@ impl PostgresStore {
     /// Read committed: the statements below that race are written to be safe at that level.
     /// Lock order everywhere is devices, enrollments, queue entries (no deadlocks between
     /// `authenticate`, `command_report` and `delete_device`).
-    async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {
+    async fn write(&self) -> StoreResult<WriteTx> {
         Ok(self.pool.begin().await?)
     }
 
@@ -49,7 +52,7 @@ impl PostgresStore {
     /// Queue a stored command for every known target, inside a caller's transaction; returns
     /// the unknown targets.
     async fn enqueue_targets(
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut WriteTx,
         cmd: &NewCommand,
         enrollment_ids: &[String],
     ) -> StoreResult<Vec<String>> {
@@ -172,10 +175,7 @@ impl PostgresStore {
     }
 
     /// [`REPORT_STATEMENT`] inside a caller's transaction.
-    async fn report_round_in(
-        tx: &mut Transaction<'static, Postgres>,
-        rec: &ReportRecord,
-    ) -> StoreResult<ReportRound> {
+    async fn report_round_in(tx: &mut WriteTx, rec: &ReportRecord) -> StoreResult<ReportRound> {
         let row: ReportRow = rows::bind_report!(sqlx::query_as(REPORT_STATEMENT), rec)
             .fetch_one(&mut **tx)
             .await?;
