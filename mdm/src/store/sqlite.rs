@@ -21,8 +21,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     pool: SqlitePool,
     /// One connection for [`Self::write`] transactions. SQLite has one writer at a time
-    /// anyway; queueing writers here (an async wait) replaces SQLite's busy handler, which
-    /// polls with sleeps, and keeps the hot path on one worker thread.
+    /// anyway; writers queue for their turn (an async wait, shared with `inline`) instead of
+    /// in SQLite's busy handler, which polls with sleeps.
     writer: SqlitePool,
     /// The command report's connection on the request's thread, and the writer's turn that
     /// [`Self::write`] takes (see `inline`). `None` for an in-memory database, which exists
