@@ -8,6 +8,8 @@
 //!   writer's turn, then `BEGIN IMMEDIATE`; PostgreSQL a plain `BEGIN`). `WriteTx` is the
 //!   backend module's type (a `sqlx::Transaction` or a wrapper that dereferences to the
 //!   connection), named by the macros as written: they expand in that module;
+//! - `write_one(&self)`: a connection for one write statement outside a transaction (SQLite:
+//!   the writer's, in its turn; PostgreSQL: any pooled one), used as `&mut *self.write_one()`;
 //! - `user_channels(&self, device_ids: &[&str])`: user channels of a page of devices (the ID
 //!   list is bound as JSON on SQLite, as an array on PostgreSQL);
 //! - `enqueue_targets(tx, cmd, enrollment_ids)`: queue a stored command for the known targets
@@ -271,7 +273,7 @@ macro_rules! impl_core_store {
                 sqlx::query($crate::store::rows::CHECK_OUT)
                     .bind(enrollment_id)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 Ok(())
             }
@@ -286,7 +288,7 @@ macro_rules! impl_core_store {
                     .bind(device_id)
                     .bind(sealed)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 Ok(())
             }

@@ -35,6 +35,12 @@ impl PostgresStore {
         Ok(self.pool.begin().await?)
     }
 
+    /// A connection for one statement outside a transaction (SQLite takes its writer's turn
+    /// there; here any pooled connection).
+    async fn write_one(&self) -> StoreResult<sqlx::pool::PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
     async fn user_channels(&self, device_ids: &[&str]) -> StoreResult<Vec<UserChannelRow>> {
         let ids: Vec<String> = device_ids.iter().map(|s| (*s).to_owned()).collect();
         let sql = format!(

@@ -3,6 +3,7 @@
 use super::core_store::{ReportRound, delivered};
 use super::rows::{self, USER_CHANNEL_COLUMNS, UserChannelRow};
 use super::{NewCommand, ReportRecord, StoreError, StoreResult};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -46,6 +47,26 @@ impl WriteTx {
         let committed = self.tx.commit().await;
         drop(turn);
         committed
+    }
+}
+
+/// One write statement outside a transaction ([`SqliteStore::write_one`]): the writer's
+/// connection, holding the writer's turn until dropped.
+pub(super) struct WriteConn {
+    conn: PoolConnection<Sqlite>,
+    _turn: Option<inline::Turn>,
+}
+
+impl Deref for WriteConn {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
     }
 }
 
@@ -112,6 +133,18 @@ impl SqliteStore {
         };
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx { tx, turn })
+    }
+
+    /// The writer's connection for one statement outside a transaction, in the writer's turn
+    /// like [`Self::write`]: an autocommit write on the read pool would meet the inline report
+    /// in the busy handler, which sleeps on a tokio worker.
+    async fn write_one(&self) -> StoreResult<WriteConn> {
+        let turn = match &self.inline {
+            Some(inline) => Some(inline.turn().await),
+            None => None,
+        };
+        let conn = self.writer.acquire().await?;
+        Ok(WriteConn { conn, _turn: turn })
     }
 
     async fn user_channels(&self, device_ids: &[&str]) -> StoreResult<Vec<UserChannelRow>> {

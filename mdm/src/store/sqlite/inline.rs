@@ -114,7 +114,7 @@ mod tests {
     use crate::store::conformance::fixtures::{answer, enqueue, enroll, entry, idle, next};
     use crate::store::rows::LAST_SEEN_GRANULARITY_MS;
     use crate::store::{
-        CommandResultRecord, QueueStatus, ReportRecord, ResultStatus, Store, StoreError,
+        AdminStore, CommandResultRecord, QueueStatus, ReportRecord, ResultStatus, Store, StoreError,
     };
     use std::sync::Arc;
     use std::time::Duration;
@@ -234,5 +234,22 @@ mod tests {
             .commit()
             .await
             .expect("commit");
+    }
+
+    /// A single write outside a transaction takes the turn too.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_single_write_waits_for_the_turn() {
+        let (store, _dir) = file_store().await;
+        let inline = store.inline.as_ref().expect("inline writer");
+        let turn = inline.turn().await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), store.set_setting("k", "v"))
+                .await
+                .is_err(),
+            "set_setting waits for the turn"
+        );
+        drop(turn);
+        store.set_setting("k", "v").await.expect("set");
+        assert_eq!(store.setting("k").await.expect("get").as_deref(), Some("v"));
     }
 }
