@@ -76,7 +76,7 @@ macro_rules! impl_ade_store {
                 .bind(&rec.os_version)
                 .bind(&rec.build_version)
                 .bind(rec.requested_at)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(())
             }
@@ -98,7 +98,7 @@ macro_rules! impl_ade_store {
             async fn rearm_ade_setup(&self, udid: &str) -> $crate::store::StoreResult<()> {
                 sqlx::query("UPDATE ade_enrollments SET setup_queued_at = NULL WHERE udid = $1")
                     .bind(udid)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 Ok(())
             }
@@ -121,7 +121,7 @@ macro_rules! impl_ade_store {
                 .bind(udid)
                 .bind(serial_number.unwrap_or(""))
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.write_one().await?)
                 .await?;
                 Ok(match row {
                     Some((profile,)) => $crate::store::ade::AdeSetupClaim::Claimed(profile),

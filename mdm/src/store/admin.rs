@@ -178,7 +178,7 @@ macro_rules! impl_admin_store {
                     .bind(&rec.target)
                     .bind($crate::store::rows::audit_json(rec))
                     .bind(&rec.address)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 Ok(())
             }
@@ -208,7 +208,7 @@ macro_rules! impl_admin_store {
                 sqlx::query($crate::store::rows::SET_SETTING)
                     .bind(key)
                     .bind(value)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 Ok(())
             }

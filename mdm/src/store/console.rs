@@ -87,7 +87,7 @@ macro_rules! impl_console_store {
             ) -> $crate::store::StoreResult<bool> {
                 let done = sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
                     .bind(id_hash)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }

@@ -4,8 +4,12 @@
 //! What differs between SQLite and PostgreSQL stays in each backend, as inherent methods the
 //! macro calls:
 //!
-//! - `write(&self) -> StoreResult<Transaction<'static, DB>>`: a write transaction (SQLite takes
-//!   its single writer with `BEGIN IMMEDIATE`; PostgreSQL a plain `BEGIN`);
+//! - `write(&self) -> StoreResult<WriteTx>`: a write transaction (SQLite takes its single
+//!   writer's turn, then `BEGIN IMMEDIATE`; PostgreSQL a plain `BEGIN`). `WriteTx` is the
+//!   backend module's type (a `sqlx::Transaction` or a wrapper that dereferences to the
+//!   connection), named by the macros as written: they expand in that module;
+//! - `write_one(&self)`: a connection for one write statement outside a transaction (SQLite:
+//!   the writer's, in its turn; PostgreSQL: any pooled one), used as `&mut *self.write_one()`;
 //! - `user_channels(&self, device_ids: &[&str])`: user channels of a page of devices (the ID
 //!   list is bound as JSON on SQLite, as an array on PostgreSQL);
 //! - `enqueue_targets(tx, cmd, enrollment_ids)`: queue a stored command for the known targets
@@ -100,7 +104,7 @@ macro_rules! impl_core_store {
             /// The body of `enqueue`, inside a caller's transaction: store the command (once),
             /// then queue it.
             async fn enqueue_in(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut WriteTx,
                 cmd: &$crate::store::NewCommand,
                 enrollment_ids: &[String],
             ) -> $crate::store::StoreResult<Vec<$crate::store::EnqueueResult>> {
@@ -269,7 +273,7 @@ macro_rules! impl_core_store {
                 sqlx::query($crate::store::rows::CHECK_OUT)
                     .bind(enrollment_id)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 Ok(())
             }
@@ -284,7 +288,7 @@ macro_rules! impl_core_store {
                     .bind(device_id)
                     .bind(sealed)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 Ok(())
             }

@@ -217,7 +217,7 @@ macro_rules! impl_ddm_store {
                      group_name, kind, declaration_type, payload, created_at, created_by",
                 )
                 .bind(identifier)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.write_one().await?)
                 .await?)
             }
 
@@ -289,7 +289,7 @@ macro_rules! impl_ddm_store {
                      created_at, created_by",
                 )
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.write_one().await?)
                 .await?)
             }
 
@@ -308,7 +308,7 @@ macro_rules! impl_ddm_store {
                         list.push_bind(id.clone());
                     }
                     qb.push(")");
-                    out.extend(qb.build_query_as().fetch_all(&self.pool).await?);
+                    out.extend(qb.build_query_as().fetch_all(&mut *self.write_one().await?).await?);
                 }
                 Ok(out)
             }
@@ -349,7 +349,7 @@ macro_rules! impl_ddm_store {
                 .bind(device_id)
                 .bind(token)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(())
             }

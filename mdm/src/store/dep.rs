@@ -467,7 +467,7 @@ macro_rules! impl_dep_store {
                 .bind(&rec.cert_pem)
                 .bind(&rec.key_sealed)
                 .bind(rec.created_at)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -487,7 +487,7 @@ macro_rules! impl_dep_store {
                 .bind(cert_pem)
                 .bind(key_sealed)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -538,7 +538,7 @@ macro_rules! impl_dep_store {
                 .bind(&u.admin_id)
                 .bind(&u.account_json)
                 .bind(u.now)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -555,7 +555,7 @@ macro_rules! impl_dep_store {
                 .bind(name)
                 .bind(profile_uuid)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -573,7 +573,7 @@ macro_rules! impl_dep_store {
                     )
                     .bind(name)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?,
                     Some((code, message)) => sqlx::query(
                         "UPDATE dep_links SET last_error_code = $2, last_error_message = $3, \
@@ -583,7 +583,7 @@ macro_rules! impl_dep_store {
                     .bind(code)
                     .bind(message)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?,
                 };
                 Ok(())
@@ -601,7 +601,7 @@ macro_rules! impl_dep_store {
                 .bind(name)
                 .bind(now)
                 .bind(summary_json)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(())
             }
@@ -625,7 +625,7 @@ macro_rules! impl_dep_store {
                     .bind(name)
                     .bind(cursor)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 Ok(())
             }
@@ -854,7 +854,7 @@ macro_rules! impl_dep_store {
                 .bind(&rec.profile_json)
                 .bind(rec.created_at)
                 .bind(&rec.setup_sealed)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(())
             }

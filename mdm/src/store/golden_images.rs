@@ -109,7 +109,7 @@ macro_rules! impl_golden_image_store {
                 .bind(&r.created_by)
                 .bind(r.updated_at)
                 .bind(&r.updated_by)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -192,7 +192,7 @@ macro_rules! impl_golden_image_store {
                 .bind(&r.intel_sha256)
                 .bind(r.updated_at)
                 .bind(&r.updated_by)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }

@@ -310,7 +310,7 @@ macro_rules! impl_group_store {
                 .bind(&rec.filter)
                 .bind(rec.created_at)
                 .bind(rec.updated_at)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -378,7 +378,7 @@ macro_rules! impl_group_store {
                 .bind(&rec.description)
                 .bind(&rec.filter)
                 .bind(rec.updated_at)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }

@@ -178,7 +178,7 @@ macro_rules! impl_identity_store {
                 .bind(cert_pem)
                 .bind(key_sealed)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(sqlx::query_as(
                     "SELECT cert_pem, key_sealed, created_at FROM scep_ca WHERE id = 1",
@@ -196,7 +196,7 @@ macro_rules! impl_identity_store {
                 // Housekeeping: challenges long expired are of no use to anyone.
                 sqlx::query("DELETE FROM scep_challenges WHERE expires_at < $1")
                     .bind(now - 7 * 24 * 3600 * 1000)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 sqlx::query(
                     "INSERT INTO scep_challenges (hash, created_at, expires_at) \
@@ -205,7 +205,7 @@ macro_rules! impl_identity_store {
                 .bind(hash)
                 .bind(now)
                 .bind(expires_at)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(())
             }
@@ -221,7 +221,7 @@ macro_rules! impl_identity_store {
                 )
                 .bind(hash)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 if done.rows_affected() == 1 {
                     return Ok($crate::store::identity::ChallengeUse::Consumed);
@@ -249,7 +249,7 @@ macro_rules! impl_identity_store {
                 .bind(&rec.renewed_from)
                 .bind(rec.not_after)
                 .bind(rec.issued_at)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(())
             }
@@ -322,7 +322,7 @@ macro_rules! impl_identity_store {
                 .bind(link.expires_at)
                 .bind(&link.created_by)
                 .bind(link.now)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.write_one().await?)
                 .await?)
             }
 
@@ -339,7 +339,7 @@ macro_rules! impl_identity_store {
                 )
                 .bind(hash)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 if done.rows_affected() == 1 {
                     return Ok($crate::store::identity::LinkUse::Accepted);
@@ -363,7 +363,7 @@ macro_rules! impl_identity_store {
                 )
                 .bind(key)
                 .bind(value)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
                     .bind(key)

@@ -71,6 +71,9 @@ pub enum StoreError {
     IdentityConflict,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite command report's own connection (`store/sqlite/inline.rs`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]

@@ -74,7 +74,7 @@ macro_rules! impl_parallels_activation_store {
                 .bind(&r.sso_texts)
                 .bind(r.updated_at)
                 .bind(&r.updated_by)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -115,7 +115,7 @@ macro_rules! impl_parallels_activation_store {
             ) -> $crate::store::StoreResult<bool> {
                 let done = sqlx::query("DELETE FROM parallels_activations WHERE group_name = $1")
                     .bind(group)
-                    .execute(&self.pool)
+                    .execute(&mut *self.write_one().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }

@@ -8,6 +8,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 use std::time::Duration;
 
+/// A write transaction ([`PostgresStore::write`]).
+pub(super) type WriteTx = Transaction<'static, Postgres>;
+
 pub struct PostgresStore {
     pool: PgPool,
 }
@@ -34,8 +37,14 @@ impl PostgresStore {
     /// Read committed: the statements below that race are written to be safe at that level.
     /// Lock order everywhere is devices, enrollments, queue entries (no deadlocks between
     /// `authenticate`, `command_report` and `delete_device`).
-    async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {
+    async fn write(&self) -> StoreResult<WriteTx> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// A connection for one statement outside a transaction (SQLite takes its writer's turn
+    /// there; here any pooled connection).
+    async fn write_one(&self) -> StoreResult<sqlx::pool::PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
     }
 
     async fn user_channels(&self, device_ids: &[&str]) -> StoreResult<Vec<UserChannelRow>> {
@@ -55,7 +64,7 @@ impl PostgresStore {
     /// Queue a stored command for every known target, inside a caller's transaction; returns
     /// the unknown targets.
     async fn enqueue_targets(
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut WriteTx,
         cmd: &NewCommand,
         enrollment_ids: &[String],
     ) -> StoreResult<Vec<String>> {
@@ -178,10 +187,7 @@ impl PostgresStore {
     }
 
     /// [`REPORT_STATEMENT`] inside a caller's transaction.
-    async fn report_round_in(
-        tx: &mut Transaction<'static, Postgres>,
-        rec: &ReportRecord,
-    ) -> StoreResult<ReportRound> {
+    async fn report_round_in(tx: &mut WriteTx, rec: &ReportRecord) -> StoreResult<ReportRound> {
         let row: ReportRow = rows::bind_report!(sqlx::query_as(REPORT_STATEMENT), rec)
             .fetch_one(&mut **tx)
             .await?;

@@ -271,7 +271,7 @@ macro_rules! impl_profile_state_store {
                 .bind(command_uuid)
                 .bind(now)
                 .bind(stale_before)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -299,7 +299,7 @@ macro_rules! impl_profile_state_store {
                 )
                 .bind(enrollment_id)
                 .bind(command_uuid)
-                .execute(&self.pool)
+                .execute(&mut *self.write_one().await?)
                 .await?;
                 Ok(())
             }

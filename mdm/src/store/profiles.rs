@@ -591,7 +591,7 @@ macro_rules! impl_profile_store {
                      RETURNING identifier",
                 )
                 .bind(group)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.write_one().await?)
                 .await?)
             }
 
@@ -604,7 +604,7 @@ macro_rules! impl_profile_store {
                     sqlx::query("UPDATE profiles SET architecture = $2 WHERE identifier = $1")
                         .bind(identifier)
                         .bind(architecture)
-                        .execute(&self.pool)
+                        .execute(&mut *self.write_one().await?)
                         .await?;
                 Ok(done.rows_affected() == 1)
             }

@@ -211,7 +211,7 @@ macro_rules! impl_push_store {
                 .bind(&rec.key_sealed)
                 .bind(rec.not_after)
                 .bind(rec.created_at)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.write_one().await?)
                 .await?)
             }
 
@@ -228,7 +228,7 @@ macro_rules! impl_push_store {
                 .bind(key_sealed)
                 .bind(csr_pem)
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.write_one().await?)
                 .await?)
             }
 

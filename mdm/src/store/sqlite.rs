@@ -3,19 +3,84 @@
 use super::core_store::{ReportRound, delivered};
 use super::rows::{self, USER_CHANNEL_COLUMNS, UserChannelRow};
 use super::{NewCommand, ReportRecord, StoreError, StoreResult};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection, Transaction};
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::time::Duration;
+
+mod inline;
+
+/// How long a writer waits in SQLite's busy handler. Writers take turns
+/// ([`SqliteStore::write`]) and do not meet there; the read pool's few single-statement
+/// writes may.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
     pool: SqlitePool,
     /// One connection for [`Self::write`] transactions. SQLite has one writer at a time
-    /// anyway; queueing writers here (an async wait) replaces SQLite's busy handler, which
-    /// polls with sleeps, and keeps the hot path on one worker thread.
+    /// anyway; writers queue for their turn (an async wait, shared with `inline`) instead of
+    /// in SQLite's busy handler, which polls with sleeps.
     writer: SqlitePool,
+    /// The command report's connection on the request's thread, and the writer's turn that
+    /// [`Self::write`] takes (see `inline`). `None` for an in-memory database, which exists
+    /// only on the pool's one connection.
+    inline: Option<inline::InlineWriter>,
+}
+
+/// A write transaction ([`SqliteStore::write`]), holding the writer's turn until it commits or
+/// is dropped. Dereferences to the connection, as a `sqlx::Transaction` does.
+pub(super) struct WriteTx {
+    // Declared first, so dropped first: an abandoned transaction queues its ROLLBACK on the
+    // worker before the turn is released (a writer that comes in before the worker has run it
+    // waits in the busy handler, on that error path only).
+    tx: Transaction<'static, Sqlite>,
+    turn: Option<inline::Turn>,
+}
+
+impl WriteTx {
+    pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
+        let turn = self.turn;
+        let committed = self.tx.commit().await;
+        drop(turn);
+        committed
+    }
+}
+
+/// One write statement outside a transaction ([`SqliteStore::write_one`]): the writer's
+/// connection, holding the writer's turn until dropped.
+pub(super) struct WriteConn {
+    conn: PoolConnection<Sqlite>,
+    _turn: Option<inline::Turn>,
+}
+
+impl Deref for WriteConn {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
 }
 
 impl SqliteStore {
@@ -26,9 +91,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(BUSY_TIMEOUT);
         // An in-memory database exists per connection: keep exactly one.
-        let max = if url.contains(":memory:") { 1 } else { 4 };
+        let in_memory = url.contains(":memory:");
+        let max = if in_memory { 1 } else { 4 };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             // A ping before every acquire is a round trip to the connection's worker thread
@@ -37,24 +103,48 @@ impl SqliteStore {
             .connect_with(opts.clone())
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        let writer = if url.contains(":memory:") {
-            pool.clone()
+        let (writer, inline) = if in_memory {
+            (pool.clone(), None)
         } else {
-            SqlitePoolOptions::new()
+            let inline = inline::InlineWriter::open(opts.get_filename(), BUSY_TIMEOUT)?;
+            let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
                 .connect_with(opts)
-                .await?
+                .await?;
+            (writer, Some(inline))
         };
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            inline,
+        })
     }
 
     /// A write transaction. SQLite has one writer; a plain (deferred) `BEGIN` takes the write
     /// lock only at the first write, and two readers that both try to upgrade fail with
     /// SQLITE_BUSY without waiting (the busy handler cannot help a deadlock). `BEGIN IMMEDIATE`
-    /// takes the write lock up front, so concurrent writers queue on the busy timeout instead.
-    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    /// takes the write lock up front. Writers queue for their turn (an async wait) before
+    /// that, shared with the inline command report, so they never meet in the busy handler.
+    async fn write(&self) -> StoreResult<WriteTx> {
+        let turn = match &self.inline {
+            Some(inline) => Some(inline.turn().await),
+            None => None,
+        };
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx { tx, turn })
+    }
+
+    /// The writer's connection for one statement outside a transaction, in the writer's turn
+    /// like [`Self::write`]: an autocommit write on the read pool would meet the inline report
+    /// in the busy handler, which sleeps on a tokio worker.
+    async fn write_one(&self) -> StoreResult<WriteConn> {
+        let turn = match &self.inline {
+            Some(inline) => Some(inline.turn().await),
+            None => None,
+        };
+        let conn = self.writer.acquire().await?;
+        Ok(WriteConn { conn, _turn: turn })
     }
 
     async fn user_channels(&self, device_ids: &[&str]) -> StoreResult<Vec<UserChannelRow>> {
@@ -76,17 +166,28 @@ fn json_array<T: serde::Serialize>(items: &[T]) -> StoreResult<String> {
     serde_json::to_string(items).map_err(|e| StoreError::Config(e.to_string()))
 }
 
-// The text of `REPORT_BATCH` (a macro, so `REPORT_BATCH_TX` can `concat!` it).
-macro_rules! report_batch_sql {
+// The statements of `REPORT_BATCH`, one macro each so that `REPORT_BATCH` and
+// `REPORT_BATCH_TX` can `concat!` them and the inline writer can prepare them one by one.
+macro_rules! report_enrolled_sql {
     () => {
         "\
 SELECT 'enrolled' AS tag, NULL AS command_uuid, NULL AS request_type, NULL AS payload, \
-    NULL AS payload_sealed FROM enrollments WHERE id = $1 AND enabled; \
+    NULL AS payload_sealed FROM enrollments WHERE id = $1 AND enabled"
+    };
+}
+macro_rules! report_touch_sql {
+    () => {
+        "\
 UPDATE enrollments SET last_seen_at = $2, \
     session_started_at = CASE WHEN $3 THEN $2 ELSE session_started_at END \
     WHERE id = $1 AND enabled AND (last_seen_at IS NULL OR last_seen_at <= $8 \
     OR ($3 AND EXISTS (SELECT 1 FROM queue_entries w \
-                       WHERE w.enrollment_id = $1 AND w.status = 'NotNow'))); \
+                       WHERE w.enrollment_id = $1 AND w.status = 'NotNow')))"
+    };
+}
+macro_rules! report_store_sql {
+    () => {
+        "\
 UPDATE queue_entries SET status = $5, result = $6, result_at = $2, \
     not_now_count = not_now_count + CASE WHEN $7 THEN 1 ELSE 0 END, \
     first_not_now_at = CASE WHEN $7 THEN COALESCE(first_not_now_at, $2) ELSE first_not_now_at END, \
@@ -96,7 +197,12 @@ UPDATE queue_entries SET status = $5, result = $6, result_at = $2, \
     AND EXISTS (SELECT 1 FROM enrollments WHERE id = $1 AND enabled) \
     RETURNING 'stored' AS tag, NULL AS command_uuid, \
     (SELECT request_type FROM commands WHERE uuid = queue_entries.command_uuid) AS request_type, \
-    NULL AS payload, NULL AS payload_sealed; \
+    NULL AS payload, NULL AS payload_sealed"
+    };
+}
+macro_rules! report_next_sql {
+    () => {
+        "\
 UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, $2), \
     delivery_count = delivery_count + 1 \
     WHERE enrollment_id = $1 AND command_uuid = ( \
@@ -111,6 +217,20 @@ UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, 
     (SELECT request_type FROM commands WHERE uuid = queue_entries.command_uuid) AS request_type, \
     (SELECT payload FROM commands WHERE uuid = queue_entries.command_uuid) AS payload, \
     (SELECT payload_sealed FROM commands WHERE uuid = queue_entries.command_uuid) AS payload_sealed"
+    };
+}
+// The text of `REPORT_BATCH` (a macro, so `REPORT_BATCH_TX` can `concat!` it).
+macro_rules! report_batch_sql {
+    () => {
+        concat!(
+            report_enrolled_sql!(),
+            "; ",
+            report_touch_sql!(),
+            "; ",
+            report_store_sql!(),
+            "; ",
+            report_next_sql!()
+        )
     };
 }
 
@@ -135,6 +255,14 @@ UPDATE queue_entries SET status = 'Sent', delivered_at = COALESCE(delivered_at, 
 ///
 /// Parameters: see `rows::bind_report!`.
 const REPORT_BATCH: &str = report_batch_sql!();
+
+/// The statements of [`REPORT_BATCH`], in order, for the inline writer (`inline`).
+const REPORT_STATEMENTS: [&str; 4] = [
+    report_enrolled_sql!(),
+    report_touch_sql!(),
+    report_store_sql!(),
+    report_next_sql!(),
+];
 
 /// [`REPORT_BATCH`] wrapped in `BEGIN IMMEDIATE` … `COMMIT`, as one batch.
 const REPORT_BATCH_TX: &str = concat!("BEGIN IMMEDIATE; ", report_batch_sql!(), "; COMMIT");
@@ -190,11 +318,14 @@ fn round_of_rows(rows: Vec<ReportRow>) -> ReportRound {
 }
 
 impl SqliteStore {
-    /// A report without device facts: the whole report, transaction included, is one batch,
-    /// so one round trip to the writer's worker thread instead of one per statement (those
-    /// hand-offs were the largest cost of a report). In its own task: a batch that holds
-    /// BEGIN must not be abandoned half-way by a client that hangs up.
+    /// A report without device facts, its transaction included: on the request's thread
+    /// (`inline`) for a database file. In memory, one batch on the writer's worker thread, one
+    /// round trip instead of one per statement, in its own task: a batch that holds BEGIN must
+    /// not be abandoned half-way by a client that hangs up.
     async fn report_round(&self, rec: &ReportRecord) -> StoreResult<ReportRound> {
+        if let Some(inline) = &self.inline {
+            return Ok(round_of_rows(inline.report(rec).await?));
+        }
         let writer = self.writer.clone();
         let rec = rec.clone();
         let rows = tokio::spawn(async move { report_batch(&writer, &rec).await })
@@ -204,10 +335,7 @@ impl SqliteStore {
     }
 
     /// [`REPORT_BATCH`] inside a caller's write transaction.
-    async fn report_round_in(
-        tx: &mut Transaction<'static, Sqlite>,
-        rec: &ReportRecord,
-    ) -> StoreResult<ReportRound> {
+    async fn report_round_in(tx: &mut WriteTx, rec: &ReportRecord) -> StoreResult<ReportRound> {
         let found = rows::bind_report!(sqlx::query_as(REPORT_BATCH), rec)
             .fetch_all(&mut **tx)
             .await?;
@@ -217,7 +345,7 @@ impl SqliteStore {
     /// Queue a stored command for every known target, inside a caller's transaction; returns
     /// the unknown targets.
     async fn enqueue_targets(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut WriteTx,
         cmd: &NewCommand,
         enrollment_ids: &[String],
     ) -> StoreResult<Vec<String>> {

@@ -3,9 +3,9 @@
 
 use crate::store::*;
 
-pub(super) const TOPIC: &str = "com.apple.mgmt.External.test";
+pub(in crate::store) const TOPIC: &str = "com.apple.mgmt.External.test";
 
-pub(super) fn auth(device_id: &str, cert: &str, now: i64) -> AuthenticateRecord {
+pub(in crate::store) fn auth(device_id: &str, cert: &str, now: i64) -> AuthenticateRecord {
     AuthenticateRecord {
         device_id: device_id.into(),
         enrollment_type: "Device".into(),
@@ -25,7 +25,7 @@ pub(super) fn auth(device_id: &str, cert: &str, now: i64) -> AuthenticateRecord 
 }
 
 /// A TokenUpdate for the device channel (`enrollment_id == device_id`) or a user channel.
-pub(super) fn token(enrollment_id: &str, device_id: &str, now: i64) -> TokenUpdateRecord {
+pub(in crate::store) fn token(enrollment_id: &str, device_id: &str, now: i64) -> TokenUpdateRecord {
     let user = enrollment_id != device_id;
     TokenUpdateRecord {
         enrollment_id: enrollment_id.into(),
@@ -44,7 +44,7 @@ pub(super) fn token(enrollment_id: &str, device_id: &str, now: i64) -> TokenUpda
 }
 
 /// Authenticate + TokenUpdate: an enrolled device with an enabled device channel.
-pub(super) async fn enroll(s: &dyn Store, device_id: &str, now: i64) {
+pub(in crate::store) async fn enroll(s: &dyn Store, device_id: &str, now: i64) {
     s.authenticate(&auth(device_id, &format!("cert-{device_id}"), now))
         .await
         .unwrap();
@@ -55,7 +55,7 @@ pub(super) async fn enroll(s: &dyn Store, device_id: &str, now: i64) {
     );
 }
 
-pub(super) fn cmd(uuid: &str, priority: i32, now: i64) -> NewCommand {
+pub(in crate::store) fn cmd(uuid: &str, priority: i32, now: i64) -> NewCommand {
     NewCommand {
         command_uuid: uuid.into(),
         request_type: "DeviceInformation".into(),
@@ -66,7 +66,13 @@ pub(super) fn cmd(uuid: &str, priority: i32, now: i64) -> NewCommand {
     }
 }
 
-pub(super) async fn enqueue(s: &dyn Store, uuid: &str, priority: i32, now: i64, targets: &[&str]) {
+pub(in crate::store) async fn enqueue(
+    s: &dyn Store,
+    uuid: &str,
+    priority: i32,
+    now: i64,
+    targets: &[&str],
+) {
     let targets: Vec<String> = targets.iter().map(|t| (*t).to_owned()).collect();
     let res = s
         .enqueue(&cmd(uuid, priority, now), &targets)
@@ -75,7 +81,7 @@ pub(super) async fn enqueue(s: &dyn Store, uuid: &str, priority: i32, now: i64, 
     assert!(res.iter().all(|r| r.queued), "{res:?}");
 }
 
-pub(super) async fn idle(s: &dyn Store, eid: &str, now: i64) -> ReportOutcome {
+pub(in crate::store) async fn idle(s: &dyn Store, eid: &str, now: i64) -> ReportOutcome {
     let rec = ReportRecord {
         device_facts: None,
         enrollment_id: eid.into(),
@@ -85,7 +91,7 @@ pub(super) async fn idle(s: &dyn Store, eid: &str, now: i64) -> ReportOutcome {
     s.command_report(&rec).await.unwrap()
 }
 
-pub(super) async fn answer(
+pub(in crate::store) async fn answer(
     s: &dyn Store,
     eid: &str,
     uuid: &str,
@@ -105,11 +111,11 @@ pub(super) async fn answer(
     s.command_report(&rec).await.unwrap()
 }
 
-pub(super) fn next(o: &ReportOutcome) -> Option<&str> {
+pub(in crate::store) fn next(o: &ReportOutcome) -> Option<&str> {
     o.next.as_ref().map(|c| c.command_uuid.as_str())
 }
 
-pub(super) async fn entry(s: &dyn Store, uuid: &str, eid: &str) -> QueueEntryView {
+pub(in crate::store) async fn entry(s: &dyn Store, uuid: &str, eid: &str) -> QueueEntryView {
     let view = s.command(uuid).await.unwrap().expect("command exists");
     view.entries
         .into_iter()

@@ -6,7 +6,7 @@
 //! `postgres::<case>`. With `RUSSET_TEST_SKIP_POSTGRES=1` the PostgreSQL cases are compiled as
 //! ignored (`cfg(russet_skip_postgres)`, set by `build.rs`).
 
-mod fixtures;
+pub(super) mod fixtures;
 mod harness;
 
 mod ade;
