@@ -300,13 +300,33 @@ impl Digest {
         })
     }
 
+    /// The streaming hashers (`SHA256_Init` and friends), not the one-shot `sha::sha256`:
+    /// OpenSSL 3 implements the one-shot `SHA256()` as `EVP_Q_digest`, which fetches the
+    /// algorithm by name on every call (~5k instructions of property parsing and locking per
+    /// hash, callgrind; docs/benchmarks.md).
     fn hash(self, data: &[u8]) -> Vec<u8> {
-        use openssl::sha;
+        use openssl::sha::{Sha1, Sha256, Sha384, Sha512};
         match self {
-            Digest::Sha1 => sha::sha1(data).to_vec(),
-            Digest::Sha256 => sha::sha256(data).to_vec(),
-            Digest::Sha384 => sha::sha384(data).to_vec(),
-            Digest::Sha512 => sha::sha512(data).to_vec(),
+            Digest::Sha1 => {
+                let mut h = Sha1::new();
+                h.update(data);
+                h.finish().to_vec()
+            }
+            Digest::Sha256 => {
+                let mut h = Sha256::new();
+                h.update(data);
+                h.finish().to_vec()
+            }
+            Digest::Sha384 => {
+                let mut h = Sha384::new();
+                h.update(data);
+                h.finish().to_vec()
+            }
+            Digest::Sha512 => {
+                let mut h = Sha512::new();
+                h.update(data);
+                h.finish().to_vec()
+            }
         }
     }
 
@@ -364,7 +384,7 @@ fn rsa_pkcs1_verifies(
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// Do the signed attributes say the signed content is `body`: exactly one contentType, `data`

@@ -30,13 +30,13 @@ pub fn check_plist(body: &[u8], max_depth: usize) -> Result<(), ProtocolError> {
             "binary plists are not accepted; send an XML plist".into(),
         ));
     }
+    // The slice reader borrows its events from `body` (no copy into a buffer per event).
     let mut reader = Reader::from_reader(body);
-    let mut buf = Vec::new();
     let mut depth = 0usize;
     let mut saw_element = false;
     loop {
         let event = reader
-            .read_event_into(&mut buf)
+            .read_event()
             .map_err(|e| ProtocolError::Malformed(format!("not well-formed XML: {e}")))?;
         match event {
             Event::Start(start) => {
@@ -62,7 +62,6 @@ pub fn check_plist(body: &[u8], max_depth: usize) -> Result<(), ProtocolError> {
             Event::Eof => break,
             _ => {}
         }
-        buf.clear();
     }
     if !saw_element {
         return Err(ProtocolError::Malformed("body is not an XML plist".into()));

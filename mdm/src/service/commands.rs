@@ -423,7 +423,8 @@ pub struct CommandDetails {
 /// parsed again (the body already passed the depth guard).
 fn device_facts(raw: &[u8]) -> Option<DeviceFacts> {
     const KEY: &[u8] = b"<key>QueryResponses</key>";
-    if !raw.windows(KEY.len()).any(|w| w == KEY) {
+    // Only DeviceInformation answers carry it: every other report skips the parse below.
+    if memchr::memmem::find(raw, KEY).is_none() {
         return None;
     }
     let report = plist::Value::from_reader_xml(raw).ok()?;

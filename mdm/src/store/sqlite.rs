@@ -14,9 +14,10 @@ use std::time::Duration;
 
 mod inline;
 
-/// How long a writer waits in SQLite's busy handler. Writers take turns
-/// ([`SqliteStore::write`]) and do not meet there; the read pool's few single-statement
-/// writes may.
+/// How long a connection waits in SQLite's busy handler. Writers take turns
+/// ([`SqliteStore::write`], [`SqliteStore::write_one`], the inline report) and do not meet
+/// there; a reader may, in the rare cases of SQLite's WAL documentation ("Sometimes queries
+/// return SQLITE_BUSY in WAL mode", e.g. right after a checkpoint resets the log).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
@@ -127,10 +128,7 @@ impl SqliteStore {
     /// takes the write lock up front. Writers queue for their turn (an async wait) before
     /// that, shared with the inline command report, so they never meet in the busy handler.
     async fn write(&self) -> StoreResult<WriteTx> {
-        let turn = match &self.inline {
-            Some(inline) => Some(inline.turn().await),
-            None => None,
-        };
+        let turn = self.turn().await;
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx { tx, turn })
     }
@@ -139,12 +137,18 @@ impl SqliteStore {
     /// like [`Self::write`]: an autocommit write on the read pool would meet the inline report
     /// in the busy handler, which sleeps on a tokio worker.
     async fn write_one(&self) -> StoreResult<WriteConn> {
-        let turn = match &self.inline {
-            Some(inline) => Some(inline.turn().await),
-            None => None,
-        };
+        let turn = self.turn().await;
         let conn = self.writer.acquire().await?;
         Ok(WriteConn { conn, _turn: turn })
+    }
+
+    /// The writer's turn, shared with the inline report; an in-memory database has one
+    /// connection and no inline writer, so the pool's own queue is the turn there.
+    async fn turn(&self) -> Option<inline::Turn> {
+        match &self.inline {
+            Some(inline) => Some(inline.turn().await),
+            None => None,
+        }
     }
 
     async fn user_channels(&self, device_ids: &[&str]) -> StoreResult<Vec<UserChannelRow>> {
