@@ -207,6 +207,15 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u16).range(LOG_MAX_FILES_MIN..=LOG_MAX_FILES_MAX)
     )]
     pub log_max_files: u16,
+    /// Threads serving requests and background work (default: one per core; 1 to 1024). On a
+    /// small host shared with PostgreSQL, fewer than the cores cost less CPU per request (the
+    /// threads wake each other less; docs/benchmarks.md).
+    #[arg(
+        long,
+        env = "RUSSET_WORKER_THREADS",
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    pub worker_threads: Option<u16>,
     /// A second bearer token accepted on `GET /metrics` only, so a Prometheus scraper holds
     /// no admin power (the admin token works there too).
     #[arg(long, env = "RUSSET_METRICS_TOKEN", hide_env_values = true)]

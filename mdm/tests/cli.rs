@@ -695,3 +695,95 @@ fn group_verbs_and_device_filter() {
         assert!(text.contains(action), "{action}: {text}");
     }
 }
+
+/// `--worker-threads 1` (a one-core host has one worker by default): a Mac enrolls, is sent a
+/// command, fetches and acknowledges it. Every write — the push outcome's transaction included
+/// — waits for the SQLite writer's turn instead of blocking the only thread in SQLite's busy
+/// handler (store/sqlite/inline.rs has the deterministic cases). Out of range is refused.
+#[test]
+fn serve_on_one_worker_thread() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let out = Command::new(BIN)
+        .args(["serve", "--worker-threads", "0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1..=1024"));
+
+    let ca = TestCa::new("CLI test CA");
+    let ca_path = tmp.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.cert_pem()).expect("write ca");
+    let port = free_port();
+    let _server = start_with(&data, &ca_path, port, &["--worker-threads", "1"]);
+
+    let id = ca.issue_device_identity("one-worker-mac");
+    let udid = "5A1E5A1E-0000-4000-8000-00000000001A";
+    let http = reqwest::blocking::Client::new();
+    let checkin = format!("http://127.0.0.1:{port}/mdm/checkin");
+    let connect = format!("http://127.0.0.1:{port}/mdm/connect");
+    let ct = "application/x-apple-aspen-mdm-checkin";
+    let topic = Value::String("com.apple.mgmt.External.test".into());
+    let auth = dict(&[
+        ("MessageType", Value::String("Authenticate".into())),
+        ("Topic", topic.clone()),
+        ("UDID", Value::String(udid.into())),
+        ("SerialNumber", Value::String("C02ONEWORKER".into())),
+    ]);
+    assert_eq!(signed_put(&http, &checkin, &id, ct, auth), 200);
+    let tu = dict(&[
+        ("MessageType", Value::String("TokenUpdate".into())),
+        ("Topic", topic),
+        ("UDID", Value::String(udid.into())),
+        ("Token", Value::Data(vec![7; 32])),
+        ("PushMagic", Value::String("MAGIC".into())),
+    ]);
+    assert_eq!(signed_put(&http, &checkin, &id, ct, tu), 200);
+
+    // The report's answer: the next command's UUID, if any.
+    let report = |entries: &[(&str, Value)]| -> Option<String> {
+        let mut body = Vec::new();
+        Value::Dictionary(dict(entries))
+            .to_writer_xml(&mut body)
+            .expect("plist");
+        let resp = http
+            .put(&connect)
+            .header("Content-Type", "application/x-apple-aspen-mdm")
+            .header("Mdm-Signature", id.sign_body(&body))
+            .body(body)
+            .send()
+            .expect("device request");
+        assert_eq!(resp.status().as_u16(), 200);
+        let bytes = resp.bytes().expect("body");
+        if bytes.is_empty() {
+            return None;
+        }
+        let answer = Value::from_reader_xml(&bytes[..]).expect("plist answer");
+        answer
+            .as_dictionary()
+            .and_then(|d| d.get("CommandUUID"))
+            .and_then(Value::as_string)
+            .map(str::to_owned)
+    };
+    for _ in 0..3 {
+        let out = cli(&data, &["command", "send", udid, "--type", "SecurityInfo"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let uuid = report(&[
+            ("Status", Value::String("Idle".into())),
+            ("UDID", Value::String(udid.into())),
+        ])
+        .expect("the command is handed out");
+        let next = report(&[
+            ("Status", Value::String("Acknowledged".into())),
+            ("UDID", Value::String(udid.into())),
+            ("CommandUUID", Value::String(uuid)),
+            ("SecurityInfo", Value::Dictionary(Dictionary::new())),
+        ]);
+        assert_eq!(next, None, "nothing else queued");
+    }
+}

@@ -395,3 +395,28 @@ fn the_checker_finds_a_cycle_and_an_upward_import() {
         "a path inside a comment is not an import"
     );
 }
+
+/// Every write transaction in the store starts through the backend's `write()`: on SQLite that
+/// takes the writer's turn shared with the inline command report (`store/sqlite/inline.rs`). A
+/// transaction begun on the read pool held SQLite's write lock across its awaits while a report
+/// waited in the busy handler on the thread it needed, and on one worker thread the Mac got a
+/// 500 after the busy timeout. PostgreSQL's `write()` is the one place that begins on the pool.
+#[test]
+fn store_transactions_begin_through_write() {
+    let c = read_crate(&workspace().join("mdm").join("src"));
+    let mut problems = Vec::new();
+    for (module, text) in &c.modules {
+        if module.first().map(String::as_str) != Some("store") {
+            continue;
+        }
+        let begins = text.matches("pool.begin").count();
+        let allowed = usize::from(module == &["store".to_string(), "postgres".to_string()]);
+        if begins > allowed {
+            problems.push(format!(
+                "mdm/src/{}: a transaction begun on the pool (use `self.write()`)",
+                module.join("/")
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -424,9 +424,7 @@ pub struct CommandDetails {
 fn device_facts(raw: &[u8]) -> Option<DeviceFacts> {
     const KEY: &[u8] = b"<key>QueryResponses</key>";
     // Only DeviceInformation answers carry it: every other report skips the parse below.
-    if memchr::memmem::find(raw, KEY).is_none() {
-        return None;
-    }
+    memchr::memmem::find(raw, KEY)?;
     let report = plist::Value::from_reader_xml(raw).ok()?;
     let answers = report
         .as_dictionary()?

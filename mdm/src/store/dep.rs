@@ -440,7 +440,7 @@ macro_rules! impl_dep_store {
                 serials: &[String],
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 for s in serials {
                     sqlx::query(sql)
                         .bind(s)
@@ -637,7 +637,7 @@ macro_rules! impl_dep_store {
                 if rows.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 for chunk in rows.chunks($crate::store::dep::upsert_chunk()) {
                     let mut qb =
                         sqlx::QueryBuilder::<$db>::new($crate::store::dep::upsert_head());
@@ -787,7 +787,7 @@ macro_rules! impl_dep_store {
                 &self,
                 outcomes: &[$crate::store::dep::DepAssignOutcome],
             ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 for o in outcomes {
                     let success = o.status == "SUCCESS";
                     sqlx::query(

@@ -261,7 +261,7 @@ macro_rules! impl_identity_store {
                 new_not_after: i64,
                 now: i64,
             ) -> $crate::store::StoreResult<Option<String>> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 sqlx::query(
                     "INSERT INTO identity_bindings (cert_hash, device_id, bound_at) \
                      SELECT $2, device_id, $3 FROM identity_bindings WHERE cert_hash = $1 \

@@ -425,7 +425,7 @@ macro_rules! impl_inventory_store {
                 update: &$crate::store::inventory::InventoryUpdate,
             ) -> $crate::store::StoreResult<Vec<$crate::store::inventory::InventoryChangeRow>> {
                 use $crate::store::inventory::{self as inv, Col, InventoryPart};
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 let before: Option<inv::Before> = sqlx::query_as(
                     "SELECT serial_number, os_version, build_version, filevault_enabled, \
                      device_info_json FROM inventory WHERE device_id = $1",
@@ -643,7 +643,7 @@ macro_rules! impl_inventory_store {
                 if due.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 for chunk in due.chunks($crate::store::inventory::chunk()) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO inventory (device_id, requested_at, next_due_at, \

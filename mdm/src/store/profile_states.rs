@@ -182,7 +182,7 @@ macro_rules! impl_profile_state_store {
                 if commands.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 for chunk in commands.chunks($crate::store::profile_states::chunk()) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO profile_states (enrollment_id, device_id, identifier, state, \
@@ -225,7 +225,7 @@ macro_rules! impl_profile_state_store {
                 if changes.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 for c in changes {
                     sqlx::query(
                         "UPDATE profile_states SET state = $3, \

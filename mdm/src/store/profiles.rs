@@ -302,7 +302,7 @@ macro_rules! impl_profile_store {
                 n: &$crate::store::profiles::NewProfileVersion,
             ) -> $crate::store::StoreResult<bool> {
                 let v = &n.version;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 // The profile row first: its write lock orders concurrent uploads of one
                 // identifier, and the version check makes the loser write nothing.
                 let done = if v.version == 1 {
@@ -433,7 +433,7 @@ macro_rules! impl_profile_store {
             ) -> $crate::store::StoreResult<
                 Option<Vec<$crate::store::profiles::ProfileAssignment>>,
             > {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 let done = sqlx::query(
                     "UPDATE profiles SET deleted_at = $2, updated_at = $2 \
                      WHERE identifier = $1 AND deleted_at IS NULL",
@@ -464,7 +464,7 @@ macro_rules! impl_profile_store {
                 targets: &[$crate::store::profiles::Target],
                 now: i64,
             ) -> $crate::store::StoreResult<Option<Vec<$crate::store::profiles::Target>>> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 // Locks the profile row against a concurrent delete (which takes it too
                 // before dropping the assignments) and checks it is live.
                 let live = sqlx::query(
@@ -503,7 +503,7 @@ macro_rules! impl_profile_store {
                 identifier: &str,
                 targets: &[$crate::store::profiles::Target],
             ) -> $crate::store::StoreResult<Vec<$crate::store::profiles::Target>> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 let mut removed = Vec::new();
                 for t in targets {
                     let done = sqlx::query(

@@ -173,7 +173,7 @@ macro_rules! impl_push_store {
                 if results.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 for chunk in results.chunks($crate::store::push::RECORD_CHUNK) {
                     let sql = $crate::store::push::record_pushes_sql(chunk.len());
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -252,4 +252,99 @@ mod tests {
         store.set_setting("k", "v").await.expect("set");
         assert_eq!(store.setting("k").await.expect("get").as_deref(), Some("v"));
     }
+
+    /// The store's multi-statement write transactions (push results, inventory, DEP,
+    /// profiles, identity renewal) take the turn too: opened on the read pool, such a
+    /// transaction held SQLite's write lock across its awaits while a report waited for it in
+    /// the busy handler, on the thread the transaction needed — with one worker (a one-core
+    /// host, or `--worker-threads 1`) the report failed with SQLITE_BUSY after the timeout and
+    /// the Mac got a 500 (found by `russet-bench`, docs/benchmarks.md).
+    #[tokio::test(flavor = "current_thread")]
+    async fn store_write_transactions_wait_for_the_turn() {
+        use crate::store::push::PushResultRecord;
+        use crate::store::{InventoryStore, PushStore};
+        let (store, _dir) = file_store().await;
+        enroll(&*store, "D1", 1_000).await;
+        let pushed = [PushResultRecord {
+            enrollment_id: "D1".into(),
+            at: 2_000,
+            result: "delivered".into(),
+            block: None,
+        }];
+        let due = [("D1".to_owned(), 90_000)];
+
+        let inline = store.inline.as_ref().expect("inline writer");
+        let turn = inline.turn().await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), store.record_pushes(&pushed))
+                .await
+                .is_err(),
+            "record_pushes waits for the turn"
+        );
+        assert!(
+            tokio::time::timeout(
+                Duration::from_millis(100),
+                store.mark_inventory_requested(&due, 2_000)
+            )
+            .await
+            .is_err(),
+            "mark_inventory_requested waits for the turn"
+        );
+        drop(turn);
+        store.record_pushes(&pushed).await.expect("record pushes");
+        store
+            .mark_inventory_requested(&due, 2_000)
+            .await
+            .expect("mark inventory requested");
+    }
+
+    /// The case above as it happened: a Mac reports while push results are being recorded
+    /// (a fan-out of several statements), on one thread. Every report is answered, none after
+    /// a busy timeout.
+    #[tokio::test(flavor = "current_thread")]
+    async fn reports_while_push_results_are_recorded_on_one_thread() {
+        use crate::store::PushStore;
+        use crate::store::push::{PushResultRecord, RECORD_CHUNK};
+        let (store, _dir) = file_store().await;
+        let macs: Vec<String> = (0..8).map(|i| format!("D{i}")).collect();
+        for m in &macs {
+            enroll(&*store, m, 1_000).await;
+        }
+        // Several chunks: the transaction holds the write lock between its statements.
+        let pushes: Vec<PushResultRecord> = (0..RECORD_CHUNK * 4)
+            .map(|i| PushResultRecord {
+                enrollment_id: macs[i % macs.len()].clone(),
+                at: 2_000,
+                result: "delivered".into(),
+                block: None,
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let pushing = tokio::spawn({
+            let store = store.clone();
+            async move { store.record_pushes(&pushes).await }
+        });
+        let mut reports = 0usize;
+        while !pushing.is_finished() {
+            let rec = ReportRecord {
+                enrollment_id: macs[reports % macs.len()].clone(),
+                result: None,
+                device_facts: None,
+                now: 2_000,
+            };
+            store
+                .command_report(&rec)
+                .await
+                .expect("the report is answered");
+            reports += 1;
+            tokio::task::yield_now().await;
+        }
+        pushing.await.expect("task").expect("push results recorded");
+        assert!(reports > 0);
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "no write waited out the busy timeout: {:?}",
+            started.elapsed()
+        );
+    }
 }
