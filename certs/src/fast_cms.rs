@@ -306,27 +306,18 @@ impl Digest {
     /// hash, callgrind; docs/benchmarks.md).
     fn hash(self, data: &[u8]) -> Vec<u8> {
         use openssl::sha::{Sha1, Sha256, Sha384, Sha512};
+        macro_rules! streamed {
+            ($hasher:ty) => {{
+                let mut h = <$hasher>::new();
+                h.update(data);
+                h.finish().to_vec()
+            }};
+        }
         match self {
-            Digest::Sha1 => {
-                let mut h = Sha1::new();
-                h.update(data);
-                h.finish().to_vec()
-            }
-            Digest::Sha256 => {
-                let mut h = Sha256::new();
-                h.update(data);
-                h.finish().to_vec()
-            }
-            Digest::Sha384 => {
-                let mut h = Sha384::new();
-                h.update(data);
-                h.finish().to_vec()
-            }
-            Digest::Sha512 => {
-                let mut h = Sha512::new();
-                h.update(data);
-                h.finish().to_vec()
-            }
+            Digest::Sha1 => streamed!(Sha1),
+            Digest::Sha256 => streamed!(Sha256),
+            Digest::Sha384 => streamed!(Sha384),
+            Digest::Sha512 => streamed!(Sha512),
         }
     }
 

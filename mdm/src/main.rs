@@ -18,13 +18,13 @@ fn main() -> ExitCode {
     if matches!(cli.command, Command::Serve(_)) {
         russet_mdm::server::allocator::limit_arenas();
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Command::Serve(args) = &cli.command
         && let Some(threads) = args.worker_threads
     {
-        runtime.worker_threads(usize::from(threads));
+        builder.worker_threads(usize::from(threads));
     }
-    let runtime = match runtime.enable_all().build() {
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("russet: cannot start the async runtime: {e}");

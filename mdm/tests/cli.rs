@@ -99,6 +99,34 @@ fn dict(entries: &[(&str, Value)]) -> Dictionary {
         .collect()
 }
 
+/// Enroll a Mac: `Authenticate` (with `details`, e.g. its serial number) and `TokenUpdate`.
+fn enroll(
+    http: &reqwest::blocking::Client,
+    port: u16,
+    id: &DeviceIdentity,
+    udid: &str,
+    details: &[(&str, Value)],
+) {
+    let checkin = format!("http://127.0.0.1:{port}/mdm/checkin");
+    let ct = "application/x-apple-aspen-mdm-checkin";
+    let topic = Value::String("com.apple.mgmt.External.test".into());
+    let mut auth = dict(&[
+        ("MessageType", Value::String("Authenticate".into())),
+        ("Topic", topic.clone()),
+        ("UDID", Value::String(udid.into())),
+    ]);
+    auth.extend(dict(details));
+    assert_eq!(signed_put(http, &checkin, id, ct, auth), 200);
+    let tu = dict(&[
+        ("MessageType", Value::String("TokenUpdate".into())),
+        ("Topic", topic),
+        ("UDID", Value::String(udid.into())),
+        ("Token", Value::Data(vec![7; 32])),
+        ("PushMagic", Value::String("MAGIC".into())),
+    ]);
+    assert_eq!(signed_put(http, &checkin, id, ct, tu), 200);
+}
+
 #[test]
 fn serve_and_cli_round_trip() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -152,36 +180,17 @@ fn serve_and_cli_round_trip() {
     let udid = "5A1E5A1E-0000-4000-8000-00000000C11A";
     let http = reqwest::blocking::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let auth = dict(&[
-        ("MessageType", Value::String("Authenticate".into())),
-        (
-            "Topic",
-            Value::String("com.apple.mgmt.External.test".into()),
-        ),
-        ("UDID", Value::String(udid.into())),
-        ("SerialNumber", Value::String("C02CLITEST01".into())),
-        ("DeviceName", Value::String("CLI Mac".into())),
-        ("Model", Value::String("Mac14,2".into())),
-        ("ModelName", Value::String("MacBook Air".into())),
-    ]);
-    let ct = "application/x-apple-aspen-mdm-checkin";
-    assert_eq!(
-        signed_put(&http, &format!("{base}/mdm/checkin"), &id, ct, auth),
-        200
-    );
-    let tu = dict(&[
-        ("MessageType", Value::String("TokenUpdate".into())),
-        (
-            "Topic",
-            Value::String("com.apple.mgmt.External.test".into()),
-        ),
-        ("UDID", Value::String(udid.into())),
-        ("Token", Value::Data(vec![7; 32])),
-        ("PushMagic", Value::String("MAGIC".into())),
-    ]);
-    assert_eq!(
-        signed_put(&http, &format!("{base}/mdm/checkin"), &id, ct, tu),
-        200
+    enroll(
+        &http,
+        port,
+        &id,
+        udid,
+        &[
+            ("SerialNumber", Value::String("C02CLITEST01".into())),
+            ("DeviceName", Value::String("CLI Mac".into())),
+            ("Model", Value::String("Mac14,2".into())),
+            ("ModelName", Value::String("MacBook Air".into())),
+        ],
     );
 
     let out = cli(&data, &["devices", "list"]);
@@ -599,26 +608,17 @@ fn group_verbs_and_device_filter() {
     let udid = "5A1E5A1E-0000-4000-8000-0000000C0DE5";
     let serial = "C02GROUPS001";
     let http = reqwest::blocking::Client::new();
-    let checkin = format!("http://127.0.0.1:{port}/mdm/checkin");
-    let ct = "application/x-apple-aspen-mdm-checkin";
-    let topic = Value::String("com.apple.mgmt.External.test".into());
-    let auth = dict(&[
-        ("MessageType", Value::String("Authenticate".into())),
-        ("Topic", topic.clone()),
-        ("UDID", Value::String(udid.into())),
-        ("SerialNumber", Value::String(serial.into())),
-        ("Model", Value::String("Mac14,2".into())),
-        ("OSVersion", Value::String("14.6".into())),
-    ]);
-    assert_eq!(signed_put(&http, &checkin, &id, ct, auth), 200);
-    let tu = dict(&[
-        ("MessageType", Value::String("TokenUpdate".into())),
-        ("Topic", topic),
-        ("UDID", Value::String(udid.into())),
-        ("Token", Value::Data(vec![7; 32])),
-        ("PushMagic", Value::String("MAGIC".into())),
-    ]);
-    assert_eq!(signed_put(&http, &checkin, &id, ct, tu), 200);
+    enroll(
+        &http,
+        port,
+        &id,
+        udid,
+        &[
+            ("SerialNumber", Value::String(serial.into())),
+            ("Model", Value::String("Mac14,2".into())),
+            ("OSVersion", Value::String("14.6".into())),
+        ],
+    );
 
     let ok = |args: &[&str]| {
         let out = cli(&data, args);
@@ -721,25 +721,14 @@ fn serve_on_one_worker_thread() {
     let id = ca.issue_device_identity("one-worker-mac");
     let udid = "5A1E5A1E-0000-4000-8000-00000000001A";
     let http = reqwest::blocking::Client::new();
-    let checkin = format!("http://127.0.0.1:{port}/mdm/checkin");
     let connect = format!("http://127.0.0.1:{port}/mdm/connect");
-    let ct = "application/x-apple-aspen-mdm-checkin";
-    let topic = Value::String("com.apple.mgmt.External.test".into());
-    let auth = dict(&[
-        ("MessageType", Value::String("Authenticate".into())),
-        ("Topic", topic.clone()),
-        ("UDID", Value::String(udid.into())),
-        ("SerialNumber", Value::String("C02ONEWORKER".into())),
-    ]);
-    assert_eq!(signed_put(&http, &checkin, &id, ct, auth), 200);
-    let tu = dict(&[
-        ("MessageType", Value::String("TokenUpdate".into())),
-        ("Topic", topic),
-        ("UDID", Value::String(udid.into())),
-        ("Token", Value::Data(vec![7; 32])),
-        ("PushMagic", Value::String("MAGIC".into())),
-    ]);
-    assert_eq!(signed_put(&http, &checkin, &id, ct, tu), 200);
+    enroll(
+        &http,
+        port,
+        &id,
+        udid,
+        &[("SerialNumber", Value::String("C02ONEWORKER".into()))],
+    );
 
     // The report's answer: the next command's UUID, if any.
     let report = |entries: &[(&str, Value)]| -> Option<String> {
